@@ -1,0 +1,42 @@
+# pgseek developer tasks. `make demo` and `make test` work from a fresh clone: they set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+
+.PHONY: setup demo test test-all lint format bench clean
+
+setup: $(STAMP)
+
+# torch first, pinned: this version comes from a local CPU build; any other torch pulls gigabytes of CUDA packages.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[dev,bench]"
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/pgseek demo
+
+test: setup
+	$(BIN)/pytest -m "not slow" -q
+
+test-all: setup
+	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src
+
+format: setup
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+bench: setup
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from pgseek.cli import main
+
+main()

@@ -1,0 +1,255 @@
+"""The ``pgseek`` command: parse, call the facade, print. No business logic here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pgseek import demo as demo_corpus
+from pgseek.config import Settings
+from pgseek.db.connect import embedded_server
+from pgseek.errors import PgseekError
+from pgseek.ingest.pipeline import IngestProgress
+from pgseek.seek import Seek
+from pgseek.types import IngestReport, SearchResult
+
+app = typer.Typer(help="Retrieval on PostgreSQL + pgvector.", no_args_is_help=True, add_completion=False)
+server_app = typer.Typer(help="The embedded PostgreSQL server.", no_args_is_help=True)
+app.add_typer(server_app, name="server")
+out = Console()
+err = Console(stderr=True)
+
+CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Collection (default: 'default').")]
+TenantOpt = Annotated[str | None, typer.Option("--tenant", "-t", help="Tenant (default: 'default').")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _seek() -> Iterator[Seek]:
+    """Open the facade; turn pgseek's own errors into one clean line and exit code 2."""
+    try:
+        settings = Settings()
+    except Exception as exc:  # pydantic's ValidationError names the variable and the problem
+        _fail(f"invalid configuration: {exc}")
+    try:
+        with Seek(settings) as seek:
+            yield seek
+    except PgseekError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def init(json_out: JsonOpt = False) -> None:
+    """Start the database (embedded unless PGSEEK_DATABASE_URL is set), apply migrations, load the model."""
+    with _seek() as seek:
+        status = seek.status()
+        model = seek.embedder().info
+    if json_out:
+        print(json.dumps({"database": status.url, "model": asdict(model)}))
+        return
+    out.print(
+        f"database ready: {status.url} (PostgreSQL {status.postgres_version}, pgvector {status.pgvector_version})"
+    )
+    out.print(f"model ready: {model.name} ({model.dimensions} dims, {model.version})")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="Files, folders (recursive) or - for stdin.")],
+    collection: CollectionOpt = None,
+    tenant: TenantOpt = None,
+    glob: Annotated[str | None, typer.Option("--glob", "-g", help="Only files in folders matching this.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Load, chunk, embed and store documents. Unchanged documents cost nothing; exit code 1 if any failed."""
+    with _seek() as seek, _progress(enabled=not json_out and out.is_terminal) as on_progress:
+        report = seek.ingest(paths, collection=collection, tenant=tenant, glob=glob, progress=on_progress)
+    if json_out:
+        print(json.dumps(_report_json(report)))
+    else:
+        _print_report(report)
+    if report.failures:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[IngestProgress], None] | None]:
+    if not enabled:
+        yield None
+        return
+    columns = (
+        TextColumn("ingesting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("documents"),
+        TextColumn("{task.fields[chunks]} chunks"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("ingest", total=None, chunks=0)
+
+        def update(p: IngestProgress) -> None:
+            bar.update(
+                task,
+                completed=p.documents_done,
+                total=max(p.documents_seen, p.documents_done),
+                chunks=p.chunks_embedded,
+            )
+
+        yield update
+
+
+def _report_json(report: IngestReport) -> dict[str, Any]:
+    return {
+        "documents_seen": report.documents_seen,
+        "documents_added": report.documents_added,
+        "documents_updated": report.documents_updated,
+        "documents_unchanged": report.documents_unchanged,
+        "documents_failed": report.documents_failed,
+        "chunks_embedded": report.chunks_embedded,
+        "failures": [{"path": f.path, "error": f.error} for f in report.failures],
+        "seconds": round(report.seconds, 3),
+    }
+
+
+def _print_report(report: IngestReport) -> None:
+    out.print(
+        f"{report.documents_seen} documents seen: {report.documents_added} added, {report.documents_updated} updated, "
+        f"{report.documents_unchanged} unchanged, {report.documents_failed} failed; "
+        f"{report.chunks_embedded} chunks embedded in {report.seconds:.1f}s"
+    )
+    for failure in report.failures:
+        err.print(f"[red]failed[/] {failure.path}: {failure.error}", highlight=False)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to search for, in your own words.")],
+    k: Annotated[int, typer.Option("-k", "--k", help="How many hits.")] = 10,
+    collection: CollectionOpt = None,
+    tenant: TenantOpt = None,
+    min_score: Annotated[float | None, typer.Option("--min-score", help="Drop hits scoring below this.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Semantic search: the chunks nearest to QUERY."""
+    with _seek() as seek:
+        result = seek.search(query, k=k, collection=collection, tenant=tenant, min_score=min_score)
+    if json_out:
+        print(json.dumps(_result_json(result)))
+    else:
+        _print_hits(query, result)
+
+
+def _result_json(result: SearchResult) -> dict[str, Any]:
+    t = result.timings_ms
+    return {
+        "hits": [
+            {
+                "document_id": h.document_id,
+                "title": h.title,
+                "source": h.source,
+                "chunk": h.chunk,
+                "position": h.position,
+                "score": round(h.score, 6),
+                "metadata": dict(h.metadata),
+            }
+            for h in result.hits
+        ],
+        "timings_ms": {"embed": round(t.embed, 3), "search": round(t.search, 3), "total": round(t.total, 3)},
+    }
+
+
+def _print_hits(query: str, result: SearchResult) -> None:
+    table = Table(title=f"{query!r}", title_justify="left", show_lines=True)
+    table.add_column("#", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("document")
+    table.add_column("chunk", overflow="fold")
+    for rank, hit in enumerate(result.hits, 1):
+        text = " ".join(hit.chunk.split())
+        table.add_row(
+            str(rank), f"{hit.score:.3f}", hit.title or hit.document_id, text[:240] + ("…" if len(text) > 240 else "")
+        )
+    out.print(table)
+    t = result.timings_ms
+    out.print(f"{len(result.hits)} hits; embed {t.embed:.1f} ms, search {t.search:.1f} ms, total {t.total:.1f} ms")
+
+
+@app.command()
+def status(json_out: JsonOpt = False) -> None:
+    """The database, its versions, collections, counts and vector indexes."""
+    with _seek() as seek:
+        st = seek.status()
+    if json_out:
+        print(json.dumps(asdict(st)))
+        return
+    kind = "embedded" if st.embedded else "PGSEEK_DATABASE_URL"
+    out.print(f"database ({kind}): {st.url}")
+    out.print(
+        f"PostgreSQL {st.postgres_version}, pgvector {st.pgvector_version}, shared_buffers {st.shared_buffers}, "
+        f"maintenance_work_mem {st.maintenance_work_mem}"
+    )
+    table = Table("collection", "documents", "chunks", "model", "distance")
+    for c in st.collections:
+        table.add_row(c.name, str(c.documents), str(c.chunks), f"{c.model or '-'} ({c.dimensions or '-'}d)", c.distance)
+    out.print(table)
+    indexes = Table("table", "index", "method", "size")
+    for i in st.indexes:
+        indexes.add_row(i.table, i.name, i.method, f"{i.size_bytes / 1e6:.1f} MB")
+    out.print(indexes)
+
+
+@server_app.command("status")
+def server_status(json_out: JsonOpt = False) -> None:
+    """Is the embedded server running, and where."""
+    st = embedded_server(Settings()).status()
+    if json_out:
+        print(json.dumps({"running": st.running, "pid": st.pid, "data_dir": str(st.data_dir), "uri": st.uri}))
+        return
+    if st.running:
+        out.print(f"running (pid {st.pid}), data in {st.data_dir}, uri {st.uri}")
+    else:
+        out.print(f"not running; data in {st.data_dir}")
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop the embedded server cleanly (it starts again on the next command)."""
+    try:
+        stopped = embedded_server(Settings()).stop()
+    except PgseekError as exc:
+        _fail(str(exc))
+    out.print("stopped" if stopped else "not running")
+
+
+@app.command()
+def demo(k: Annotated[int, typer.Option("-k", help="Hits per example search.")] = 3) -> None:
+    """Ingest Python's own help topics (pydoc_data) and run three example searches."""
+    with _seek() as seek, _progress(enabled=out.is_terminal) as on_progress:
+        out.print(f"ingesting {len(demo_corpus.TOPICS)} Python help topics into collection '{demo_corpus.COLLECTION}'…")
+        report = seek.ingest_documents(demo_corpus.documents(), collection=demo_corpus.COLLECTION, progress=on_progress)
+        _print_report(report)
+        for query in demo_corpus.QUERIES:
+            _print_hits(query, seek.search(query, k=k, collection=demo_corpus.COLLECTION))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

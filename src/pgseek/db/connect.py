@@ -1,0 +1,94 @@
+"""Open pgseek's database: start the embedded server or use the URL, check pgvector, migrate, pool connections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from pgvector.psycopg import register_vector_async
+from psycopg_pool import AsyncConnectionPool
+
+from pgseek.config import Settings
+from pgseek.db import queries
+from pgseek.db.migrate import migrate
+from pgseek.db.server import EmbeddedServer
+from pgseek.errors import DatabaseError, PgvectorMissingError
+
+MIN_PGVECTOR = (0, 5)
+_INSTALL_HINT = (
+    "install it on the server (Debian/Ubuntu: apt install postgresql-<major>-pgvector; others: "
+    "https://github.com/pgvector/pgvector#installation), or unset PGSEEK_DATABASE_URL to use pgseek's embedded "
+    "PostgreSQL, which bundles it"
+)
+
+
+def embedded_server(settings: Settings) -> EmbeddedServer:
+    return EmbeddedServer(
+        settings.home,
+        shared_buffers=settings.embedded_shared_buffers,
+        maintenance_work_mem=settings.embedded_maintenance_work_mem,
+    )
+
+
+def resolve_url(settings: Settings) -> str:
+    if settings.database_url is not None:
+        return settings.database_url
+    return embedded_server(settings).start()
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".") if part.isdigit())
+
+
+async def check_pgvector(conn: psycopg.AsyncConnection[Any]) -> None:
+    cur = await conn.execute(queries.PGVECTOR_AVAILABILITY)
+    row = await cur.fetchone()
+    if row is None:
+        raise PgvectorMissingError(f"this PostgreSQL server has no pgvector extension: {_INSTALL_HINT}")
+    default_version, installed = row
+    version = installed or default_version
+    if _version(version) < MIN_PGVECTOR:
+        action = "ALTER EXTENSION vector UPDATE" if installed else "upgrade the pgvector package"
+        raise PgvectorMissingError(
+            f"pgvector {version} is too old: pgseek needs 0.5 or newer (HNSW indexes); {action}, or {_INSTALL_HINT}"
+        )
+
+
+async def prepare_database(url: str) -> None:
+    """Check pgvector and apply pending migrations (safe to run from several processes at once)."""
+    try:
+        conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    except psycopg.OperationalError as exc:
+        raise DatabaseError(f"cannot connect to PostgreSQL at {redact(url)}: {exc}") from exc
+    async with conn:
+        await check_pgvector(conn)
+        await migrate(conn)
+
+
+async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    await register_vector_async(conn)
+
+
+async def open_pool(url: str, settings: Settings) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
+    pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
+        url,
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        configure=_configure,
+        open=False,
+    )
+    try:
+        await pool.open(wait=True, timeout=30)
+    except Exception as exc:
+        raise DatabaseError(f"cannot open a connection pool to {redact(url)}: {exc}") from exc
+    return pool
+
+
+def redact(url: str) -> str:
+    """Hide a password in a URL before it goes into an error message."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url

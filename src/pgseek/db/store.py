@@ -1,0 +1,272 @@
+"""Typed functions over the named statements in ``queries``: the only code that talks to the tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import psycopg
+from numpy.typing import NDArray
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from pgseek.db import queries
+from pgseek.errors import ConfigurationError, NotFoundError
+from pgseek.types import Chunk, Document, ModelInfo
+
+Conn = psycopg.AsyncConnection[Any]
+
+_OPERATORS = {"cosine": "<=>", "l2": "<->", "ip": "<#>"}
+_OPCLASSES = {"cosine": "vector_cosine_ops", "l2": "vector_l2_ops", "ip": "vector_ip_ops"}
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    id: int
+    name: str
+    text_search_config: str
+    distance: str
+    embedding_model_id: int | None
+    text_search_config_oid: int
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingTable:
+    model_id: int
+    table: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDocument:
+    """A document ready to be written: its chunks embedded, its hash computed."""
+
+    document: Document
+    content_hash: str
+    chunks: Sequence[Chunk]
+    vectors: NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenDocument:
+    external_id: str
+    inserted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class VectorRow:
+    chunk_id: int
+    external_id: str
+    title: str | None
+    source: str | None
+    text: str
+    position: int
+    metadata: dict[str, Any]
+    heading_path: tuple[str, ...]
+    start: int
+    end: int
+    distance: float
+
+
+async def setup_lock(conn: Conn) -> None:
+    await conn.execute(queries.SETUP_LOCK)
+
+
+async def ensure_tenant(conn: Conn, tenant: str) -> None:
+    await conn.execute(queries.ENSURE_TENANT, (tenant,))
+
+
+async def get_collection(conn: Conn, name: str, *, create: bool = False) -> Collection:
+    if create:
+        await conn.execute(queries.ENSURE_COLLECTION, (name,))
+    cur = await conn.execute(queries.GET_COLLECTION, (name,))
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFoundError(f"collection {name!r} does not exist; ingest into it first (pgseek ingest --collection)")
+    return Collection(*row)
+
+
+async def ensure_embedding_table(conn: Conn, info: ModelInfo) -> EmbeddingTable:
+    """Register a model and create its vector table on first use. A new model never overwrites old vectors."""
+    key = (info.provider, info.name, info.version, info.dimensions)
+    cur = await conn.execute(queries.GET_MODEL, key)
+    row = await cur.fetchone()
+    if row is not None and row[1] != "pending":
+        return EmbeddingTable(int(row[0]), str(row[1]))
+    if row is None:
+        cur = await conn.execute(queries.INSERT_MODEL, (info.provider, info.name, info.dimensions, info.version))
+        inserted = await cur.fetchone()
+        if inserted is None:  # another process registered it in between
+            return await ensure_embedding_table(conn, info)
+        model_id = int(inserted[0])
+    else:
+        model_id = int(row[0])
+    table = f"embeddings_{model_id}"
+    await conn.execute(
+        queries.CREATE_EMBEDDINGS_TABLE.format(table=sql.Identifier(table), dims=sql.Literal(info.dimensions))
+    )
+    await conn.execute(queries.NAME_MODEL_TABLE, (table, model_id))
+    return EmbeddingTable(model_id, table)
+
+
+async def bind_collection_model(conn: Conn, collection: Collection, model: EmbeddingTable, info: ModelInfo) -> None:
+    """Give a collection its model on first ingest; refuse to mix models in one collection."""
+    if collection.embedding_model_id is None:
+        await conn.execute(queries.SET_COLLECTION_MODEL, (model.model_id, collection.id))
+        return
+    if collection.embedding_model_id != model.model_id:
+        raise ConfigurationError(
+            f"collection {collection.name!r} is embedded with another model (id {collection.embedding_model_id}), "
+            f"not {info.name} {info.version}; use that model (PGSEEK_MODEL) or ingest into a new collection"
+        )
+
+
+async def collection_table(conn: Conn, collection: Collection) -> str | None:
+    if collection.embedding_model_id is None:
+        return None
+    cur = await conn.execute(queries.GET_MODEL_BY_ID, (collection.embedding_model_id,))
+    row = await cur.fetchone()
+    return None if row is None else str(row[5])
+
+
+async def existing_hashes(conn: Conn, tenant: str, collection_id: int, external_ids: Sequence[str]) -> dict[str, str]:
+    cur = await conn.execute(queries.EXISTING_HASHES, (tenant, collection_id, list(external_ids)))
+    return {str(r[0]): str(r[1]) for r in await cur.fetchall()}
+
+
+async def write_documents(
+    conn: Conn, tenant: str, collection: Collection, table: str, pending: Sequence[PendingDocument]
+) -> list[WrittenDocument]:
+    """Upsert documents and stream their chunks and vectors with binary COPY, inside the caller's transaction."""
+    docs = [p.document for p in pending]
+    cur = await conn.execute(
+        queries.UPSERT_DOCUMENTS,
+        (
+            tenant,
+            collection.id,
+            [d.external_id for d in docs],
+            [d.source for d in docs],
+            [d.title for d in docs],
+            [Jsonb(dict(d.metadata)) for d in docs],
+            [d.text for d in docs],
+            [p.content_hash for p in pending],
+        ),
+    )
+    rows = await cur.fetchall()
+    doc_ids = {str(r[0]): int(r[1]) for r in rows}
+    total = sum(len(p.chunks) for p in pending)
+    cur = await conn.execute(queries.ALLOCATE_CHUNK_IDS, (total,))
+    chunk_ids = [int(r[0]) for r in await cur.fetchall()]
+    await _copy_chunks(conn, tenant, collection, pending, doc_ids, chunk_ids)
+    await _copy_vectors(conn, tenant, collection.id, table, pending, chunk_ids)
+    await conn.execute(queries.DELETE_REPLACED_CHUNKS, (list(doc_ids.values()), chunk_ids))
+    return [WrittenDocument(str(r[0]), bool(r[2])) for r in rows]
+
+
+async def _copy_chunks(
+    conn: Conn,
+    tenant: str,
+    collection: Collection,
+    pending: Sequence[PendingDocument],
+    doc_ids: dict[str, int],
+    chunk_ids: list[int],
+) -> None:
+    ids = iter(chunk_ids)
+    async with conn.cursor() as cur, cur.copy(queries.COPY_CHUNKS) as copy:
+        copy.set_types(queries.COPY_CHUNK_TYPES)
+        for p in pending:
+            doc_id = doc_ids[p.document.external_id]
+            for c in p.chunks:
+                await copy.write_row(
+                    (
+                        next(ids),
+                        doc_id,
+                        tenant,
+                        collection.id,
+                        c.position,
+                        c.text,
+                        c.token_count,
+                        c.start,
+                        c.end,
+                        list(c.heading_path),
+                        collection.text_search_config_oid,
+                    )
+                )
+
+
+async def _copy_vectors(
+    conn: Conn, tenant: str, collection_id: int, table: str, pending: Sequence[PendingDocument], chunk_ids: list[int]
+) -> None:
+    ids = iter(chunk_ids)
+    statement = queries.COPY_EMBEDDINGS.format(table=sql.Identifier(table))
+    async with conn.cursor() as cur, cur.copy(statement) as copy:
+        copy.set_types(["int8", "text", "int4", "vector"])
+        for p in pending:
+            for vector in p.vectors:
+                await copy.write_row((next(ids), tenant, collection_id, vector))
+
+
+async def ensure_hnsw_index(
+    conn: Conn, table: str, distance: str, *, m: int, ef_construction: int, memory: str
+) -> bool:
+    """Create the table's HNSW index when missing; True when it was built now."""
+    index = f"{table}_hnsw_{distance}"
+    cur = await conn.execute(queries.INDEX_EXISTS, (index,))
+    if await cur.fetchone() is not None:
+        return False
+    async with conn.transaction():
+        # The graph builds several times faster when it fits in maintenance_work_mem.
+        await conn.execute(queries.SET_LOCAL_MAINTENANCE_WORK_MEM, (memory,))
+        await conn.execute(
+            queries.CREATE_HNSW_INDEX.format(
+                index=sql.Identifier(index),
+                table=sql.Identifier(table),
+                opclass=sql.SQL(_OPCLASSES[distance]),
+                m=sql.Literal(m),
+                ef_construction=sql.Literal(ef_construction),
+            )
+        )
+    return True
+
+
+async def analyze(conn: Conn, tables: Sequence[str]) -> None:
+    await conn.execute(queries.ANALYZE.format(tables=sql.SQL(", ").join(sql.Identifier(t) for t in tables)))
+
+
+async def vector_search(
+    conn: Conn, table: str, collection: Collection, tenant: str, query: NDArray[np.float32], *, k: int, ef_search: int
+) -> list[VectorRow]:
+    """k nearest chunks; ``hnsw.ef_search`` is set for this transaction only."""
+    statement = queries.VECTOR_SEARCH.format(
+        table=sql.Identifier(table), operator=sql.SQL(_OPERATORS[collection.distance])
+    )
+    async with conn.transaction():
+        await conn.execute(queries.SET_LOCAL_EF_SEARCH, (str(max(ef_search, k)),))
+        cur = await conn.execute(statement, {"query": query, "tenant": tenant, "collection": collection.id, "k": k})
+        rows = await cur.fetchall()
+    return [
+        VectorRow(
+            int(r[0]),
+            str(r[1]),
+            r[2],
+            r[3],
+            str(r[4]),
+            int(r[5]),
+            dict(r[6]),
+            tuple(r[7]),
+            int(r[8]),
+            int(r[9]),
+            float(r[10]),
+        )
+        for r in rows
+    ]
+
+
+def score(distance: str, value: float) -> float:
+    """Turn a distance into a similarity where higher is better (cosine: 1 - distance, in [-1, 1])."""
+    if distance == "cosine":
+        return 1.0 - value
+    if distance == "ip":
+        return -value
+    return -value

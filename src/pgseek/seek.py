@@ -1,0 +1,244 @@
+"""The facade: everything the CLI, the API and user scripts do goes through ``AsyncSeek`` (or its sync ``Seek``)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pgseek.config import Settings
+from pgseek.db import connect, store
+from pgseek.db.status import DatabaseStatus, database_status
+from pgseek.errors import QueryError
+from pgseek.ingest.loaders import load_paths
+from pgseek.ingest.pipeline import Ingestion, IngestOptions, Pool, ProgressCallback
+from pgseek.providers.protocols import TokenizingEmbedder
+from pgseek.types import Document, Hit, IngestReport, LoadFailure, SearchResult, Timings
+
+T = TypeVar("T")
+MAX_K = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class SearchOptions:
+    k: int = 10
+    collection: str | None = None
+    tenant: str | None = None
+    min_score: float | None = None
+
+
+class AsyncSeek:
+    """pgseek's core, async. ``async with AsyncSeek() as seek: await seek.search("...")``."""
+
+    def __init__(self, settings: Settings | None = None, *, embedder: TokenizingEmbedder | None = None) -> None:
+        self.settings = settings or Settings()
+        self._embedder = embedder
+        self._pool: Pool | None = None
+        self._url: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> AsyncSeek:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Start (or find) the database, apply migrations, open the pool. Idempotent."""
+        async with self._lock:
+            if self._pool is not None:
+                return
+            url = await asyncio.to_thread(connect.resolve_url, self.settings)
+            await connect.prepare_database(url)
+            self._pool = await connect.open_pool(url, self.settings)
+            self._url = url
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def _ready(self) -> Pool:
+        await self.open()
+        assert self._pool is not None
+        return self._pool
+
+    async def embedder(self) -> TokenizingEmbedder:
+        """The embedding model, loaded on first use (in a thread: loading takes seconds)."""
+        if self._embedder is None:
+            from pgseek.providers.local import LocalEmbedder
+
+            s = self.settings
+            self._embedder = await asyncio.to_thread(
+                LocalEmbedder,
+                s.model,
+                backend=s.embed_backend,
+                cache_dir=s.home / "models",
+                batch_size=s.embed_batch_size,
+            )
+        return self._embedder
+
+    async def ingest(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        collection: str | None = None,
+        tenant: str | None = None,
+        glob: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """Load files, folders or ``-`` (stdin) and ingest them; see ``ingest_documents``."""
+        sources = load_paths([str(p) for p in paths], glob=glob)
+        return await self.ingest_documents(sources, collection=collection, tenant=tenant, progress=progress)
+
+    async def ingest_documents(
+        self,
+        documents: Iterable[Document | LoadFailure],
+        *,
+        collection: str | None = None,
+        tenant: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """Ingest documents idempotently: unchanged ones cost nothing, changed ones are replaced atomically."""
+        pool = await self._ready()
+        embedder = await self.embedder()
+        s = self.settings
+        options = IngestOptions(
+            tenant=tenant or s.tenant,
+            collection=collection or s.collection,
+            chunk_tokens=s.chunk_tokens,
+            chunk_overlap=s.chunk_overlap,
+            index_m=s.hnsw_m,
+            index_ef_construction=s.hnsw_ef_construction,
+            index_memory=s.index_build_memory,
+            analyze_after_rows=s.analyze_after_rows,
+        )
+        return await Ingestion(pool, embedder, options, progress).run(documents)
+
+    async def search(self, query: str, options: SearchOptions | None = None, **kwargs: Any) -> SearchResult:
+        """Nearest chunks to ``query``. Keyword arguments override ``options`` (k, collection, tenant, min_score)."""
+        opts = SearchOptions(**{**_fields(options or SearchOptions()), **kwargs})
+        started = time.perf_counter()
+        embedder = await self.embedder()
+        _validate_query(query, opts.k, embedder)
+        vector = (await asyncio.to_thread(embedder.embed, [query], purpose="query"))[0]
+        embedded = time.perf_counter()
+        pool = await self._ready()
+        async with pool.connection() as conn:
+            collection = await store.get_collection(conn, opts.collection or self.settings.collection)
+            table = await store.collection_table(conn, collection)
+            rows = (
+                []
+                if table is None
+                else await store.vector_search(
+                    conn,
+                    table,
+                    collection,
+                    opts.tenant or self.settings.tenant,
+                    vector,
+                    k=opts.k,
+                    ef_search=self.settings.ef_search,
+                )
+            )
+        searched = time.perf_counter()
+        hits = [_hit(row, store.score(collection.distance, row.distance)) for row in rows]
+        if opts.min_score is not None:
+            hits = [h for h in hits if h.score >= opts.min_score]
+        timings = Timings(
+            embed=(embedded - started) * 1000, search=(searched - embedded) * 1000, total=(searched - started) * 1000
+        )
+        return SearchResult(tuple(hits), timings)
+
+    async def status(self) -> DatabaseStatus:
+        pool = await self._ready()
+        assert self._url is not None
+        async with pool.connection() as conn:
+            return await database_status(conn, embedded=self.settings.embedded, url=self._url)
+
+
+def _fields(options: SearchOptions) -> dict[str, Any]:
+    return {name: getattr(options, name) for name in SearchOptions.__slots__}
+
+
+def _validate_query(query: str, k: int, embedder: TokenizingEmbedder) -> None:
+    if not query or not query.strip():
+        raise QueryError("the query is empty: give the words to search for", field="query")
+    tokens = len(embedder.counter.token_spans(query))
+    if tokens > embedder.max_tokens:
+        raise QueryError(
+            f"the query is {tokens} word pieces long; the model reads at most {embedder.max_tokens}: shorten it",
+            field="query",
+        )
+    if not 1 <= k <= MAX_K:
+        raise QueryError(f"k must be between 1 and {MAX_K}, got {k}", field="k")
+
+
+def _hit(row: store.VectorRow, score: float) -> Hit:
+    return Hit(
+        document_id=row.external_id,
+        title=row.title,
+        source=row.source,
+        chunk=row.text,
+        position=row.position,
+        score=score,
+        metadata=row.metadata,
+        chunk_id=row.chunk_id,
+        heading_path=row.heading_path,
+        start=row.start,
+        end=row.end,
+    )
+
+
+class Seek:
+    """Synchronous pgseek for scripts and the CLI: runs ``AsyncSeek`` on a private event loop thread."""
+
+    def __init__(self, settings: Settings | None = None, *, embedder: TokenizingEmbedder | None = None) -> None:
+        self._core = AsyncSeek(settings, embedder=embedder)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="pgseek-loop", daemon=True)
+        self._thread.start()
+
+    @property
+    def settings(self) -> Settings:
+        return self._core.settings
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def __enter__(self) -> Seek:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._loop.is_closed():
+            return
+        self._run(self._core.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def ingest(self, paths: Sequence[str | Path], **kwargs: Any) -> IngestReport:
+        return self._run(self._core.ingest(paths, **kwargs))
+
+    def ingest_documents(self, documents: Iterable[Document | LoadFailure], **kwargs: Any) -> IngestReport:
+        return self._run(self._core.ingest_documents(documents, **kwargs))
+
+    def search(self, query: str, options: SearchOptions | None = None, **kwargs: Any) -> SearchResult:
+        return self._run(self._core.search(query, options, **kwargs))
+
+    def status(self) -> DatabaseStatus:
+        return self._run(self._core.status())
+
+    def embedder(self) -> TokenizingEmbedder:
+        return self._run(_await(self._core.embedder()))
+
+
+async def _await(awaitable: Awaitable[T]) -> T:
+    return await awaitable

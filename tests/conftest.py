@@ -1,0 +1,90 @@
+"""Shared fixtures: one embedded PostgreSQL per test session, a fresh database per module, the real model."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+from numpy.typing import NDArray
+from psycopg.conninfo import make_conninfo
+
+from pgseek.config import Settings
+from pgseek.db.server import EmbeddedServer
+from pgseek.ingest.chunking import TokenCounter
+from pgseek.providers.local import LocalEmbedder
+from pgseek.seek import Seek
+from pgseek.types import ModelInfo
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def pgseek_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pgseek-home")
+
+
+@pytest.fixture(scope="session")
+def server_url(pgseek_home: Path) -> Iterator[str]:
+    server = EmbeddedServer(pgseek_home, shared_buffers="256MB", maintenance_work_mem="512MB")
+    url = server.start()
+    yield url
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def database_url(server_url: str, request: pytest.FixtureRequest) -> str:
+    name = "t_" + re.sub(r"\W", "_", request.module.__name__.rsplit(".", 1)[-1])[:50]
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    return make_conninfo(server_url, dbname=name)
+
+
+class CountingEmbedder:
+    """The real embedder, counting the texts it is asked to embed (to prove what re-ingestion skips)."""
+
+    def __init__(self, inner: LocalEmbedder) -> None:
+        self.inner = inner
+        self.texts_embedded = 0
+
+    @property
+    def info(self) -> ModelInfo:
+        return self.inner.info
+
+    @property
+    def counter(self) -> TokenCounter:
+        return self.inner.counter
+
+    @property
+    def max_tokens(self) -> int:
+        return self.inner.max_tokens
+
+    def embed(self, texts: Sequence[str], *, purpose: str = "document") -> NDArray[np.float32]:
+        self.texts_embedded += len(texts)
+        return self.inner.embed(texts, purpose=purpose)
+
+
+@pytest.fixture(scope="session")
+def local_embedder(pgseek_home: Path) -> LocalEmbedder:
+    return LocalEmbedder(cache_dir=pgseek_home / "models")
+
+
+@pytest.fixture()
+def embedder(local_embedder: LocalEmbedder) -> CountingEmbedder:
+    return CountingEmbedder(local_embedder)
+
+
+@pytest.fixture(scope="module")
+def settings(database_url: str, pgseek_home: Path) -> Settings:
+    return Settings(home=pgseek_home, database_url=database_url)
+
+
+@pytest.fixture()
+def seek(settings: Settings, embedder: CountingEmbedder) -> Iterator[Seek]:
+    with Seek(settings, embedder=embedder) as s:
+        yield s

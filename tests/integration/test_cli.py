@@ -1,0 +1,102 @@
+"""The pgseek command, run as a user runs it: a subprocess against the real database and model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BROKEN_PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF garbage"
+
+
+def pgseek(
+    args: list[str], settings_env: dict[str, str], stdin: bytes | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pgseek", *args],
+        input=stdin.decode() if stdin is not None else None,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **settings_env},
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def env(database_url: str, pgseek_home: Path) -> dict[str, str]:
+    return {"PGSEEK_DATABASE_URL": database_url, "PGSEEK_HOME": str(pgseek_home), "HF_HUB_OFFLINE": "1"}
+
+
+def test_ingest_reports_each_bad_file_and_keeps_the_rest(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "good.md").write_text("# Lighthouses\n\nA lighthouse warns ships of rocks with a rotating lamp.")
+    (tmp_path / "latin1.txt").write_bytes("Le café près de la gare ouvre à sept heures.".encode("latin-1"))
+    (tmp_path / "garbage.txt").write_bytes(bytes(range(256)) * 8)
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "broken.pdf").write_bytes(BROKEN_PDF)
+    result = pgseek(["ingest", str(tmp_path), "--collection", "cli", "--json"], env)
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report) == {
+        "documents_seen",
+        "documents_added",
+        "documents_updated",
+        "documents_unchanged",
+        "documents_failed",
+        "chunks_embedded",
+        "failures",
+        "seconds",
+    }
+    assert report["documents_added"] == 2
+    failed = {Path(f["path"]).name: f["error"] for f in report["failures"]}
+    assert set(failed) == {"garbage.txt", "empty.txt", "broken.pdf"}
+    assert "empty" in failed["empty.txt"]
+    assert all(failed.values())
+
+    search = pgseek(["search", "café opening hours near the station", "-k", "1", "-c", "cli", "--json"], env)
+    assert search.returncode == 0, search.stderr
+    body = json.loads(search.stdout)
+    assert body["hits"][0]["document_id"].endswith("latin1.txt")
+    assert "café" in body["hits"][0]["chunk"]
+    assert set(body["hits"][0]) == {"document_id", "title", "source", "chunk", "position", "score", "metadata"}
+    assert set(body["timings_ms"]) == {"embed", "search", "total"}
+
+
+def test_stdin_and_readable_output(env: dict[str, str]) -> None:
+    result = pgseek(["ingest", "-", "-c", "stdin"], env, stdin=b"Penguins huddle together to survive the winter.")
+    assert result.returncode == 0, result.stderr
+    assert "1 added" in result.stdout
+    table = pgseek(["search", "birds keeping warm in the cold", "-c", "stdin"], env)
+    assert table.returncode == 0, table.stderr
+    assert "Penguins" in table.stdout
+
+
+def test_bad_queries_and_missing_paths_are_one_clean_line(env: dict[str, str]) -> None:
+    empty = pgseek(["search", "  "], env)
+    assert empty.returncode == 2
+    assert "query is empty" in empty.stderr and "Traceback" not in empty.stderr
+    too_long = pgseek(["search", "token " * 300], env)
+    assert too_long.returncode == 2 and "word pieces" in too_long.stderr
+    missing = pgseek(["ingest", "/no/such/file.txt", "--json"], env)
+    assert missing.returncode == 1
+    assert json.loads(missing.stdout)["failures"] == [
+        {"path": "/no/such/file.txt", "error": "no such file or directory"}
+    ]
+
+
+def test_status_json(env: dict[str, str]) -> None:
+    result = pgseek(["status", "--json"], env)
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert status["embedded"] is False
+    assert status["pgvector_version"].startswith("0.8")
+    assert "default" in {c["name"] for c in status["collections"]}
+
+
+def test_bad_configuration_is_reported(env: dict[str, str]) -> None:
+    result = pgseek(["status"], {**env, "PGSEEK_CHUNK_TOKENS": "5000"})
+    assert result.returncode == 2
+    assert "chunk_tokens" in result.stderr and "Traceback" not in result.stderr
