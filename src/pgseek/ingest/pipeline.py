@@ -150,7 +150,7 @@ class Ingestion:
                 self._tally.failures.append(item)
                 continue
             if item.external_id in group:
-                # A later version of the same id wins: write the earlier group first so that order is kept.
+                # The same id twice in one run: the later record wins and the earlier one is never written.
                 self._tally.unchanged += 1
                 group[item.external_id] = item
                 continue
