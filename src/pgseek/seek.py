@@ -12,10 +12,11 @@ from typing import Any, TypeVar
 
 from pgseek.config import Settings
 from pgseek.db import connect, store
+from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.status import DatabaseStatus, database_status
 from pgseek.errors import QueryError
 from pgseek.ingest.loaders import load_paths
-from pgseek.ingest.pipeline import Ingestion, IngestOptions, Pool, ProgressCallback
+from pgseek.ingest.pipeline import Ingestion, IngestOptions, ProgressCallback
 from pgseek.providers.protocols import TokenizingEmbedder
 from pgseek.types import Document, Hit, IngestReport, LoadFailure, SearchResult, Timings
 
@@ -129,7 +130,7 @@ class AsyncSeek:
         vector = (await asyncio.to_thread(embedder.embed, [query], purpose="query"))[0]
         embedded = time.perf_counter()
         pool = await self._ready()
-        async with pool.connection() as conn:
+        async with translate_errors("searching"), pool.connection() as conn:
             collection = await store.get_collection(conn, opts.collection or self.settings.collection)
             table = await store.collection_table(conn, collection)
             rows = (
@@ -157,7 +158,7 @@ class AsyncSeek:
     async def status(self) -> DatabaseStatus:
         pool = await self._ready()
         assert self._url is not None
-        async with pool.connection() as conn:
+        async with translate_errors("reading status"), pool.connection() as conn:
             return await database_status(conn, embedded=self.settings.embedded, url=self._url)
 
 

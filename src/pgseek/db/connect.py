@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
 from pgvector.psycopg import register_vector_async
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from pgseek.config import Settings
 from pgseek.db import queries
@@ -14,6 +16,7 @@ from pgseek.db.migrate import migrate
 from pgseek.db.server import EmbeddedServer
 from pgseek.errors import DatabaseError, PgvectorMissingError
 
+Pool = AsyncConnectionPool[psycopg.AsyncConnection[Any]]
 MIN_PGVECTOR = (0, 5)
 _INSTALL_HINT = (
     "install it on the server (Debian/Ubuntu: apt install postgresql-<major>-pgvector; others: "
@@ -69,8 +72,17 @@ async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     await register_vector_async(conn)
 
 
-async def open_pool(url: str, settings: Settings) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
-    pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
+@asynccontextmanager
+async def translate_errors(doing: str) -> AsyncIterator[None]:
+    """Turn driver and pool failures into pgseek's DatabaseError, so callers above db/ never see psycopg."""
+    try:
+        yield
+    except (psycopg.Error, PoolTimeout) as exc:
+        raise DatabaseError(f"database error while {doing}: {exc}") from exc
+
+
+async def open_pool(url: str, settings: Settings) -> Pool:
+    pool: Pool = AsyncConnectionPool(
         url,
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,

@@ -13,7 +13,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from pgseek.db import queries
-from pgseek.errors import ConfigurationError, NotFoundError
+from pgseek.errors import ConfigurationError, DatabaseError, NotFoundError
 from pgseek.types import Chunk, Document, ModelInfo
 
 Conn = psycopg.AsyncConnection[Any]
@@ -138,7 +138,19 @@ async def existing_hashes(conn: Conn, tenant: str, collection_id: int, external_
 async def write_documents(
     conn: Conn, tenant: str, collection: Collection, table: str, pending: Sequence[PendingDocument]
 ) -> list[WrittenDocument]:
-    """Upsert documents and stream their chunks and vectors with binary COPY, inside the caller's transaction."""
+    """Upsert documents and stream their chunks and vectors with binary COPY, inside the caller's transaction.
+
+    Raises DatabaseError when the database rejects the batch (a constraint, a value jsonb cannot hold...).
+    """
+    try:
+        return await _write_documents(conn, tenant, collection, table, pending)
+    except psycopg.Error as exc:
+        raise DatabaseError(str(exc).strip()) from exc
+
+
+async def _write_documents(
+    conn: Conn, tenant: str, collection: Collection, table: str, pending: Sequence[PendingDocument]
+) -> list[WrittenDocument]:
     docs = [p.document for p in pending]
     cur = await conn.execute(
         queries.UPSERT_DOCUMENTS,

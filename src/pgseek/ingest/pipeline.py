@@ -14,17 +14,14 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
-
-import psycopg
-from psycopg_pool import AsyncConnectionPool
 
 from pgseek.db import store
+from pgseek.db.connect import Pool, translate_errors
+from pgseek.errors import DatabaseError
 from pgseek.ingest.chunking import ChunkingOptions, chunk_text
 from pgseek.providers.protocols import TokenizingEmbedder
 from pgseek.types import Chunk, Document, IngestReport, LoadFailure
 
-Pool = AsyncConnectionPool[psycopg.AsyncConnection[Any]]
 MAX_TITLE_TOKENS = 32
 GROUP_CHUNKS = 256
 GROUP_DOCUMENTS = 512
@@ -99,10 +96,15 @@ class Ingestion:
         started = time.perf_counter()
         self._collection, self._table = await self._setup()
         queue: asyncio.Queue[_Embedded | None] = asyncio.Queue(maxsize=1)
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._produce(iter(sources), queue))
-            tasks.create_task(self._write(queue))
-        await self._finish()
+        try:
+            async with translate_errors("ingesting"), asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._produce(iter(sources), queue))
+                tasks.create_task(self._write(queue))
+        except ExceptionGroup as group:
+            # One failing stage ends the run (the other is cancelled): surface its own error, not the group.
+            raise group.exceptions[0] from group
+        async with translate_errors("building the index"):
+            await self._finish()
         t = self._tally
         return IngestReport(
             documents_seen=t.seen,
@@ -127,18 +129,14 @@ class Ingestion:
         return collection, table.table
 
     async def _produce(self, sources: Iterator[Document | LoadFailure], queue: asyncio.Queue[_Embedded | None]) -> None:
-        try:
-            while True:
-                group = await asyncio.to_thread(self._take_group, sources)
-                if not group:
-                    break
-                fresh = await self._changed(group)
-                if fresh:
-                    pending = await asyncio.to_thread(self._embed, fresh)
-                    await queue.put(_Embedded(pending))
-                self._progress(self._tally.progress())
-        finally:
-            await queue.put(None)
+        while group := await asyncio.to_thread(self._take_group, sources):
+            fresh = await self._changed(group)
+            if fresh:
+                pending = await asyncio.to_thread(self._embed, fresh)
+                await queue.put(_Embedded(pending))
+            self._progress(self._tally.progress())
+        # Only on success: after a failure the task group cancels the writer, and a full queue would block here.
+        await queue.put(None)
 
     def _take_group(self, sources: Iterator[Document | LoadFailure]) -> dict[str, Document]:
         """Next documents to process: bounded by size, and never the same external id twice in one group."""
@@ -218,7 +216,7 @@ class Ingestion:
                         conn, self._options.tenant, self._collection, self._table, batch.pending
                     )
                 self._count(written, batch.pending)
-            except psycopg.Error:
+            except DatabaseError:
                 await self._write_one_by_one(batch.pending)
             self._progress(self._tally.progress())
 
@@ -230,7 +228,7 @@ class Ingestion:
                         conn, self._options.tenant, self._collection, self._table, [item]
                     )
                 self._count(written, [item])
-            except psycopg.Error as exc:
+            except DatabaseError as exc:
                 where = item.document.source or item.document.external_id
                 self._tally.failures.append(LoadFailure(where, f"database rejected the document: {exc}"))
 
