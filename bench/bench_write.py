@@ -235,9 +235,10 @@ def run_copy(url: str, rows: list[tuple[Any, ...]]) -> tuple[float, int]:
         conn.autocommit = False
         started = time.perf_counter()
         for i in range(0, len(plain), GUIDE_COMMIT_ROWS):
-            with conn.cursor() as cur, cur.copy(
-                "COPY copy_items (id, content, metadata, embedding) FROM STDIN WITH (FORMAT BINARY)"
-            ) as copy:
+            with (
+                conn.cursor() as cur,
+                cur.copy("COPY copy_items (id, content, metadata, embedding) FROM STDIN WITH (FORMAT BINARY)") as copy,
+            ):
                 copy.set_types(["text", "text", "jsonb", "vector"])
                 for row in plain[i : i + GUIDE_COMMIT_ROWS]:
                     copy.write_row(row)
