@@ -223,7 +223,7 @@ def bar_chart(
 
     series = values if isinstance(values, dict) else {"": values}
     x = np.arange(len(labels))
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.4 * len(labels) + 2), 4))
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.4 * len(labels) + 2), 4))
     width = 0.8 if stacked or len(series) == 1 else 0.8 / len(series)
     bottom = np.zeros(len(labels))
     for i, (label, ys) in enumerate(series.items()):
@@ -239,7 +239,7 @@ def bar_chart(
         ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=target_label)
     ax.set_xticks(x, list(labels))
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10, wrap=True)
     if any(series) or target is not None:
         ax.legend(fontsize=8)
     fig.tight_layout()
