@@ -13,12 +13,15 @@ from pgseek.errors import (
     PgvectorMissingError,
     QueryError,
 )
-from pgseek.seek import AsyncSeek, SearchOptions, Seek
-from pgseek.types import Chunk, Document, Hit, IngestReport, LoadFailure, ModelInfo, SearchResult, Timings
+from pgseek.search.engine import SearchOptions
+from pgseek.search.filters import Condition, SearchFilter
+from pgseek.seek import AsyncSeek, Seek
+from pgseek.types import Chunk, Document, Hit, IngestReport, LegRank, LoadFailure, ModelInfo, SearchResult, Timings
 
 __all__ = [
     "AsyncSeek",
     "Chunk",
+    "Condition",
     "ConfigurationError",
     "DatabaseError",
     "Document",
@@ -27,6 +30,7 @@ __all__ = [
     "Hit",
     "IngestReport",
     "InputError",
+    "LegRank",
     "LoadFailure",
     "MigrationError",
     "ModelInfo",
@@ -34,6 +38,7 @@ __all__ = [
     "PgseekError",
     "PgvectorMissingError",
     "QueryError",
+    "SearchFilter",
     "SearchOptions",
     "SearchResult",
     "Seek",

@@ -19,6 +19,7 @@ from pgseek.config import Settings
 from pgseek.db.connect import embedded_server
 from pgseek.errors import PgseekError
 from pgseek.ingest.pipeline import IngestProgress
+from pgseek.search.filters import build_filter
 from pgseek.seek import Seek
 from pgseek.types import IngestReport, SearchResult
 
@@ -143,50 +144,86 @@ def search(
     collection: CollectionOpt = None,
     tenant: TenantOpt = None,
     min_score: Annotated[float | None, typer.Option("--min-score", help="Drop hits scoring below this.")] = None,
+    mode: Annotated[
+        str, typer.Option("--mode", "-m", help="vector (semantic), keyword (full text) or hybrid (both, fused by RRF).")
+    ] = "vector",
+    filters: Annotated[
+        list[str] | None,
+        typer.Option("--filter", "-f", help="Metadata condition, repeatable: key=value, 'key>=3', key:in=a,b."),
+    ] = None,
+    where_json: Annotated[
+        str | None, typer.Option("--where-json", help="JSON object the document metadata must contain.")
+    ] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Show each hit's rank and score per leg.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Semantic search: the chunks nearest to QUERY."""
+    """Search a collection: semantic, keyword or hybrid, under metadata filters."""
     with _seek() as seek:
-        result = seek.search(query, k=k, collection=collection, tenant=tenant, min_score=min_score)
+        search_filter = build_filter(filters or [], where_json) if filters or where_json else None
+        result = seek.search(
+            query, k=k, collection=collection, tenant=tenant, min_score=min_score, mode=mode, filter=search_filter
+        )
     if json_out:
-        print(json.dumps(_result_json(result)))
+        print(json.dumps(_result_json(result, explain=explain)))
     else:
-        _print_hits(query, result)
+        _print_hits(query, result, explain=explain)
 
 
-def _result_json(result: SearchResult) -> dict[str, Any]:
+def _result_json(result: SearchResult, *, explain: bool = False) -> dict[str, Any]:
     t = result.timings_ms
+    hits = []
+    for h in result.hits:
+        hit: dict[str, Any] = {
+            "document_id": h.document_id,
+            "title": h.title,
+            "source": h.source,
+            "chunk": h.chunk,
+            "position": h.position,
+            "score": round(h.score, 6),
+            "metadata": dict(h.metadata),
+        }
+        if explain:
+            hit["legs"] = {name: {"rank": leg.rank, "score": round(leg.score, 6)} for name, leg in h.legs.items()}
+        hits.append(hit)
+    timings = {"embed": t.embed, "search": t.search, "fuse": t.fuse, "total": t.total}
     return {
-        "hits": [
-            {
-                "document_id": h.document_id,
-                "title": h.title,
-                "source": h.source,
-                "chunk": h.chunk,
-                "position": h.position,
-                "score": round(h.score, 6),
-                "metadata": dict(h.metadata),
-            }
-            for h in result.hits
-        ],
-        "timings_ms": {"embed": round(t.embed, 3), "search": round(t.search, 3), "total": round(t.total, 3)},
+        "hits": hits,
+        "timings_ms": {name: round(ms, 3) for name, ms in timings.items()},
+        "mode": result.mode,
+        "plan": result.plan,
+        "estimated_rows": result.estimated_rows,
+        "fewer_than_k": result.fewer_than_k,
     }
 
 
-def _print_hits(query: str, result: SearchResult) -> None:
+def _print_hits(query: str, result: SearchResult, *, explain: bool = False) -> None:
     table = Table(title=f"{query!r}", title_justify="left", show_lines=True)
     table.add_column("#", justify="right")
     table.add_column("score", justify="right")
     table.add_column("document")
     table.add_column("chunk", overflow="fold")
+    if explain:
+        table.add_column("legs (rank: score)")
     for rank, hit in enumerate(result.hits, 1):
         text = " ".join(hit.chunk.split())
-        table.add_row(
-            str(rank), f"{hit.score:.3f}", hit.title or hit.document_id, text[:240] + ("…" if len(text) > 240 else "")
-        )
+        row = [
+            str(rank),
+            f"{hit.score:.3f}",
+            hit.title or hit.document_id,
+            text[:240] + ("…" if len(text) > 240 else ""),
+        ]
+        if explain:
+            row.append("\n".join(f"{name} #{leg.rank}: {leg.score:.3f}" for name, leg in hit.legs.items()))
+        table.add_row(*row)
     out.print(table)
     t = result.timings_ms
-    out.print(f"{len(result.hits)} hits; embed {t.embed:.1f} ms, search {t.search:.1f} ms, total {t.total:.1f} ms")
+    fuse = f", fuse {t.fuse:.1f} ms" if result.mode == "hybrid" else ""
+    plan = f" ({result.plan} scan, ~{result.estimated_rows} matching chunks)" if result.plan else ""
+    fewer = "; fewer than k matched" if result.fewer_than_k else ""
+    out.print(
+        f"{len(result.hits)} {result.mode} hits{plan}{fewer}; embed {t.embed:.1f} ms, search {t.search:.1f} ms{fuse}, "
+        f"total {t.total:.1f} ms"
+    )
 
 
 @app.command()

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     hnsw_m: int = Field(default=16, ge=2, le=100)
     hnsw_ef_construction: int = Field(default=64, ge=4, le=1000)
     ef_search: int = Field(default=40, ge=1, le=1000)
+    max_scan_tuples: int = Field(default=20000, ge=100, description="Bound on an iterative HNSW scan's walk.")
+    exact_search_below: int = Field(
+        default=5000, ge=0, description="Scan exactly when the planner expects at most this many matching chunks."
+    )
     index_build_memory: str = Field(default="1GB", pattern=r"^\d+(kB|MB|GB)$")
     analyze_after_rows: int = Field(default=1000, ge=0)
 

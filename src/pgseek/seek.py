@@ -4,32 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Awaitable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pgseek.config import Settings
-from pgseek.db import connect, store
+from pgseek.db import connect
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.status import DatabaseStatus, database_status
-from pgseek.errors import QueryError
+from pgseek.db.store import VectorTuning
 from pgseek.ingest.loaders import load_paths
 from pgseek.ingest.pipeline import Ingestion, IngestOptions, ProgressCallback
 from pgseek.providers.protocols import TokenizingEmbedder
-from pgseek.types import Document, Hit, IngestReport, LoadFailure, SearchResult, Timings
+from pgseek.search import engine
+from pgseek.search.engine import SearchOptions
+from pgseek.types import Document, IngestReport, LoadFailure, SearchResult
 
 T = TypeVar("T")
-MAX_K = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class SearchOptions:
-    k: int = 10
-    collection: str | None = None
-    tenant: str | None = None
-    min_score: float | None = None
 
 
 class AsyncSeek:
@@ -122,77 +113,20 @@ class AsyncSeek:
         return await Ingestion(pool, embedder, options, progress).run(documents)
 
     async def search(self, query: str, options: SearchOptions | None = None, **kwargs: Any) -> SearchResult:
-        """Nearest chunks to ``query``. Keyword arguments override ``options`` (k, collection, tenant, min_score)."""
-        opts = SearchOptions(**{**_fields(options or SearchOptions()), **kwargs})
-        started = time.perf_counter()
+        """Search a collection. Keyword arguments override ``options``: k, mode ("vector", "keyword", "hybrid"),
+        filter (a SearchFilter), collection, tenant, min_score, rrf_k, vector_weight, keyword_weight, candidates."""
+        opts = (options or SearchOptions()).merged(kwargs)
         embedder = await self.embedder()
-        _validate_query(query, opts.k, embedder)
-        vector = (await asyncio.to_thread(embedder.embed, [query], purpose="query"))[0]
-        embedded = time.perf_counter()
         pool = await self._ready()
-        async with translate_errors("searching"), pool.connection() as conn:
-            collection = await store.get_collection(conn, opts.collection or self.settings.collection)
-            table = await store.collection_table(conn, collection)
-            rows = (
-                []
-                if table is None
-                else await store.vector_search(
-                    conn,
-                    table,
-                    collection,
-                    opts.tenant or self.settings.tenant,
-                    vector,
-                    k=opts.k,
-                    ef_search=self.settings.ef_search,
-                )
-            )
-        searched = time.perf_counter()
-        hits = [_hit(row, store.score(collection.distance, row.distance)) for row in rows]
-        if opts.min_score is not None:
-            hits = [h for h in hits if h.score >= opts.min_score]
-        timings = Timings(
-            embed=(embedded - started) * 1000, search=(searched - embedded) * 1000, total=(searched - started) * 1000
-        )
-        return SearchResult(tuple(hits), timings)
+        s = self.settings
+        tuning = VectorTuning(s.ef_search, s.max_scan_tuples, s.exact_search_below)
+        return await engine.search(pool, embedder, query, opts, engine.Defaults(s.collection, s.tenant, tuning))
 
     async def status(self) -> DatabaseStatus:
         pool = await self._ready()
         assert self._url is not None
         async with translate_errors("reading status"), pool.connection() as conn:
             return await database_status(conn, embedded=self.settings.embedded, url=self._url)
-
-
-def _fields(options: SearchOptions) -> dict[str, Any]:
-    return {name: getattr(options, name) for name in SearchOptions.__slots__}
-
-
-def _validate_query(query: str, k: int, embedder: TokenizingEmbedder) -> None:
-    if not query or not query.strip():
-        raise QueryError("the query is empty: give the words to search for", field="query")
-    tokens = len(embedder.counter.token_spans(query))
-    if tokens > embedder.max_tokens:
-        raise QueryError(
-            f"the query is {tokens} word pieces long; the model reads at most {embedder.max_tokens}: shorten it",
-            field="query",
-        )
-    if not 1 <= k <= MAX_K:
-        raise QueryError(f"k must be between 1 and {MAX_K}, got {k}", field="k")
-
-
-def _hit(row: store.VectorRow, score: float) -> Hit:
-    return Hit(
-        document_id=row.external_id,
-        title=row.title,
-        source=row.source,
-        chunk=row.text,
-        position=row.position,
-        score=score,
-        metadata=row.metadata,
-        chunk_id=row.chunk_id,
-        heading_path=row.heading_path,
-        start=row.start,
-        end=row.end,
-    )
 
 
 class Seek:

@@ -78,6 +78,14 @@ class IngestReport:
 
 
 @dataclass(frozen=True, slots=True)
+class LegRank:
+    """Where a hit stood in one search leg (vector: similarity, keyword: ts_rank_cd)."""
+
+    rank: int
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
 class Hit:
     """One search result: a chunk and the document it belongs to."""
 
@@ -92,6 +100,8 @@ class Hit:
     heading_path: tuple[str, ...] = ()
     start: int = 0
     end: int = 0
+    legs: Mapping[str, LegRank] = field(default_factory=dict)
+    """Per search leg ("vector", "keyword") that found this chunk: its rank and score there."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +111,17 @@ class Timings:
     embed: float
     search: float
     total: float
+    fuse: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
 class SearchResult:
     hits: tuple[Hit, ...]
     timings_ms: Timings
+    mode: str = "vector"
+    plan: str | None = None
+    """The vector leg's plan: "iterative" (HNSW index, iterative scan) or "exact" (no index); None without one."""
+    estimated_rows: int | None = None
+    """The planner's estimate of the chunks that match tenant, collection and filter (what chose the plan)."""
+    fewer_than_k: bool = False
+    """True when fewer than k chunks matched: every match was returned."""

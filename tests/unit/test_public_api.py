@@ -11,6 +11,7 @@ def test_all_is_sorted_and_complete() -> None:
     assert set(pgseek.__all__) == {
         "AsyncSeek",
         "Chunk",
+        "Condition",
         "ConfigurationError",
         "DatabaseError",
         "Document",
@@ -19,6 +20,7 @@ def test_all_is_sorted_and_complete() -> None:
         "Hit",
         "IngestReport",
         "InputError",
+        "LegRank",
         "LoadFailure",
         "MigrationError",
         "ModelInfo",
@@ -26,6 +28,7 @@ def test_all_is_sorted_and_complete() -> None:
         "PgseekError",
         "PgvectorMissingError",
         "QueryError",
+        "SearchFilter",
         "SearchOptions",
         "SearchResult",
         "Seek",

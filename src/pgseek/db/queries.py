@@ -48,6 +48,20 @@ CREATE TABLE IF NOT EXISTS {table} (
     collection_id  integer NOT NULL,
     embedding      vector({dims}) NOT NULL
 )""")
+# The same isolation as documents and chunks (migration 0002), for each embeddings table as it is created.
+SECURE_EMBEDDINGS_TABLE = [
+    sql.SQL("ALTER TABLE {table} ENABLE ROW LEVEL SECURITY"),
+    sql.SQL("DROP POLICY IF EXISTS tenant_isolation ON {table}"),
+    sql.SQL(
+        "CREATE POLICY tenant_isolation ON {table} USING (tenant_id = current_setting('pgseek.tenant', true)) "
+        "WITH CHECK (tenant_id = current_setting('pgseek.tenant', true))"
+    ),
+    sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO pgseek_app"),
+    sql.SQL("CREATE INDEX IF NOT EXISTS {scope_index} ON {table} (tenant_id, collection_id)"),
+]
+# Every tenant-scoped transaction starts here: the unprivileged role and the tenant, both for this transaction only
+# (SET LOCAL semantics), so nothing outlives it on a pooled connection.
+TENANT_SCOPE = "SELECT set_config('role', 'pgseek_app', true), set_config('pgseek.tenant', %s, true)"
 
 EXISTING_HASHES = """
 SELECT external_id, content_hash FROM documents
@@ -97,14 +111,38 @@ ANALYZE = sql.SQL("ANALYZE {tables}")
 
 # SET LOCAL (set_config(..., true)) keeps the setting inside this transaction: safe behind a transaction pooler.
 SET_LOCAL_EF_SEARCH = "SELECT set_config('hnsw.ef_search', %s, true)"
+# pgvector 0.8 iterative scans keep walking the HNSW graph until LIMIT rows pass the filter; in relaxed order the
+# rows come back nearly sorted, so the outer query sorts them exactly (the shape pgvector's README recommends).
+SET_LOCAL_ITERATIVE_SCAN = """
+SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.max_scan_tuples', %s, true)"""
+# With few matching rows an exact scan is cheaper and exact: no index scan, so the HNSW index is not used.
+SET_LOCAL_EXACT_SCAN = "SELECT set_config('enable_indexscan', 'off', true)"
 VECTOR_SEARCH = sql.SQL("""
-SELECT c.id, d.external_id, d.title, d.source, c.text, c.position, d.metadata, c.heading_path,
-       c.char_start, c.char_end, e.embedding {operator} %(query)s AS distance
-FROM {table} e
+WITH nearest AS MATERIALIZED (
+    SELECT c.id, d.external_id, d.title, d.source, c.text, c.position, d.metadata, c.heading_path,
+           c.char_start, c.char_end, e.embedding {operator} %(query)s AS distance
+    FROM {table} e
+    JOIN chunks c ON c.id = e.chunk_id
+    JOIN documents d ON d.id = c.document_id
+    WHERE e.tenant_id = %(tenant)s AND e.collection_id = %(collection)s AND {filter}
+    ORDER BY e.embedding {operator} %(query)s
+    LIMIT %(k)s
+)
+SELECT * FROM nearest ORDER BY distance""")
+ESTIMATE_MATCHES = sql.SQL("""
+EXPLAIN (FORMAT JSON)
+SELECT 1 FROM {table} e
 JOIN chunks c ON c.id = e.chunk_id
 JOIN documents d ON d.id = c.document_id
-WHERE e.tenant_id = %(tenant)s AND e.collection_id = %(collection)s
-ORDER BY e.embedding {operator} %(query)s
+WHERE e.tenant_id = %(tenant)s AND e.collection_id = %(collection)s AND {filter}""")
+KEYWORD_SEARCH = sql.SQL("""
+SELECT c.id, d.external_id, d.title, d.source, c.text, c.position, d.metadata, c.heading_path,
+       c.char_start, c.char_end, ts_rank_cd(c.tsv, q.query) AS rank
+FROM chunks c
+JOIN documents d ON d.id = c.document_id,
+     websearch_to_tsquery(%(config)s::regconfig, %(text)s) AS q(query)
+WHERE c.tenant_id = %(tenant)s AND c.collection_id = %(collection)s AND c.tsv @@ q.query AND {filter}
+ORDER BY rank DESC, c.id
 LIMIT %(k)s""")
 
 SERVER_SETTINGS = """

@@ -55,7 +55,9 @@ class WrittenDocument:
 
 
 @dataclass(frozen=True, slots=True)
-class VectorRow:
+class ChunkRow:
+    """A chunk with its document; ``value`` is the leg's own measure (vector: distance, keyword: rank)."""
+
     chunk_id: int
     external_id: str
     title: str | None
@@ -66,11 +68,16 @@ class VectorRow:
     heading_path: tuple[str, ...]
     start: int
     end: int
-    distance: float
+    value: float
 
 
 async def setup_lock(conn: Conn) -> None:
     await conn.execute(queries.SETUP_LOCK)
+
+
+async def tenant_scope(conn: Conn, tenant: str) -> None:
+    """Switch the current transaction to the application role and one tenant; row-level security does the rest."""
+    await conn.execute(queries.TENANT_SCOPE, (tenant,))
 
 
 async def ensure_tenant(conn: Conn, tenant: str) -> None:
@@ -106,6 +113,10 @@ async def ensure_embedding_table(conn: Conn, info: ModelInfo) -> EmbeddingTable:
     await conn.execute(
         queries.CREATE_EMBEDDINGS_TABLE.format(table=sql.Identifier(table), dims=sql.Literal(info.dimensions))
     )
+    for statement in queries.SECURE_EMBEDDINGS_TABLE:
+        await conn.execute(
+            statement.format(table=sql.Identifier(table), scope_index=sql.Identifier(f"{table}_scope_idx"))
+        )
     await conn.execute(queries.NAME_MODEL_TABLE, (table, model_id))
     return EmbeddingTable(model_id, table)
 
@@ -131,6 +142,7 @@ async def collection_table(conn: Conn, collection: Collection) -> str | None:
 
 
 async def existing_hashes(conn: Conn, tenant: str, collection_id: int, external_ids: Sequence[str]) -> dict[str, str]:
+    await tenant_scope(conn, tenant)
     cur = await conn.execute(queries.EXISTING_HASHES, (tenant, collection_id, list(external_ids)))
     return {str(r[0]): str(r[1]) for r in await cur.fetchall()}
 
@@ -151,6 +163,8 @@ async def write_documents(
 async def _write_documents(
     conn: Conn, tenant: str, collection: Collection, table: str, pending: Sequence[PendingDocument]
 ) -> list[WrittenDocument]:
+    # No tenant_scope here: PostgreSQL refuses COPY FROM under row-level security, so writes run as the connecting
+    # (owner) role with the tenant written explicitly on every row. Every read goes through tenant_scope.
     docs = [p.document for p in pending]
     cur = await conn.execute(
         queries.UPSERT_DOCUMENTS,
@@ -246,19 +260,92 @@ async def analyze(conn: Conn, tables: Sequence[str]) -> None:
     await conn.execute(queries.ANALYZE.format(tables=sql.SQL(", ").join(sql.Identifier(t) for t in tables)))
 
 
+Where = tuple[sql.Composable, dict[str, Any]]
+NO_FILTER: Where = (sql.SQL("TRUE"), {})
+
+
+@dataclass(frozen=True, slots=True)
+class VectorPlan:
+    """How a vector search runs: "iterative" (HNSW, walking on until k rows pass the filter) or "exact"."""
+
+    kind: str
+    estimated_rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class VectorTuning:
+    ef_search: int
+    max_scan_tuples: int
+    exact_below: int
+    """Scan exactly when the planner expects at most this many matching rows."""
+
+
 async def vector_search(
-    conn: Conn, table: str, collection: Collection, tenant: str, query: NDArray[np.float32], *, k: int, ef_search: int
-) -> list[VectorRow]:
-    """k nearest chunks; ``hnsw.ef_search`` is set for this transaction only."""
-    statement = queries.VECTOR_SEARCH.format(
-        table=sql.Identifier(table), operator=sql.SQL(_OPERATORS[collection.distance])
-    )
+    conn: Conn,
+    table: str,
+    collection: Collection,
+    tenant: str,
+    query: NDArray[np.float32],
+    *,
+    k: int,
+    tuning: VectorTuning,
+    where: Where = NO_FILTER,
+) -> tuple[list[ChunkRow], VectorPlan]:
+    """k nearest chunks (value: distance) under tenant, collection and filter, with the plan that found them.
+
+    Every setting is SET LOCAL: it ends with this transaction, which keeps pooled connections clean.
+    """
+    fragment, params = where
+    names = {"table": sql.Identifier(table), "filter": fragment}
+    values = {**params, "query": query, "tenant": tenant, "collection": collection.id, "k": k}
     async with conn.transaction():
-        await conn.execute(queries.SET_LOCAL_EF_SEARCH, (str(max(ef_search, k)),))
-        cur = await conn.execute(statement, {"query": query, "tenant": tenant, "collection": collection.id, "k": k})
-        rows = await cur.fetchall()
+        await tenant_scope(conn, tenant)
+        plan = await _choose_plan(conn, names, values, tuning)
+        if plan.kind == "exact":
+            await conn.execute(queries.SET_LOCAL_EXACT_SCAN)
+        else:
+            await conn.execute(queries.SET_LOCAL_EF_SEARCH, (str(max(tuning.ef_search, k)),))
+            await conn.execute(queries.SET_LOCAL_ITERATIVE_SCAN, (str(tuning.max_scan_tuples),))
+        statement = queries.VECTOR_SEARCH.format(operator=sql.SQL(_OPERATORS[collection.distance]), **names)
+        cur = await conn.execute(statement, values)
+        return _chunk_rows(await cur.fetchall()), plan
+
+
+async def _choose_plan(
+    conn: Conn, names: dict[str, sql.Composable], values: dict[str, Any], tuning: VectorTuning
+) -> VectorPlan:
+    """Ask the planner how many rows match (tenant, collection, filter): few enough, and exact is cheaper."""
+    cur = await conn.execute(queries.ESTIMATE_MATCHES.format(**names), values)
+    row = await cur.fetchone()
+    estimate = int(row[0][0]["Plan"]["Plan Rows"]) if row else 0
+    return VectorPlan("exact" if estimate <= tuning.exact_below else "iterative", estimate)
+
+
+async def keyword_search(
+    conn: Conn, collection: Collection, tenant: str, text: str, *, k: int, where: Where = NO_FILTER
+) -> list[ChunkRow]:
+    """Chunks matching ``text`` as a web-style query (quotes, OR, -word), by ts_rank_cd (value: rank)."""
+    fragment, params = where
+    statement = queries.KEYWORD_SEARCH.format(filter=fragment)
+    async with conn.transaction():
+        await tenant_scope(conn, tenant)
+        cur = await conn.execute(
+            statement,
+            {
+                **params,
+                "config": collection.text_search_config,
+                "text": text,
+                "tenant": tenant,
+                "collection": collection.id,
+                "k": k,
+            },
+        )
+        return _chunk_rows(await cur.fetchall())
+
+
+def _chunk_rows(rows: Sequence[Any]) -> list[ChunkRow]:
     return [
-        VectorRow(
+        ChunkRow(
             int(r[0]),
             str(r[1]),
             r[2],

@@ -1,0 +1,150 @@
+"""One search request: embed the query, run the vector and/or keyword leg under the filter, fuse, time each stage."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, fields
+from typing import Any, Literal, get_args
+
+from pgseek.db import store
+from pgseek.db.connect import Pool, translate_errors
+from pgseek.db.filters import compile_filter
+from pgseek.errors import QueryError
+from pgseek.providers.protocols import TokenizingEmbedder
+from pgseek.search.filters import SearchFilter
+from pgseek.search.hybrid import DEFAULT_K, reciprocal_rank_fusion
+from pgseek.types import Hit, LegRank, SearchResult, Timings
+
+Mode = Literal["vector", "keyword", "hybrid"]
+MODES: tuple[str, ...] = get_args(Mode)
+MAX_K = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class SearchOptions:
+    k: int = 10
+    collection: str | None = None
+    tenant: str | None = None
+    min_score: float | None = None
+    """Drop hits scoring below this (the mode's own score: similarity, ts_rank_cd or the fused RRF score)."""
+    mode: Mode = "vector"
+    filter: SearchFilter | None = None
+    rrf_k: int = DEFAULT_K
+    vector_weight: float = 1.0
+    keyword_weight: float = 1.0
+    candidates: int | None = None
+    """Hits each leg contributes to hybrid fusion (default: max(4k, 40))."""
+
+    def merged(self, overrides: dict[str, Any]) -> SearchOptions:
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise QueryError(f"unknown search option(s) {sorted(unknown)}; known: {sorted(known)}", field="options")
+        return SearchOptions(**{**{name: getattr(self, name) for name in known}, **overrides})
+
+
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    collection: str
+    tenant: str
+    tuning: store.VectorTuning
+
+
+def validate(query: str, opts: SearchOptions, embedder: TokenizingEmbedder) -> None:
+    if not query or not query.strip():
+        raise QueryError("the query is empty: give the words to search for", field="query")
+    if opts.mode not in MODES:
+        raise QueryError(f"unknown mode {opts.mode!r}: use one of {', '.join(MODES)}", field="mode")
+    if not 1 <= opts.k <= MAX_K:
+        raise QueryError(f"k must be between 1 and {MAX_K}, got {opts.k}", field="k")
+    if opts.candidates is not None and not opts.k <= opts.candidates <= MAX_K:
+        raise QueryError(f"candidates must be between k and {MAX_K}, got {opts.candidates}", field="candidates")
+    if opts.mode != "keyword":
+        tokens = len(embedder.counter.token_spans(query))
+        if tokens > embedder.max_tokens:
+            raise QueryError(
+                f"the query is {tokens} word pieces long; the model reads at most {embedder.max_tokens}: shorten it",
+                field="query",
+            )
+
+
+async def search(
+    pool: Pool, embedder: TokenizingEmbedder, query: str, opts: SearchOptions, defaults: Defaults
+) -> SearchResult:
+    validate(query, opts, embedder)
+    started = time.perf_counter()
+    vector = None
+    if opts.mode != "keyword":
+        vector = (await asyncio.to_thread(embedder.embed, [query], purpose="query"))[0]
+    embedded = time.perf_counter()
+    where = compile_filter(opts.filter) if opts.filter is not None else store.NO_FILTER
+    depth = opts.k if opts.mode != "hybrid" else (opts.candidates or max(4 * opts.k, 40))
+    tenant = opts.tenant or defaults.tenant
+    legs: dict[str, list[tuple[store.ChunkRow, float]]] = {}
+    plan: store.VectorPlan | None = None
+    async with translate_errors("searching"), pool.connection() as conn:
+        collection = await store.get_collection(conn, opts.collection or defaults.collection)
+        table = await store.collection_table(conn, collection)
+        if vector is not None and table is not None:
+            rows, plan = await store.vector_search(
+                conn, table, collection, tenant, vector, k=depth, tuning=defaults.tuning, where=where
+            )
+            legs["vector"] = [(row, store.score(collection.distance, row.value)) for row in rows]
+        if opts.mode != "vector":
+            rows = await store.keyword_search(conn, collection, tenant, query, k=depth, where=where)
+            legs["keyword"] = [(row, row.value) for row in rows]
+    searched = time.perf_counter()
+    fewer = all(len(leg) < depth for leg in legs.values())
+    hits = _fuse(legs, opts) if opts.mode == "hybrid" else _single(legs.get(opts.mode, []), opts.mode)
+    if opts.min_score is not None:
+        hits = [h for h in hits if h.score >= opts.min_score]
+    done = time.perf_counter()
+    timings = Timings(
+        embed=(embedded - started) * 1000,
+        search=(searched - embedded) * 1000,
+        fuse=(done - searched) * 1000,
+        total=(done - started) * 1000,
+    )
+    return SearchResult(
+        tuple(hits),
+        timings,
+        opts.mode,
+        plan=plan.kind if plan else None,
+        estimated_rows=plan.estimated_rows if plan else None,
+        fewer_than_k=fewer,
+    )
+
+
+def _single(leg: list[tuple[store.ChunkRow, float]], name: str) -> list[Hit]:
+    return [_hit(row, score, {name: LegRank(rank, score)}) for rank, (row, score) in enumerate(leg, 1)]
+
+
+def _fuse(legs: dict[str, list[tuple[store.ChunkRow, float]]], opts: SearchOptions) -> list[Hit]:
+    rows = {row.chunk_id: row for leg in legs.values() for row, _ in leg}
+    fused = reciprocal_rank_fusion(
+        {name: [(row.chunk_id, score) for row, score in leg] for name, leg in legs.items()},
+        k=opts.rrf_k,
+        weights={
+            name: w for name, w in (("vector", opts.vector_weight), ("keyword", opts.keyword_weight)) if name in legs
+        },
+        limit=opts.k,
+    )
+    return [_hit(rows[f.key], f.score, f.legs) for f in fused]
+
+
+def _hit(row: store.ChunkRow, score: float, legs: dict[str, LegRank] | Any) -> Hit:
+    return Hit(
+        document_id=row.external_id,
+        title=row.title,
+        source=row.source,
+        chunk=row.text,
+        position=row.position,
+        score=score,
+        metadata=row.metadata,
+        chunk_id=row.chunk_id,
+        heading_path=row.heading_path,
+        start=row.start,
+        end=row.end,
+        legs=dict(legs),
+    )
