@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(default=200, ge=16, le=254)
     chunk_overlap: int = Field(default=32, ge=0, le=100)
 
+    distance: Literal["cosine", "l2", "ip"] = Field(
+        default="cosine", description="Distance of collections created from now on: cosine, l2 or ip (inner product)."
+    )
     hnsw_m: int = Field(default=16, ge=2, le=100)
     hnsw_ef_construction: int = Field(default=64, ge=4, le=1000)
     ef_search: int = Field(default=40, ge=1, le=1000)
@@ -44,6 +47,9 @@ class Settings(BaseSettings):
 
     pool_min_size: int = Field(default=1, ge=0)
     pool_max_size: int = Field(default=8, ge=1)
+    pooler: Literal["none", "transaction"] = Field(
+        default="none", description="transaction: behind PgBouncer-style transaction pooling (port 6432 implies it)."
+    )
     # Tunables of the embedded server; its stock defaults made queries ~2x and HNSW builds ~3.4x slower.
     embedded_shared_buffers: str = Field(default="512MB", pattern=r"^\d+(kB|MB|GB)$")
     embedded_maintenance_work_mem: str = Field(default="1GB", pattern=r"^\d+(kB|MB|GB)$")

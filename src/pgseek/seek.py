@@ -103,6 +103,7 @@ class AsyncSeek:
         options = IngestOptions(
             tenant=tenant or s.tenant,
             collection=collection or s.collection,
+            distance=s.distance,
             chunk_tokens=s.chunk_tokens,
             chunk_overlap=s.chunk_overlap,
             index_m=s.hnsw_m,

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from pgvector.psycopg import register_vector_async
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -18,6 +19,7 @@ from pgseek.errors import DatabaseError, PgvectorMissingError
 
 Pool = AsyncConnectionPool[psycopg.AsyncConnection[Any]]
 MIN_PGVECTOR = (0, 5)
+PGBOUNCER_PORT = "6432"
 _INSTALL_HINT = (
     "install it on the server (Debian/Ubuntu: apt install postgresql-<major>-pgvector; others: "
     "https://github.com/pgvector/pgvector#installation), or unset PGSEEK_DATABASE_URL to use pgseek's embedded "
@@ -60,7 +62,8 @@ async def check_pgvector(conn: psycopg.AsyncConnection[Any]) -> None:
 async def prepare_database(url: str) -> None:
     """Check pgvector and apply pending migrations (safe to run from several processes at once)."""
     try:
-        conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+        # Never prepared: this one-shot connection may go through a transaction pooler, whatever the settings say.
+        conn = await psycopg.AsyncConnection.connect(url, autocommit=True, prepare_threshold=None)
     except psycopg.OperationalError as exc:
         raise DatabaseError(f"cannot connect to PostgreSQL at {redact(url)}: {exc}") from exc
     async with conn:
@@ -81,9 +84,26 @@ async def translate_errors(doing: str) -> AsyncIterator[None]:
         raise DatabaseError(f"database error while {doing}: {exc}") from exc
 
 
+def transaction_pooled(url: str, settings: Settings) -> bool:
+    """True behind a transaction pooler: PGSEEK_POOLER=transaction, or the URL names PgBouncer's default port 6432.
+
+    There, consecutive transactions of one client connection may run on different server connections, so no session
+    state may be relied on: settings are SET LOCAL (store.py) and server-side prepared statements are off.
+    """
+    if settings.pooler == "transaction":
+        return True
+    try:
+        port = conninfo_to_dict(url).get("port")
+    except psycopg.Error:
+        return False
+    return port is not None and str(port) == PGBOUNCER_PORT
+
+
 async def open_pool(url: str, settings: Settings) -> Pool:
+    kwargs: dict[str, Any] = {"prepare_threshold": None} if transaction_pooled(url, settings) else {}
     pool: Pool = AsyncConnectionPool(
         url,
+        kwargs=kwargs,
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
         configure=_configure,

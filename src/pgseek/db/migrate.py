@@ -6,6 +6,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import psycopg
 
@@ -36,38 +37,35 @@ def available() -> list[Migration]:
     return sorted(found, key=lambda m: m.version)
 
 
-async def migrate(conn: psycopg.AsyncConnection[object]) -> list[int]:
+async def migrate(conn: psycopg.AsyncConnection[Any]) -> list[int]:
     """Apply every pending migration; return the versions applied (empty when up to date).
 
-    The advisory lock makes concurrent starts safe: the second waits, then finds nothing left to do.
-    Each migration runs in its own transaction, so a failure leaves the schema at the last good version.
+    All pending migrations run in one transaction under a transaction-level advisory lock: concurrent starts wait,
+    then find nothing left to do, and a failure leaves the schema exactly as it was.
     """
-    applied: list[int] = []
-    await conn.set_autocommit(True)
-    await conn.execute(queries.MIGRATION_LOCK)
-    try:
-        await conn.execute(queries.CREATE_MIGRATIONS_TABLE)
-        cur = await conn.execute(queries.APPLIED_MIGRATIONS)
-        done = {int(row[0]): str(row[1]) for row in await cur.fetchall()}  # type: ignore[index]
-        for migration in available():
-            if migration.version in done:
-                if done[migration.version] != migration.checksum:
-                    raise MigrationError(
-                        f"migration {migration.version:04d}_{migration.name} was changed after it was applied; "
-                        "ship schema changes as a new migration file instead"
-                    )
-                continue
-            await _apply(conn, migration)
-            applied.append(migration.version)
-    finally:
-        await conn.execute(queries.MIGRATION_UNLOCK)
-    return applied
-
-
-async def _apply(conn: psycopg.AsyncConnection[object], migration: Migration) -> None:
+    await conn.set_autocommit(False)
     try:
         async with conn.transaction():
-            await conn.execute(migration.sql.encode())
-            await conn.execute(queries.RECORD_MIGRATION, (migration.version, migration.name, migration.checksum))
+            await conn.execute(queries.MIGRATION_LOCK)
+            await conn.execute(queries.CREATE_MIGRATIONS_TABLE)
+            cur = await conn.execute(queries.APPLIED_MIGRATIONS)
+            done = {int(row[0]): str(row[1]) for row in await cur.fetchall()}
+            return [m.version for m in available() if await _apply_pending(conn, m, done)]
+    except psycopg.Error as exc:
+        raise MigrationError(f"schema migration failed, nothing was changed: {exc}") from exc
+
+
+async def _apply_pending(conn: psycopg.AsyncConnection[Any], migration: Migration, done: dict[int, str]) -> bool:
+    if migration.version in done:
+        if done[migration.version] != migration.checksum:
+            raise MigrationError(
+                f"migration {migration.version:04d}_{migration.name} was changed after it was applied; "
+                "ship schema changes as a new migration file instead"
+            )
+        return False
+    try:
+        await conn.execute(migration.sql.encode())
     except psycopg.Error as exc:
         raise MigrationError(f"migration {migration.version:04d}_{migration.name} failed: {exc}") from exc
+    await conn.execute(queries.RECORD_MIGRATION, (migration.version, migration.name, migration.checksum))
+    return True

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from psycopg import sql
 
-# 0x70677365656b = "pgseek" in ASCII: a lock id no other application is likely to pick.
-MIGRATION_LOCK = "SELECT pg_advisory_lock(123917224011115)"
-MIGRATION_UNLOCK = "SELECT pg_advisory_unlock(123917224011115)"
+# A transaction-level lock: a session-level one would break behind a transaction pooler, where the lock and the
+# unlock could reach different server connections. 123917224011115 is a lock id no other application is likely to pick.
+MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(123917224011115)"
 CREATE_MIGRATIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS pgseek_migrations (
     version     integer PRIMARY KEY,
@@ -24,7 +24,7 @@ SERVER_VERSION = "SELECT current_setting('server_version')"
 # Held while a collection, tenant and embedding table are set up, so concurrent first ingests do not race.
 SETUP_LOCK = "SELECT pg_advisory_xact_lock(123917224011116)"
 ENSURE_TENANT = "INSERT INTO tenants (id) VALUES (%s) ON CONFLICT (id) DO NOTHING"
-ENSURE_COLLECTION = "INSERT INTO collections (name) VALUES (%s) ON CONFLICT (name) DO NOTHING"
+ENSURE_COLLECTION = "INSERT INTO collections (name, distance) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING"
 GET_COLLECTION = """
 SELECT c.id, c.name, c.text_search_config::text, c.distance, c.embedding_model_id, c.text_search_config::oid
 FROM collections c WHERE c.name = %s"""

@@ -84,9 +84,10 @@ async def ensure_tenant(conn: Conn, tenant: str) -> None:
     await conn.execute(queries.ENSURE_TENANT, (tenant,))
 
 
-async def get_collection(conn: Conn, name: str, *, create: bool = False) -> Collection:
+async def get_collection(conn: Conn, name: str, *, create: bool = False, distance: str = "cosine") -> Collection:
+    """A collection by name; ``create`` makes it (with ``distance``) when missing. An existing one keeps its own."""
     if create:
-        await conn.execute(queries.ENSURE_COLLECTION, (name,))
+        await conn.execute(queries.ENSURE_COLLECTION, (name, distance))
     cur = await conn.execute(queries.GET_COLLECTION, (name,))
     row = await cur.fetchone()
     if row is None:
@@ -363,9 +364,11 @@ def _chunk_rows(rows: Sequence[Any]) -> list[ChunkRow]:
 
 
 def score(distance: str, value: float) -> float:
-    """Turn a distance into a similarity where higher is better (cosine: 1 - distance, in [-1, 1])."""
+    """Turn a distance into a score where higher is better.
+
+    cosine: 1 - distance (similarity in [-1, 1]); ip: pgvector's <#> is the negated inner product, so negate it back;
+    l2: the negated Euclidean distance (0 is identical).
+    """
     if distance == "cosine":
         return 1.0 - value
-    if distance == "ip":
-        return -value
     return -value

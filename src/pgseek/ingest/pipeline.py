@@ -42,6 +42,7 @@ ProgressCallback = Callable[[IngestProgress], None]
 class IngestOptions:
     tenant: str
     collection: str
+    distance: str = "cosine"
     chunk_tokens: int = 200
     chunk_overlap: int = 32
     index_m: int = 16
@@ -123,7 +124,9 @@ class Ingestion:
         async with self._pool.connection() as conn, conn.transaction():
             await store.setup_lock(conn)
             await store.ensure_tenant(conn, self._options.tenant)
-            collection = await store.get_collection(conn, self._options.collection, create=True)
+            collection = await store.get_collection(
+                conn, self._options.collection, create=True, distance=self._options.distance
+            )
             table = await store.ensure_embedding_table(conn, info)
             await store.bind_collection_model(conn, collection, table, info)
         return collection, table.table

@@ -1,0 +1,135 @@
+"""Keyword, hybrid and filtered search on the real server and model; plans; distance metrics."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import psycopg
+import pytest
+
+from pgseek import Condition, Document, SearchFilter, Seek
+from pgseek.errors import QueryError
+
+TOPICS = ["rivers", "mountains", "forests", "deserts", "oceans", "glaciers"]
+
+
+@pytest.fixture(scope="module")
+def seek(settings: Any, local_embedder: Any) -> Any:
+    with Seek(settings, embedder=local_embedder) as s:
+        docs = [
+            Document(
+                f"doc-{i:03d}",
+                f"Field note {i} on {TOPICS[i % 6]}: observations of wildlife and weather near the {TOPICS[i % 6]}.",
+                title=f"Note {i}",
+                metadata={"topic": TOPICS[i % 6], "year": 2000 + i % 20, "rare": i % 25 == 0, "team": {"lead": "Ada"}},
+            )
+            for i in range(300)
+        ]
+        docs.append(Document("manual", "Replace the XJ-4417 gasket before winter.", title="Pump manual"))
+        assert s.ingest_documents(docs, collection="modes").documents_added == 301
+        yield s
+
+
+def test_keyword_finds_an_exact_code(seek: Seek) -> None:
+    result = seek.search("XJ-4417", mode="keyword", collection="modes")
+    assert [h.document_id for h in result.hits] == ["manual"]
+    assert result.hits[0].legs["keyword"].rank == 1
+    assert result.plan is None and result.fewer_than_k
+    assert seek.search('"wildlife and weather" -forests', mode="keyword", k=50, collection="modes").hits
+    assert all(
+        "forests" not in h.chunk
+        for h in seek.search('"wildlife and weather" -forests', mode="keyword", k=50, collection="modes").hits
+    )
+
+
+def test_hybrid_fuses_and_explains(seek: Seek) -> None:
+    result = seek.search("XJ-4417 gasket replacement", mode="hybrid", k=5, collection="modes")
+    top = result.hits[0]
+    assert top.document_id == "manual"
+    assert set(top.legs) == {"vector", "keyword"}
+    assert top.score == pytest.approx(1 / (60 + top.legs["vector"].rank) + 1 / (60 + top.legs["keyword"].rank))
+    assert result.timings_ms.fuse >= 0 and result.mode == "hybrid"
+
+
+def test_a_selective_filter_still_returns_k(seek: Seek, settings: Any, local_embedder: Any) -> None:
+    rare = SearchFilter(metadata=(Condition("rare", "eq", True),))  # 12 of 301 documents
+    for exact_below in (0, 100_000):  # force the iterative index scan, then the exact scan
+        tuned = settings.model_copy(update={"exact_search_below": exact_below})
+        with Seek(tuned, embedder=local_embedder) as s:
+            result = s.search("wildlife near the rivers", k=10, filter=rare, collection="modes")
+        assert result.plan == ("iterative" if exact_below == 0 else "exact")
+        assert len(result.hits) == 10 and not result.fewer_than_k
+        assert all(h.metadata["rare"] is True for h in result.hits)
+    few = seek.search("rivers", k=10, filter=SearchFilter(document_ids=("doc-001", "doc-002")), collection="modes")
+    assert {h.document_id for h in few.hits} == {"doc-001", "doc-002"} and few.fewer_than_k
+
+
+def test_iterative_and_exact_agree(seek: Seek, settings: Any, local_embedder: Any) -> None:
+    mountains = SearchFilter(metadata=(Condition("topic", "eq", "mountains"), Condition("year", "gte", 2010)))
+    ids = []
+    for exact_below in (0, 100_000):
+        with Seek(settings.model_copy(update={"exact_search_below": exact_below}), embedder=local_embedder) as s:
+            hits = s.search("snowy peaks and weather", k=10, filter=mountains, collection="modes").hits
+        assert all(h.metadata["topic"] == "mountains" and h.metadata["year"] >= 2010 for h in hits)
+        ids.append([h.document_id for h in hits])
+    assert len(set(ids[0]) & set(ids[1])) >= 9  # recall@10 of the index scan against exact search
+
+
+def test_filters_apply_to_every_mode(seek: Seek) -> None:
+    deserts = SearchFilter(contains={"topic": "deserts"})
+    for mode in ("vector", "keyword", "hybrid"):
+        hits = seek.search("wildlife weather", mode=mode, k=20, filter=deserts, collection="modes").hits
+        assert hits and all(h.metadata["topic"] == "deserts" for h in hits), mode
+
+
+def test_bad_options_are_clear(seek: Seek) -> None:
+    with pytest.raises(QueryError, match="unknown mode") as bad:
+        seek.search("x", mode="fuzzy", collection="modes")  # type: ignore[arg-type]
+    assert bad.value.field == "mode"
+    with pytest.raises(QueryError, match="unknown search option"):
+        seek.search("x", colection="modes")
+
+
+@pytest.mark.parametrize("distance", ["l2", "ip"])
+def test_distance_per_collection(settings: Any, local_embedder: Any, database_url: str, distance: str) -> None:
+    with Seek(settings.model_copy(update={"distance": distance}), embedder=local_embedder) as s:
+        docs = [Document(f"{distance}-{t}", f"All about {t}.", title=t) for t in TOPICS]
+        s.ingest_documents(docs, collection=f"dist-{distance}")
+        hits = s.search("sand dunes and camels", k=3, collection=f"dist-{distance}").hits
+        assert hits[0].document_id == f"{distance}-deserts"
+        assert hits[0].score >= hits[1].score
+    opclass = {"l2": "vector_l2_ops", "ip": "vector_ip_ops"}[distance]
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_indexes WHERE indexdef LIKE %s", (f"%{opclass}%",)).fetchone()
+    assert row is not None and row[0] == 1
+
+
+def test_random_searches_never_cross_tenants(settings: Any, local_embedder: Any) -> None:
+    tenants = ["t-red", "t-green", "t-blue"]
+    rng = random.Random(7)
+    with Seek(settings, embedder=local_embedder) as s:
+        for t in tenants:
+            docs = [
+                Document(f"{t}/{i}", f"{TOPICS[i % 6]} report {i} by {t}", metadata={"topic": TOPICS[i % 6], "n": i})
+                for i in range(30)
+            ]
+            s.ingest_documents(docs, tenant=t, collection="tenants")
+        filters = [
+            None,
+            SearchFilter(metadata=(Condition("topic", "in", ("rivers", "oceans")),)),
+            SearchFilter(metadata=(Condition("n", "lt", 10),)),
+            SearchFilter(document_ids=("t-red/1", "t-green/1", "t-blue/1")),  # names other tenants' ids too
+        ]
+        queries = ["river report", "mountain", "t-red", "report by t-green", "oceans 3"]
+        for _ in range(1000):
+            tenant = rng.choice(tenants)
+            result = s.search(
+                rng.choice(queries),
+                tenant=tenant,
+                filter=rng.choice(filters),
+                mode=rng.choice(["vector", "keyword", "hybrid"]),
+                k=rng.choice([1, 5, 20]),
+                collection="tenants",
+            )
+            assert all(h.document_id.startswith(f"{tenant}/") for h in result.hits)
