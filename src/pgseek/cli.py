@@ -10,6 +10,7 @@ from dataclasses import asdict
 from typing import Annotated, Any, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -40,12 +41,16 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 
 @contextmanager
-def _seek() -> Iterator[Seek]:
+def _seek(**overrides: Any) -> Iterator[Seek]:
     """Open the facade; turn pgseek's own errors into one clean line and exit code 2."""
     try:
-        settings = Settings()
-    except Exception as exc:  # pydantic's ValidationError names the variable and the problem
-        _fail(f"invalid configuration: {exc}")
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])} (PGSEEK_{str(e['loc'][0]).upper()}): {e['msg']}"
+            for e in exc.errors()
+        )
+        _fail(f"invalid configuration: {problems}")
     try:
         with Seek(settings) as seek:
             yield seek
@@ -74,10 +79,13 @@ def ingest(
     collection: CollectionOpt = None,
     tenant: TenantOpt = None,
     glob: Annotated[str | None, typer.Option("--glob", "-g", help="Only files in folders matching this.")] = None,
+    distance: Annotated[
+        str | None, typer.Option("--distance", help="cosine, l2 or ip, for a collection created by this ingest.")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Load, chunk, embed and store documents. Unchanged documents cost nothing; exit code 1 if any failed."""
-    with _seek() as seek, _progress(enabled=not json_out and out.is_terminal) as on_progress:
+    with _seek(distance=distance) as seek, _progress(enabled=not json_out and out.is_terminal) as on_progress:
         report = seek.ingest(paths, collection=collection, tenant=tenant, glob=glob, progress=on_progress)
     if json_out:
         print(json.dumps(_report_json(report)))

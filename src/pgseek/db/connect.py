@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 from pgvector.psycopg import register_vector_async
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from pgseek.config import Settings
@@ -100,7 +100,7 @@ def transaction_pooled(url: str, settings: Settings) -> bool:
 
 
 async def open_pool(url: str, settings: Settings) -> Pool:
-    kwargs: dict[str, Any] = {"prepare_threshold": None} if transaction_pooled(url, settings) else {}
+    kwargs: dict[str, Any] = {}
     pool: Pool = AsyncConnectionPool(
         url,
         kwargs=kwargs,
