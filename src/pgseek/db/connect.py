@@ -100,7 +100,7 @@ def transaction_pooled(url: str, settings: Settings) -> bool:
 
 
 async def open_pool(url: str, settings: Settings) -> Pool:
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"prepare_threshold": None} if transaction_pooled(url, settings) else {}
     pool: Pool = AsyncConnectionPool(
         url,
         kwargs=kwargs,
