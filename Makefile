@@ -11,6 +11,10 @@ setup: $(STAMP)
 
 # torch first, pinned: this version comes from a local CPU build; any other torch pulls gigabytes of CUDA packages.
 $(STAMP): pyproject.toml
+	@# PgBouncer (Debian package) for the transaction-pooling tests; installed when we may, else we say how.
+	@command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer; \
+	  else echo "note: install pgbouncer (sudo apt-get install pgbouncer) for tests/integration/test_pgbouncer.py"; fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0

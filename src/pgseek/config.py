@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     distance: Literal["cosine", "l2", "ip"] = Field(
         default="cosine", description="Distance of collections created from now on: cosine, l2 or ip (inner product)."
     )
+    text_search_config: str = Field(
+        default="english",
+        pattern=r"^[a-z_]{1,63}$",
+        description="Full-text configuration of collections created from now on ('simple' for other languages).",
+    )
     hnsw_m: int = Field(default=16, ge=2, le=100)
     hnsw_ef_construction: int = Field(default=64, ge=4, le=1000)
     ef_search: int = Field(default=40, ge=1, le=1000)

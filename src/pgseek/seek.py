@@ -104,6 +104,7 @@ class AsyncSeek:
             tenant=tenant or s.tenant,
             collection=collection or s.collection,
             distance=s.distance,
+            text_search_config=s.text_search_config,
             chunk_tokens=s.chunk_tokens,
             chunk_overlap=s.chunk_overlap,
             index_m=s.hnsw_m,

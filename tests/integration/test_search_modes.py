@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from pgseek import Condition, Document, SearchFilter, Seek
-from pgseek.errors import QueryError
+from pgseek.errors import ConfigurationError, QueryError
 
 TOPICS = ["rivers", "mountains", "forests", "deserts", "oceans", "glaciers"]
 
@@ -133,3 +133,20 @@ def test_random_searches_never_cross_tenants(settings: Any, local_embedder: Any)
                 collection="tenants",
             )
             assert all(h.document_id.startswith(f"{tenant}/") for h in result.hits)
+
+
+def test_text_search_config_per_collection(settings: Any, local_embedder: Any) -> None:
+    doc = Document("fr", "Les chevaux couraient dans les champs.", title="Chevaux")
+    with Seek(settings.model_copy(update={"text_search_config": "simple"}), embedder=local_embedder) as s:
+        s.ingest_documents([doc], collection="simple-fts")
+        assert s.search("couraient", mode="keyword", collection="simple-fts").hits
+        assert not s.search("courir", mode="keyword", collection="simple-fts").hits  # 'simple' does not stem
+    english = settings.model_copy(update={"text_search_config": "english"})
+    with Seek(english, embedder=local_embedder) as s:
+        s.ingest_documents([Document("en", "The horses were running.", title="Horses")], collection="english-fts")
+        assert s.search("run", mode="keyword", collection="english-fts").hits  # english stems running -> run
+    with (
+        pytest.raises(ConfigurationError, match="klingon"),
+        Seek(settings.model_copy(update={"text_search_config": "klingon"}), embedder=local_embedder) as s,
+    ):
+        s.ingest_documents([doc], collection="bad-fts")

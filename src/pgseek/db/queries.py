@@ -24,7 +24,10 @@ SERVER_VERSION = "SELECT current_setting('server_version')"
 # Held while a collection, tenant and embedding table are set up, so concurrent first ingests do not race.
 SETUP_LOCK = "SELECT pg_advisory_xact_lock(123917224011116)"
 ENSURE_TENANT = "INSERT INTO tenants (id) VALUES (%s) ON CONFLICT (id) DO NOTHING"
-ENSURE_COLLECTION = "INSERT INTO collections (name, distance) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING"
+ENSURE_COLLECTION = """
+INSERT INTO collections (name, distance, text_search_config) VALUES (%s, %s, %s::regconfig)
+ON CONFLICT (name) DO NOTHING"""
+TEXT_SEARCH_CONFIG_EXISTS = "SELECT 1 FROM pg_ts_config WHERE cfgname = %s"
 GET_COLLECTION = """
 SELECT c.id, c.name, c.text_search_config::text, c.distance, c.embedding_model_id, c.text_search_config::oid
 FROM collections c WHERE c.name = %s"""

@@ -84,10 +84,18 @@ async def ensure_tenant(conn: Conn, tenant: str) -> None:
     await conn.execute(queries.ENSURE_TENANT, (tenant,))
 
 
-async def get_collection(conn: Conn, name: str, *, create: bool = False, distance: str = "cosine") -> Collection:
-    """A collection by name; ``create`` makes it (with ``distance``) when missing. An existing one keeps its own."""
+async def get_collection(
+    conn: Conn, name: str, *, create: bool = False, distance: str = "cosine", text_search_config: str = "english"
+) -> Collection:
+    """A collection by name; ``create`` makes it when missing. An existing one keeps its own settings."""
     if create:
-        await conn.execute(queries.ENSURE_COLLECTION, (name, distance))
+        cur = await conn.execute(queries.TEXT_SEARCH_CONFIG_EXISTS, (text_search_config,))
+        if await cur.fetchone() is None:
+            raise ConfigurationError(
+                f"text search configuration {text_search_config!r} does not exist in this database; use 'english', "
+                "'simple' (no stemming, any language) or another name from pg_ts_config"
+            )
+        await conn.execute(queries.ENSURE_COLLECTION, (name, distance, text_search_config))
     cur = await conn.execute(queries.GET_COLLECTION, (name,))
     row = await cur.fetchone()
     if row is None:

@@ -43,6 +43,7 @@ class IngestOptions:
     tenant: str
     collection: str
     distance: str = "cosine"
+    text_search_config: str = "english"
     chunk_tokens: int = 200
     chunk_overlap: int = 32
     index_m: int = 16
@@ -125,7 +126,11 @@ class Ingestion:
             await store.setup_lock(conn)
             await store.ensure_tenant(conn, self._options.tenant)
             collection = await store.get_collection(
-                conn, self._options.collection, create=True, distance=self._options.distance
+                conn,
+                self._options.collection,
+                create=True,
+                distance=self._options.distance,
+                text_search_config=self._options.text_search_config,
             )
             table = await store.ensure_embedding_table(conn, info)
             await store.bind_collection_model(conn, collection, table, info)
