@@ -150,3 +150,46 @@ def test_text_search_config_per_collection(settings: Any, local_embedder: Any) -
         Seek(settings.model_copy(update={"text_search_config": "klingon"}), embedder=local_embedder) as s,
     ):
         s.ingest_documents([doc], collection="bad-fts")
+
+
+def test_iterative_scan_returns_k_where_a_plain_index_scan_falls_short(seek: Seek, database_url: str) -> None:
+    """On the HNSW index (forced: this table is small enough that the planner would scan it whole), a selective filter
+    leaves a plain index scan short of k; pgseek's iterative plan still returns k."""
+    import asyncio
+
+    from pgvector.psycopg import register_vector_async
+    from psycopg import sql
+
+    from pgseek.db import queries, store
+    from pgseek.db.filters import compile_filter
+
+    vector = seek.embedder().embed(["wildlife near the rivers"], purpose="query")[0]
+    rare = compile_filter(SearchFilter(metadata=(Condition("rare", "eq", True),)))
+
+    async def run() -> tuple[str, int, int]:
+        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            await register_vector_async(conn)
+            collection = await store.get_collection(conn, "modes")
+            table = await store.collection_table(conn, collection)
+            assert table is not None
+            names = {"table": sql.Identifier(table), "filter": rare[0], "operator": sql.SQL("<=>")}
+            values = {**rare[1], "query": vector, "tenant": "default", "collection": collection.id, "k": 10}
+            statement = queries.VECTOR_SEARCH.format(**names)
+            async with conn.transaction():
+                await conn.execute("SET LOCAL enable_sort = off")  # only the HNSW index yields rows in order
+                await store.tenant_scope(conn, "default")
+                cur = await conn.execute(sql.SQL("EXPLAIN ") + statement, values)
+                plan = "\n".join(str(r[0]) for r in await cur.fetchall())
+                cur = await conn.execute(statement, values)  # hnsw.iterative_scan is off by default
+                plain = len(await cur.fetchall())
+                tuning = store.VectorTuning(ef_search=40, max_scan_tuples=20000, exact_below=0)
+                rows, chosen = await store.vector_search(
+                    conn, table, collection, "default", vector, k=10, tuning=tuning, where=rare
+                )
+                assert chosen.kind == "iterative"
+                return plan, plain, len(rows)
+
+    plan, plain, iterative = asyncio.run(run())
+    assert "hnsw" in plan, plan
+    assert plain < 10, "the forced index scan should fall short of k without an iterative scan"
+    assert iterative == 10

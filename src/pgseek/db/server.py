@@ -107,6 +107,9 @@ class EmbeddedServer:
         pgserver = _pgserver()
         with self._locked():
             server = pgserver.get_server(self.data_dir, cleanup_mode=None, start=False)
+            # As root, the server runs as another OS user that needs a way into the data dir; something may have
+            # tightened a parent's permissions since the start (pytest does, for its temp root). This re-applies them.
+            server.ensure_pgdata_inited()
             self._pg_ctl(server, "stop")
         return True
 
