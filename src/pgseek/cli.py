@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -256,6 +257,110 @@ def status(json_out: JsonOpt = False) -> None:
     for i in st.indexes:
         indexes.add_row(i.table, i.name, i.method, f"{i.size_bytes / 1e6:.1f} MB")
     out.print(indexes)
+
+
+@app.command("eval")
+def eval_(
+    dataset: Annotated[Path, typer.Argument(help="A BEIR dataset folder, or a golden-set .jsonl file.")],
+    mode: Annotated[str, typer.Option("--mode", "-m", help="vector, keyword, hybrid or all.")] = "all",
+    k: Annotated[int, typer.Option("-k", "--k", help="Cut-off for nDCG, MRR and recall.")] = 10,
+    split: Annotated[str, typer.Option("--split", help="BEIR qrels split (qrels/<split>.tsv).")] = "test",
+    collection: CollectionOpt = None,
+    tenant: TenantOpt = None,
+    ann: Annotated[bool, typer.Option("--ann", help="Also probe HNSW recall against exact search.")] = False,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the JSON report and PNG charts.")] = Path(
+        "eval-results"
+    ),
+    json_out: JsonOpt = False,
+) -> None:
+    """Score retrieval on a BEIR dataset or your golden set: nDCG@k, MRR@k, Recall@k, Recall@100, latency."""
+    from pgseek.evaluate import load_beir, load_golden, plot_ann, plot_report
+
+    modes = ("vector", "keyword", "hybrid") if mode == "all" else (mode,)
+    with _seek() as seek:
+        data = load_golden(dataset) if dataset.is_file() else load_beir(dataset, split=split)
+        with _eval_progress(enabled=not json_out and out.is_terminal) as on_progress:
+            report = seek.evaluate(data, modes=modes, k=k, collection=collection, tenant=tenant, progress=on_progress)
+        probe = None
+        if ann:
+            queries = list(data.queries.values())[:100]
+            probe = seek.ann_recall(queries, collection=report.collection, tenant=tenant, k=k)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    body: dict[str, Any] = {"report": report.to_json(), "ann": probe.to_json() if probe else None}
+    (out_dir / f"eval-{data.name}.json").write_text(json.dumps(body, indent=2))
+    charts = [plot_report(report, out_dir / f"eval-{data.name}.png")]
+    if probe is not None:
+        charts.append(plot_ann(probe, out_dir / f"ann-{data.name}.png"))
+    if json_out:
+        print(json.dumps(body))
+        return
+    _print_eval(report, probe)
+    for path in [out_dir / f"eval-{data.name}.json", *charts]:
+        err.print(f"wrote {path}")
+
+
+@contextmanager
+def _eval_progress(enabled: bool) -> Iterator[Callable[[Any], None] | None]:
+    if not enabled:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(p: Any) -> None:
+            if p.stage not in tasks:
+                tasks[p.stage] = bar.add_task(p.stage, total=p.total)
+            bar.update(tasks[p.stage], completed=p.done, total=p.total)
+
+        yield update
+
+
+def _print_eval(report: Any, probe: Any) -> None:
+    table = Table(title=f"{report.dataset} ({report.collection}), k={report.k}", title_justify="left")
+    for column in (
+        "mode",
+        "queries",
+        f"nDCG@{report.k}",
+        f"MRR@{report.k}",
+        f"Recall@{report.k}",
+        "Recall@100",
+        "p50 ms",
+        "p99 ms",
+    ):
+        table.add_column(column, justify="left" if column == "mode" else "right")
+    for r in report.rows:
+        table.add_row(
+            r.mode,
+            str(r.queries),
+            f"{r.ndcg_at_k:.4f}",
+            f"{r.mrr_at_k:.4f}",
+            f"{r.recall_at_k:.4f}",
+            f"{r.recall_at_100:.4f}",
+            f"{r.latency_p50_ms:.1f}",
+            f"{r.latency_p99_ms:.1f}",
+        )
+    out.print(table)
+    if probe is None:
+        return
+    ann_table = Table(
+        title=f"HNSW recall@{probe.k} vs exact ({probe.queries} queries; exact p50 "
+        f"{probe.exact_latency_p50_ms:.1f} ms)",
+        title_justify="left",
+    )
+    for column in ("ef_search", f"recall@{probe.k}", "p50 ms", "p99 ms"):
+        ann_table.add_column(column, justify="right")
+    for row in probe.rows:
+        ann_table.add_row(
+            str(row.ef_search), f"{row.recall_at_k:.4f}", f"{row.latency_p50_ms:.1f}", f"{row.latency_p99_ms:.1f}"
+        )
+    out.print(ann_table)
 
 
 @server_app.command("status")

@@ -13,6 +13,9 @@ from pgseek.db import connect
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.status import DatabaseStatus, database_status
 from pgseek.db.store import VectorTuning
+from pgseek.evaluate.ann import AnnProbe, ann_recall
+from pgseek.evaluate.datasets import EvalDataset
+from pgseek.evaluate.runner import EvalProgressCallback, EvalReport, evaluate
 from pgseek.ingest.loaders import load_paths
 from pgseek.ingest.pipeline import Ingestion, IngestOptions, ProgressCallback
 from pgseek.providers.protocols import TokenizingEmbedder
@@ -124,6 +127,25 @@ class AsyncSeek:
         tuning = VectorTuning(s.ef_search, s.max_scan_tuples, s.exact_search_below)
         return await engine.search(pool, embedder, query, opts, engine.Defaults(s.collection, s.tenant, tuning))
 
+    async def evaluate(
+        self,
+        dataset: EvalDataset,
+        *,
+        modes: Sequence[str] = ("vector", "keyword", "hybrid"),
+        k: int = 10,
+        collection: str | None = None,
+        tenant: str | None = None,
+        progress: EvalProgressCallback | None = None,
+    ) -> EvalReport:
+        """Score retrieval on a BEIR dataset (ingested first, idempotently) or a golden set: nDCG, MRR, recall."""
+        return await evaluate(self, dataset, modes=modes, k=k, collection=collection, tenant=tenant, progress=progress)
+
+    async def ann_recall(
+        self, queries: Sequence[str], *, collection: str, tenant: str | None = None, k: int = 10
+    ) -> AnnProbe:
+        """Recall of the HNSW index against exact search over a sweep of ef_search, with latencies."""
+        return await ann_recall(self, queries, collection=collection, tenant=tenant, k=k)
+
     async def status(self) -> DatabaseStatus:
         pool = await self._ready()
         assert self._url is not None
@@ -172,6 +194,12 @@ class Seek:
 
     def status(self) -> DatabaseStatus:
         return self._run(self._core.status())
+
+    def evaluate(self, dataset: EvalDataset, **kwargs: Any) -> EvalReport:
+        return self._run(self._core.evaluate(dataset, **kwargs))
+
+    def ann_recall(self, queries: Sequence[str], **kwargs: Any) -> AnnProbe:
+        return self._run(self._core.ann_recall(queries, **kwargs))
 
     def embedder(self) -> TokenizingEmbedder:
         return self._run(_await(self._core.embedder()))

@@ -101,3 +101,29 @@ def test_bad_configuration_is_reported(env: dict[str, str]) -> None:
     result = pgseek(["status"], {**env, "PGSEEK_CHUNK_TOKENS": "5000"})
     assert result.returncode == 2
     assert "chunk_tokens" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_eval_on_a_small_beir_dataset(env: dict[str, str], tmp_path: Path) -> None:
+    data = tmp_path / "tiny"
+    (data / "qrels").mkdir(parents=True)
+    docs = {
+        "d1": "Insulin regulates blood glucose by promoting its uptake into cells.",
+        "d2": "Photosynthesis converts light energy into chemical energy in chloroplasts.",
+        "d3": "Tectonic plates move a few centimetres each year and cause earthquakes.",
+    }
+    (data / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "title": "", "text": t}) + "\n" for i, t in docs.items())
+    )
+    queries = {"q1": "hormone that lowers blood sugar", "q2": "how plants turn sunlight into energy"}
+    (data / "queries.jsonl").write_text("".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in queries.items()))
+    (data / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t2\n")
+    out = tmp_path / "out"
+    result = pgseek(["eval", str(data), "--mode", "all", "--ann", "--out", str(out), "--json"], env)
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    rows = {row["mode"]: row for row in body["report"]["modes"]}
+    assert set(rows) == {"vector", "keyword", "hybrid"}
+    assert rows["vector"]["ndcg@10"] == 1.0 and rows["vector"]["queries"] == 2
+    assert body["ann"]["rows"]
+    assert (out / "eval-tiny.png").stat().st_size > 0 and (out / "ann-tiny.png").stat().st_size > 0
+    assert json.loads((out / "eval-tiny.json").read_text())["report"]["modes"]

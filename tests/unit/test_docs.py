@@ -1,0 +1,20 @@
+"""Every CLI command is in the README: a command users cannot find does not exist for them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pgseek.cli import app, server_app
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def _names(typer_app: object) -> list[str]:
+    commands = typer_app.registered_commands  # type: ignore[attr-defined]
+    return [c.name or c.callback.__name__.rstrip("_").replace("_", "-") for c in commands]
+
+
+def test_every_command_is_documented() -> None:
+    missing = [f"pgseek {name}" for name in _names(app) if f"`pgseek {name}" not in README]
+    missing += [f"pgseek server {name}" for name in _names(server_app) if f"pgseek server {name}" not in README]
+    assert not missing, f"commands missing from README.md: {missing}"
