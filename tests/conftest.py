@@ -45,12 +45,11 @@ def database_url(server_url: str, request: pytest.FixtureRequest) -> str:
     return make_conninfo(server_url, dbname=name)
 
 
-class CountingEmbedder:
-    """The real embedder, counting the texts it is asked to embed (to prove what re-ingestion skips)."""
+class DelegatingEmbedder:
+    """The real embedder behind a wrapper; subclasses change ``embed`` only."""
 
     def __init__(self, inner: LocalEmbedder) -> None:
         self.inner = inner
-        self.texts_embedded = 0
 
     @property
     def info(self) -> ModelInfo:
@@ -63,6 +62,17 @@ class CountingEmbedder:
     @property
     def max_tokens(self) -> int:
         return self.inner.max_tokens
+
+    def embed(self, texts: Sequence[str], *, purpose: str = "document") -> NDArray[np.float32]:
+        return self.inner.embed(texts, purpose=purpose)
+
+
+class CountingEmbedder(DelegatingEmbedder):
+    """The real embedder, counting the texts it is asked to embed (to prove what re-ingestion skips)."""
+
+    def __init__(self, inner: LocalEmbedder) -> None:
+        super().__init__(inner)
+        self.texts_embedded = 0
 
     def embed(self, texts: Sequence[str], *, purpose: str = "document") -> NDArray[np.float32]:
         self.texts_embedded += len(texts)

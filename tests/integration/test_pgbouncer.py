@@ -27,9 +27,8 @@ from pgseek import AsyncSeek, Document, Seek
 from pgseek.config import Settings
 from pgseek.db import store
 from pgseek.db.connect import prepare_database, transaction_pooled
-from pgseek.ingest.chunking import TokenCounter
 from pgseek.providers.local import LocalEmbedder
-from pgseek.types import ModelInfo
+from tests.conftest import DelegatingEmbedder
 
 POOL_SIZE = 2  # server connections per (database, user): far fewer than the clients below
 TENANTS = ("acme", "globex", "initech")
@@ -130,25 +129,13 @@ def pgbouncer_url(database_url: str) -> Iterator[str]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-class SerialEmbedder:
-    """The real embedder behind a lock and a cache: many concurrent clients, one tokenizer that is not thread-safe."""
+class SerialEmbedder(DelegatingEmbedder):
+    """The real embedder behind a lock and a cache: many concurrent clients share one model."""
 
     def __init__(self, inner: LocalEmbedder) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self._lock = threading.Lock()
         self._cache: dict[tuple[tuple[str, ...], str], NDArray[np.float32]] = {}
-
-    @property
-    def info(self) -> ModelInfo:
-        return self.inner.info
-
-    @property
-    def counter(self) -> TokenCounter:
-        return self.inner.counter
-
-    @property
-    def max_tokens(self) -> int:
-        return self.inner.max_tokens
 
     def embed(self, texts: Sequence[str], *, purpose: str = "document") -> NDArray[np.float32]:
         key = (tuple(texts), purpose)

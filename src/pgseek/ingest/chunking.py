@@ -10,6 +10,7 @@ preferred cut points, then sentences, and only as a last resort token boundaries
 from __future__ import annotations
 
 import re
+import threading
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -59,9 +60,13 @@ class HFTokenCounter:
         copy.no_truncation()
         copy.no_padding()
         self._tokenizer = copy
+        # A tokenizers.Tokenizer fails ("Already borrowed") when two threads use it at once, and searches (event
+        # loop) and ingestion (worker thread) both count tokens.
+        self._lock = threading.Lock()
 
     def token_spans(self, text: str) -> list[Span]:
-        return list(self._tokenizer.encode(text, add_special_tokens=False).offsets)
+        with self._lock:
+            return list(self._tokenizer.encode(text, add_special_tokens=False).offsets)
 
 
 def count_tokens(counter: TokenCounter, text: str) -> int:
