@@ -1,7 +1,9 @@
 """Run every benchmark in turn (``make bench``); ``--quick`` runs them at small scale to check that they work.
 
-    python bench/run_all.py           # full: whole SciFact ingest + 300 queries, 20,000-row write path
-    python bench/run_all.py --quick   # --limit 300 for ingest, --rows 3000 for write
+    python bench/run_all.py           # full: whole SciFact ingest + 300 queries, 20,000-row write path,
+                                      #       200,000-chunk filtered search
+    python bench/run_all.py --quick   # --limit 300 for ingest, --rows 3000 for write,
+                                      # --rows 20000 --base 300 --queries 10 for search
 
 Each benchmark runs in its own process and writes ``bench/results/<name>.{json,png}``.
 """
@@ -20,6 +22,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     # (script, full arguments, quick arguments)
     ("bench_write.py", [], ["--rows", "3000"]),
     ("bench_ingest.py", [], ["--limit", "300"]),
+    ("bench_search.py", [], ["--rows", "20000", "--base", "300", "--queries", "10"]),
 ]
 
 

@@ -172,7 +172,12 @@ def test_iterative_scan_returns_k_where_a_plain_index_scan_falls_short(seek: See
             collection = await store.get_collection(conn, "modes")
             table = await store.collection_table(conn, collection)
             assert table is not None
-            names = {"table": sql.Identifier(table), "filter": rare[0], "operator": sql.SQL("<=>")}
+            names = {
+                "table": sql.Identifier(table),
+                "filter": rare[0],
+                "operator": sql.SQL("<=>"),
+                "plan": sql.SQL("test"),
+            }
             values = {**rare[1], "query": vector, "tenant": "default", "collection": collection.id, "k": 10}
             statement = queries.VECTOR_SEARCH.format(**names)
             async with conn.transaction():

@@ -120,7 +120,9 @@ SET_LOCAL_ITERATIVE_SCAN = """
 SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.max_scan_tuples', %s, true)"""
 # With few matching rows an exact scan is cheaper and exact: no index scan, so the HNSW index is not used.
 SET_LOCAL_EXACT_SCAN = "SELECT set_config('enable_indexscan', 'off', true)"
-VECTOR_SEARCH = sql.SQL("""
+# The plan name in the comment gives each plan its own statement text, hence its own prepared statement: a cached
+# generic plan would otherwise outlive the enable_indexscan setting that chose it.
+VECTOR_SEARCH = sql.SQL("""/* pgseek {plan} */
 WITH nearest AS MATERIALIZED (
     SELECT c.id, d.external_id, d.title, d.source, c.text, c.position, d.metadata, c.heading_path,
            c.char_start, c.char_end, e.embedding {operator} %(query)s AS distance
