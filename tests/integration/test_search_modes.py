@@ -198,3 +198,10 @@ def test_iterative_scan_returns_k_where_a_plain_index_scan_falls_short(seek: See
     assert "hnsw" in plan, plan
     assert plain < 10, "the forced index scan should fall short of k without an iterative scan"
     assert iterative == 10
+
+
+def test_natural_language_keyword_queries_match_any_word(seek: Seek) -> None:
+    # "failure" is in no document: ANDing every word would return nothing.
+    hits = seek.search("gasket failure in winter", mode="keyword", k=3, collection="modes").hits
+    assert hits and hits[0].document_id == "manual"
+    assert not seek.search('"gasket failure"', mode="keyword", collection="modes").hits  # a phrase stays a phrase

@@ -40,3 +40,13 @@ def test_empty_and_bad_arguments() -> None:
         reciprocal_rank_fusion({"x": []}, k=-1)
     with pytest.raises(ValueError, match="weights name"):
         reciprocal_rank_fusion({"x": []}, weights={"z": 1.0})
+
+
+def test_search_operators_are_recognised() -> None:
+    from pgseek.db.store import uses_search_operators
+
+    assert not uses_search_operators("insulin lowers blood glucose")
+    assert not uses_search_operators("x-ray imaging of the knee")
+    assert uses_search_operators('"exact phrase" here')
+    assert uses_search_operators("cats or dogs")
+    assert uses_search_operators("rockets -liquid")

@@ -120,6 +120,9 @@ SET_LOCAL_ITERATIVE_SCAN = """
 SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.max_scan_tuples', %s, true)"""
 # With few matching rows an exact scan is cheaper and exact: no index scan, so the HNSW index is not used.
 SET_LOCAL_EXACT_SCAN = "SELECT set_config('enable_indexscan', 'off', true)"
+# Under row-level security the planner underestimates the rows a tenant sees and would sort them all instead of
+# walking the index; when pgseek has estimated many matches, only the HNSW index yields rows in distance order.
+SET_LOCAL_INDEX_ORDER = "SELECT set_config('enable_sort', 'off', true)"
 # The plan name in the comment gives each plan its own statement text, hence its own prepared statement: a cached
 # generic plan would otherwise outlive the enable_indexscan setting that chose it.
 VECTOR_SEARCH = sql.SQL("""/* pgseek {plan} */
@@ -140,12 +143,17 @@ SELECT 1 FROM {table} e
 JOIN chunks c ON c.id = e.chunk_id
 JOIN documents d ON d.id = c.document_id
 WHERE e.tenant_id = %(tenant)s AND e.collection_id = %(collection)s AND {filter}""")
+# A query written with search operators (quotes, or, -word) keeps websearch semantics; plain words become an OR of
+# their lexemes, ranked by ts_rank_cd: ANDing every word of a natural-language question matches almost nothing.
 KEYWORD_SEARCH = sql.SQL("""
 SELECT c.id, d.external_id, d.title, d.source, c.text, c.position, d.metadata, c.heading_path,
        c.char_start, c.char_end, ts_rank_cd(c.tsv, q.query) AS rank
 FROM chunks c
 JOIN documents d ON d.id = c.document_id,
-     websearch_to_tsquery(%(config)s::regconfig, %(text)s) AS q(query)
+     (SELECT CASE WHEN %(operators)s THEN websearch_to_tsquery(%(config)s::regconfig, %(text)s)
+             ELSE (SELECT string_agg(quote_literal(lexeme), ' | ')
+                   FROM unnest(tsvector_to_array(to_tsvector(%(config)s::regconfig, %(text)s))) AS lexeme)::tsquery
+             END) AS q(query)
 WHERE c.tenant_id = %(tenant)s AND c.collection_id = %(collection)s AND c.tsv @@ q.query AND {filter}
 ORDER BY rank DESC, c.id
 LIMIT %(k)s""")

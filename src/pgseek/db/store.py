@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -318,6 +319,7 @@ async def vector_search(
         else:
             await conn.execute(queries.SET_LOCAL_EF_SEARCH, (str(max(tuning.ef_search, k)),))
             await conn.execute(queries.SET_LOCAL_ITERATIVE_SCAN, (str(tuning.max_scan_tuples),))
+            await conn.execute(queries.SET_LOCAL_INDEX_ORDER)
         statement = queries.VECTOR_SEARCH.format(
             operator=sql.SQL(_OPERATORS[collection.distance]), plan=sql.SQL(plan.kind), **names
         )
@@ -347,6 +349,7 @@ async def keyword_search(
             statement,
             {
                 **params,
+                "operators": uses_search_operators(text),
                 "config": collection.text_search_config,
                 "text": text,
                 "tenant": tenant,
@@ -355,6 +358,14 @@ async def keyword_search(
             },
         )
         return _chunk_rows(await cur.fetchall())
+
+
+_OPERATORS_RE = re.compile(r'"|(^|\s)-\w|\s+or\s+', re.IGNORECASE)
+
+
+def uses_search_operators(text: str) -> bool:
+    """True when a keyword query uses web-search syntax: a quoted phrase, ``or``, or ``-word``."""
+    return _OPERATORS_RE.search(text) is not None
 
 
 def _chunk_rows(rows: Sequence[Any]) -> list[ChunkRow]:
