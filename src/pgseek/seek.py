@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Coroutine, Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -202,8 +202,4 @@ class Seek:
         return self._run(self._core.ann_recall(queries, **kwargs))
 
     def embedder(self) -> TokenizingEmbedder:
-        return self._run(_await(self._core.embedder()))
-
-
-async def _await(awaitable: Awaitable[T]) -> T:
-    return await awaitable
+        return self._run(self._core.embedder())

@@ -112,17 +112,17 @@ CREATE_HNSW_INDEX = sql.SQL(
 )
 ANALYZE = sql.SQL("ANALYZE {tables}")
 
-# SET LOCAL (set_config(..., true)) keeps the setting inside this transaction: safe behind a transaction pooler.
-SET_LOCAL_EF_SEARCH = "SELECT set_config('hnsw.ef_search', %s, true)"
 # pgvector 0.8 iterative scans keep walking the HNSW graph until LIMIT rows pass the filter; in relaxed order the
 # rows come back nearly sorted, so the outer query sorts them exactly (the shape pgvector's README recommends).
+#
+# Under row-level security the planner underestimates the rows a tenant sees and would sort them all instead of
+# walking the index; when pgseek has estimated many matches, enable_sort off leaves the HNSW index as the only way to
+# rows in distance order. All SET LOCAL (set_config(..., true)): they end with the transaction, safe behind a pooler.
 SET_LOCAL_ITERATIVE_SCAN = """
-SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.max_scan_tuples', %s, true)"""
+SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', 'relaxed_order', true),
+       set_config('hnsw.max_scan_tuples', %s, true), set_config('enable_sort', 'off', true)"""
 # With few matching rows an exact scan is cheaper and exact: no index scan, so the HNSW index is not used.
 SET_LOCAL_EXACT_SCAN = "SELECT set_config('enable_indexscan', 'off', true)"
-# Under row-level security the planner underestimates the rows a tenant sees and would sort them all instead of
-# walking the index; when pgseek has estimated many matches, only the HNSW index yields rows in distance order.
-SET_LOCAL_INDEX_ORDER = "SELECT set_config('enable_sort', 'off', true)"
 # The plan name in the comment gives each plan its own statement text, hence its own prepared statement: a cached
 # generic plan would otherwise outlive the enable_indexscan setting that chose it.
 VECTOR_SEARCH = sql.SQL("""/* pgseek {plan} */

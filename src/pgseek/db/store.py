@@ -317,9 +317,8 @@ async def vector_search(
         if plan.kind == "exact":
             await conn.execute(queries.SET_LOCAL_EXACT_SCAN)
         else:
-            await conn.execute(queries.SET_LOCAL_EF_SEARCH, (str(max(tuning.ef_search, k)),))
-            await conn.execute(queries.SET_LOCAL_ITERATIVE_SCAN, (str(tuning.max_scan_tuples),))
-            await conn.execute(queries.SET_LOCAL_INDEX_ORDER)
+            settings = (str(max(tuning.ef_search, k)), str(tuning.max_scan_tuples))
+            await conn.execute(queries.SET_LOCAL_ITERATIVE_SCAN, settings)
         statement = queries.VECTOR_SEARCH.format(
             operator=sql.SQL(_OPERATORS[collection.distance]), plan=sql.SQL(plan.kind), **names
         )
