@@ -79,7 +79,7 @@ class IngestReport:
 
 @dataclass(frozen=True, slots=True)
 class LegRank:
-    """Where a hit stood in one search leg (vector: similarity, keyword: ts_rank_cd)."""
+    """Where a hit stood in one search leg (vector: similarity, keyword: BM25 score)."""
 
     rank: int
     score: float

@@ -143,18 +143,41 @@ SELECT 1 FROM {table} e
 JOIN chunks c ON c.id = e.chunk_id
 JOIN documents d ON d.id = c.document_id
 WHERE e.tenant_id = %(tenant)s AND e.collection_id = %(collection)s AND {filter}""")
-# A query written with search operators (quotes, or, -word) keeps websearch semantics; plain words become an OR of
-# their lexemes, ranked by ts_rank_cd: ANDing every word of a natural-language question matches almost nothing.
+# Okapi BM25 (k1 1.2, b 0.75) in SQL. Candidates are the chunks holding any query lexeme (GIN index); because every
+# chunk with a lexeme is a candidate, a lexeme's document frequency is counted among the candidates themselves, and
+# the chunk count and mean length come from keyword_stats. A query written with search operators (quotes, or, -word)
+# must also match its websearch_to_tsquery; plain words need not all match: ANDing every word of a natural-language
+# question matches almost nothing. Chunk length is the model's token count, which is what chunking bounds.
 KEYWORD_SEARCH = sql.SQL("""
+WITH terms AS (
+    SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector(%(config)s::regconfig, %(text)s))) AS lexeme
+), any_term AS (
+    SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS query FROM terms
+), stats AS (
+    SELECT greatest(chunk_count, 1)::float8 AS n, greatest(token_sum::float8 / greatest(chunk_count, 1), 1) AS avgdl
+    FROM keyword_stats WHERE tenant_id = %(tenant)s AND collection_id = %(collection)s
+), candidates AS MATERIALIZED (
+    SELECT c.id, c.tsv, c.token_count
+    FROM chunks c, any_term
+    WHERE c.tenant_id = %(tenant)s AND c.collection_id = %(collection)s AND c.tsv @@ any_term.query
+), postings AS MATERIALIZED (
+    SELECT candidates.id, candidates.token_count, t.lexeme, cardinality(t.positions)::float8 AS tf
+    FROM candidates, unnest(candidates.tsv) AS t
+    WHERE t.lexeme IN (SELECT lexeme FROM terms)
+), idf AS (
+    SELECT p.lexeme, ln(1 + (stats.n - count(*) + 0.5) / (count(*) + 0.5)) AS idf
+    FROM postings p, stats GROUP BY p.lexeme, stats.n
+), scored AS (
+    SELECT p.id, sum(idf.idf * p.tf * 2.2 / (p.tf + 1.2 * (0.25 + 0.75 * p.token_count / stats.avgdl))) AS score
+    FROM postings p JOIN idf USING (lexeme), stats
+    GROUP BY p.id
+)
 SELECT c.id, d.external_id, d.title, d.source, c.text, c.position, d.metadata, c.heading_path,
-       c.char_start, c.char_end, ts_rank_cd(c.tsv, q.query) AS rank
-FROM chunks c
-JOIN documents d ON d.id = c.document_id,
-     (SELECT CASE WHEN %(operators)s THEN websearch_to_tsquery(%(config)s::regconfig, %(text)s)
-             ELSE (SELECT string_agg(quote_literal(lexeme), ' | ')
-                   FROM unnest(tsvector_to_array(to_tsvector(%(config)s::regconfig, %(text)s))) AS lexeme)::tsquery
-             END) AS q(query)
-WHERE c.tenant_id = %(tenant)s AND c.collection_id = %(collection)s AND c.tsv @@ q.query AND {filter}
+       c.char_start, c.char_end, scored.score AS rank
+FROM scored
+JOIN chunks c ON c.id = scored.id
+JOIN documents d ON d.id = c.document_id
+WHERE (NOT %(operators)s OR c.tsv @@ websearch_to_tsquery(%(config)s::regconfig, %(text)s)) AND {filter}
 ORDER BY rank DESC, c.id
 LIMIT %(k)s""")
 

@@ -339,7 +339,7 @@ async def _choose_plan(
 async def keyword_search(
     conn: Conn, collection: Collection, tenant: str, text: str, *, k: int, where: Where = NO_FILTER
 ) -> list[ChunkRow]:
-    """Chunks matching ``text`` as a web-style query (quotes, OR, -word), by ts_rank_cd (value: rank)."""
+    """Chunks matching ``text`` as a web-style query (quotes, OR, -word), by Okapi BM25 (value: score)."""
     fragment, params = where
     statement = queries.KEYWORD_SEARCH.format(filter=fragment)
     async with conn.transaction():

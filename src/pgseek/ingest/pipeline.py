@@ -80,6 +80,30 @@ def content_hash(doc: Document, fingerprint: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def chunk_for_embedding(
+    doc: Document, embedder: TokenizingEmbedder, chunk_tokens: int, chunk_overlap: int
+) -> tuple[list[Chunk], list[str]]:
+    """Chunks of a document, and the texts the model embeds for them: the title, then the chunk.
+
+    The title gives a chunk the context of its document (as BEIR embeds title + text); its tokens come out of the
+    chunk's budget so that the model still reads every word.
+    """
+    prefix = _title_prefix(doc.title, embedder)
+    counter = embedder.counter
+    budget = embedder.max_tokens - (len(counter.token_spans(prefix)) if prefix else 0)
+    size = min(chunk_tokens, budget)
+    options = ChunkingOptions(max_tokens=size, overlap_tokens=min(chunk_overlap, size // 2 - 1), hard_limit=budget)
+    chunks = chunk_text(doc.text, counter, options)
+    return chunks, [f"{prefix}\n{c.text}" if prefix else c.text for c in chunks]
+
+
+def _title_prefix(title: str | None, embedder: TokenizingEmbedder) -> str:
+    if not title or not title.strip():
+        return ""
+    spans = embedder.counter.token_spans(title)
+    return title if len(spans) <= MAX_TITLE_TOKENS else title[: spans[MAX_TITLE_TOKENS - 1][1]]
+
+
 class Ingestion:
     """One ingest run; create, then ``await run(sources)``."""
 
@@ -195,26 +219,7 @@ class Ingestion:
         return pending
 
     def _chunk(self, doc: Document) -> tuple[list[Chunk], list[str]]:
-        """Chunks of a document, and the texts the model embeds for them: the title, then the chunk.
-
-        The title gives a chunk the context of its document (as BEIR embeds title + text); its tokens come out of
-        the chunk's budget so that the model still reads every word.
-        """
-        prefix = self._title_prefix(doc.title)
-        counter = self._embedder.counter
-        budget = self._embedder.max_tokens - (len(counter.token_spans(prefix)) if prefix else 0)
-        size = min(self._options.chunk_tokens, budget)
-        options = ChunkingOptions(
-            max_tokens=size, overlap_tokens=min(self._options.chunk_overlap, size // 2 - 1), hard_limit=budget
-        )
-        chunks = chunk_text(doc.text, counter, options)
-        return chunks, [f"{prefix}\n{c.text}" if prefix else c.text for c in chunks]
-
-    def _title_prefix(self, title: str | None) -> str:
-        if not title or not title.strip():
-            return ""
-        spans = self._embedder.counter.token_spans(title)
-        return title if len(spans) <= MAX_TITLE_TOKENS else title[: spans[MAX_TITLE_TOKENS - 1][1]]
+        return chunk_for_embedding(doc, self._embedder, self._options.chunk_tokens, self._options.chunk_overlap)
 
     async def _write(self, queue: asyncio.Queue[_Embedded | None]) -> None:
         while (batch := await queue.get()) is not None:

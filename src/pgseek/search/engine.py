@@ -27,7 +27,7 @@ class SearchOptions:
     collection: str | None = None
     tenant: str | None = None
     min_score: float | None = None
-    """Drop hits scoring below this (the mode's own score: similarity, ts_rank_cd or the fused RRF score)."""
+    """Drop hits scoring below this (the mode's own score: similarity, BM25 or the fused RRF score)."""
     mode: Mode = "vector"
     filter: SearchFilter | None = None
     rrf_k: int = DEFAULT_K
