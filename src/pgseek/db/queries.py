@@ -161,9 +161,10 @@ WITH terms AS (
     FROM chunks c, any_term
     WHERE c.tenant_id = %(tenant)s AND c.collection_id = %(collection)s AND c.tsv @@ any_term.query
 ), postings AS MATERIALIZED (
+    -- setweight + ts_filter keep only the query's lexemes (in C) before unnest makes rows of them.
     SELECT candidates.id, candidates.token_count, t.lexeme, cardinality(t.positions)::float8 AS tf
-    FROM candidates, unnest(candidates.tsv) AS t
-    WHERE t.lexeme IN (SELECT lexeme FROM terms)
+    FROM candidates,
+         unnest(ts_filter(setweight(candidates.tsv, 'A', (SELECT array_agg(lexeme) FROM terms)), '{{a}}')) AS t
 ), idf AS (
     SELECT p.lexeme, ln(1 + (stats.n - count(*) + 0.5) / (count(*) + 0.5)) AS idf
     FROM postings p, stats GROUP BY p.lexeme, stats.n
@@ -172,13 +173,14 @@ WITH terms AS (
     FROM postings p JOIN idf USING (lexeme), stats
     GROUP BY p.id
 )
+-- Sorted before the join, so that the join stops once k rows have passed the filter.
 SELECT c.id, d.external_id, d.title, d.source, c.text, c.position, d.metadata, c.heading_path,
-       c.char_start, c.char_end, scored.score AS rank
-FROM scored
-JOIN chunks c ON c.id = scored.id
+       c.char_start, c.char_end, ranked.score AS rank
+FROM (SELECT id, score FROM scored ORDER BY score DESC, id) AS ranked
+JOIN chunks c ON c.id = ranked.id
 JOIN documents d ON d.id = c.document_id
 WHERE (NOT %(operators)s OR c.tsv @@ websearch_to_tsquery(%(config)s::regconfig, %(text)s)) AND {filter}
-ORDER BY rank DESC, c.id
+ORDER BY ranked.score DESC, ranked.id
 LIMIT %(k)s""")
 
 SERVER_SETTINGS = """

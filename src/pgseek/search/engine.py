@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, fields
 from typing import Any, Literal, get_args
@@ -74,26 +75,38 @@ async def search(
 ) -> SearchResult:
     validate(query, opts, embedder)
     started = time.perf_counter()
-    vector = None
-    if opts.mode != "keyword":
-        vector = (await asyncio.to_thread(embedder.embed, [query], purpose="query"))[0]
-    embedded = time.perf_counter()
     where = compile_filter(opts.filter) if opts.filter is not None else store.NO_FILTER
     depth = opts.k if opts.mode != "hybrid" else (opts.candidates or max(4 * opts.k, 40))
     tenant = opts.tenant or defaults.tenant
     legs: dict[str, list[tuple[store.ChunkRow, float]]] = {}
     plan: store.VectorPlan | None = None
-    async with translate_errors("searching"), pool.connection() as conn:
-        collection = await store.get_collection(conn, opts.collection or defaults.collection)
-        table = await store.collection_table(conn, collection)
-        if vector is not None and table is not None:
-            rows, plan = await store.vector_search(
-                conn, table, collection, tenant, vector, k=depth, tuning=defaults.tuning, where=where
-            )
-            legs["vector"] = [(row, store.score(collection.distance, row.value)) for row in rows]
-        if opts.mode != "vector":
-            rows = await store.keyword_search(conn, collection, tenant, query, k=depth, where=where)
-            legs["keyword"] = [(row, row.value) for row in rows]
+    async with translate_errors("searching"):
+        async with pool.connection() as conn:
+            collection = await store.get_collection(conn, opts.collection or defaults.collection)
+            table = await store.collection_table(conn, collection)
+        # The keyword leg needs no vector: it runs on its own connection while the query is embedded.
+        keyword = (
+            asyncio.create_task(_keyword_leg(pool, collection, tenant, query, depth, where))
+            if opts.mode != "vector"
+            else None
+        )
+        try:
+            if opts.mode != "keyword":
+                vector = (await asyncio.to_thread(embedder.embed, [query], purpose="query"))[0]
+            embedded = time.perf_counter()
+            if opts.mode != "keyword" and table is not None:
+                async with pool.connection() as conn:
+                    rows, plan = await store.vector_search(
+                        conn, table, collection, tenant, vector, k=depth, tuning=defaults.tuning, where=where
+                    )
+                legs["vector"] = [(row, store.score(collection.distance, row.value)) for row in rows]
+            if keyword is not None:
+                legs["keyword"] = await keyword
+        finally:
+            if keyword is not None and not keyword.done():
+                keyword.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await keyword
     searched = time.perf_counter()
     fewer = all(len(leg) < depth for leg in legs.values())
     hits = _fuse(legs, opts) if opts.mode == "hybrid" else _single(legs.get(opts.mode, []), opts.mode)
@@ -114,6 +127,14 @@ async def search(
         estimated_rows=plan.estimated_rows if plan else None,
         fewer_than_k=fewer,
     )
+
+
+async def _keyword_leg(
+    pool: Pool, collection: store.Collection, tenant: str, query: str, depth: int, where: store.Where
+) -> list[tuple[store.ChunkRow, float]]:
+    async with pool.connection() as conn:
+        rows = await store.keyword_search(conn, collection, tenant, query, k=depth, where=where)
+    return [(row, row.value) for row in rows]
 
 
 def _single(leg: list[tuple[store.ChunkRow, float]], name: str) -> list[Hit]:
