@@ -40,6 +40,7 @@ format: setup
 	$(BIN)/ruff check --fix src tests bench
 
 bench: setup
+	$(BIN)/pip install --quiet -e ".[dev,bench,peers]"
 	$(BIN)/python bench/run_all.py
 
 clean:
