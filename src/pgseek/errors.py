@@ -7,8 +7,11 @@
     │   └── MigrationError        a schema migration failed
     ├── InputError                the caller gave something pgseek cannot use
     │   ├── DocumentError         a file or record that cannot be read or parsed
-    │   └── QueryError            an empty query, or one longer than the model reads
-    ├── NotFoundError             a named collection or document does not exist
+    │   ├── QueryError            an empty query, or one longer than the model reads
+    │   └── PayloadTooLargeError  a request larger than the server accepts
+    ├── AuthenticationError       no API key, or one that is unknown or revoked
+    ├── NotFoundError             a named collection, document or API key does not exist
+    ├── ConflictError             the request contradicts what exists (a collection created twice)
     └── EmbeddingError            the embedding model failed or cannot be loaded
 
 Every error says what was wrong and what to do; the cause is chained with ``raise ... from``.
@@ -53,8 +56,20 @@ class QueryError(InputError):
     """A search query that is empty or too long for the model."""
 
 
+class PayloadTooLargeError(InputError):
+    """A request body, upload or batch larger than the configured limit."""
+
+
+class AuthenticationError(PgseekError):
+    """A request without a usable API key: missing, malformed, unknown or revoked."""
+
+
 class NotFoundError(PgseekError):
-    """A collection, tenant or document that does not exist."""
+    """A collection, tenant, document or API key that does not exist."""
+
+
+class ConflictError(PgseekError):
+    """The request contradicts existing state: a collection that exists already, or exists with other settings."""
 
 
 class EmbeddingError(PgseekError):

@@ -8,22 +8,36 @@ from collections.abc import Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pgseek import catalog, keys
 from pgseek.config import Settings
-from pgseek.db import connect
-from pgseek.db.connect import Pool, translate_errors
+from pgseek.db import connect, migrate, store
+from pgseek.db.connect import Pool, PoolUsage, pool_usage, translate_errors
 from pgseek.db.status import DatabaseStatus, database_status
 from pgseek.db.store import VectorTuning
+from pgseek.errors import PgseekError
 from pgseek.evaluate.ann import AnnProbe, ann_recall
 from pgseek.evaluate.datasets import EvalDataset
 from pgseek.evaluate.runner import EvalProgressCallback, EvalReport, evaluate
-from pgseek.ingest.loaders import load_paths
+from pgseek.ingest.loaders import load_bytes, load_paths
 from pgseek.ingest.pipeline import Ingestion, IngestOptions, ProgressCallback
+from pgseek.names import check_name
 from pgseek.providers.protocols import TokenizingEmbedder
 from pgseek.search import engine
 from pgseek.search.engine import SearchOptions
-from pgseek.types import Document, IngestReport, LoadFailure, SearchResult
+from pgseek.types import (
+    ApiKey,
+    CollectionInfo,
+    Document,
+    IngestReport,
+    LoadFailure,
+    NewApiKey,
+    Readiness,
+    SearchResult,
+    StoredDocument,
+)
 
 T = TypeVar("T")
+READINESS_TIMEOUT_S = 5.0
 
 
 class AsyncSeek:
@@ -100,12 +114,14 @@ class AsyncSeek:
         progress: ProgressCallback | None = None,
     ) -> IngestReport:
         """Ingest documents idempotently: unchanged ones cost nothing, changed ones are replaced atomically."""
+        s = self.settings
+        collection = check_name(collection or s.collection, field="collection", what="collection name")
+        tenant = check_name(tenant or s.tenant, field="tenant", what="tenant")
         pool = await self._ready()
         embedder = await self.embedder()
-        s = self.settings
         options = IngestOptions(
-            tenant=tenant or s.tenant,
-            collection=collection or s.collection,
+            tenant=tenant,
+            collection=collection,
             distance=s.distance,
             text_search_config=s.text_search_config,
             chunk_tokens=s.chunk_tokens,
@@ -116,6 +132,22 @@ class AsyncSeek:
             analyze_after_rows=s.analyze_after_rows,
         )
         return await Ingestion(pool, embedder, options, progress).run(documents)
+
+    async def ingest_files(
+        self,
+        files: Sequence[tuple[str, bytes]],
+        *,
+        collection: str | None = None,
+        tenant: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """Ingest files received as (name, bytes), such as HTTP uploads, with the loaders ``ingest`` uses for paths."""
+
+        def load() -> list[Document | LoadFailure]:
+            return [item for name, data in files for item in load_bytes(name, data)]
+
+        sources = await asyncio.to_thread(load)  # PDF and HTML parsing is CPU work
+        return await self.ingest_documents(sources, collection=collection, tenant=tenant, progress=progress)
 
     async def search(self, query: str, options: SearchOptions | None = None, **kwargs: Any) -> SearchResult:
         """Search a collection. Keyword arguments override ``options``: k, mode ("vector", "keyword", "hybrid"),
@@ -151,6 +183,96 @@ class AsyncSeek:
         assert self._url is not None
         async with translate_errors("reading status"), pool.connection() as conn:
             return await database_status(conn, embedded=self.settings.embedded, url=self._url)
+
+    # --- collections and documents, as one tenant sees them ----------------------------------------------------
+
+    def _tenant(self, tenant: str | None) -> str:
+        return check_name(tenant or self.settings.tenant, field="tenant", what="tenant")
+
+    async def collections(self, *, tenant: str | None = None) -> list[CollectionInfo]:
+        """The collections the tenant uses, with its own document and chunk counts."""
+        return await catalog.list_collections(await self._ready(), self._tenant(tenant))
+
+    async def collection(self, name: str | None = None, *, tenant: str | None = None) -> CollectionInfo:
+        """One of the tenant's collections with its counts; NotFoundError when the tenant does not use it."""
+        return await catalog.collection_info(
+            await self._ready(), self._tenant(tenant), name or self.settings.collection
+        )
+
+    async def create_collection(
+        self,
+        name: str,
+        *,
+        tenant: str | None = None,
+        distance: str | None = None,
+        text_search_config: str | None = None,
+    ) -> CollectionInfo:
+        """Create a collection (or start using an existing one whose settings agree); ConflictError otherwise."""
+        s = self.settings
+        return await catalog.create_collection(
+            await self._ready(),
+            self._tenant(tenant),
+            name,
+            distance=distance,
+            text_search_config=text_search_config,
+            defaults=(s.distance, s.text_search_config),
+        )
+
+    async def delete_collection(self, name: str, *, tenant: str | None = None) -> int:
+        """Delete the tenant's documents in a collection; returns how many. Other tenants' documents stay."""
+        return await catalog.delete_collection(await self._ready(), self._tenant(tenant), name)
+
+    async def document(
+        self, external_id: str, *, collection: str | None = None, tenant: str | None = None
+    ) -> StoredDocument:
+        """A stored document by external id; NotFoundError when the tenant has no such document there."""
+        name = collection or self.settings.collection
+        return await catalog.get_document(await self._ready(), self._tenant(tenant), name, external_id)
+
+    async def delete_document(
+        self, external_id: str, *, collection: str | None = None, tenant: str | None = None
+    ) -> None:
+        """Delete a document with its chunks and vectors; NotFoundError when the tenant has no such document."""
+        name = collection or self.settings.collection
+        await catalog.delete_document(await self._ready(), self._tenant(tenant), name, external_id)
+
+    # --- API keys of the HTTP service ----------------------------------------------------------------------------
+
+    async def create_api_key(self, tenant: str, *, name: str | None = None) -> NewApiKey:
+        """A new key for ``tenant``; its secret (``.key``) is returned this once and stored only as a digest."""
+        return await keys.create(await self._ready(), tenant, name)
+
+    async def revoke_api_key(self, key_id: str) -> ApiKey:
+        return await keys.revoke(await self._ready(), key_id)
+
+    async def api_keys(self, *, tenant: str | None = None) -> list[ApiKey]:
+        return await keys.list_keys(await self._ready(), tenant)
+
+    async def authenticate(self, key: str) -> ApiKey:
+        """The live API key behind a secret; AuthenticationError when it is malformed, unknown or revoked."""
+        return await keys.authenticate(await self._ready(), key)
+
+    # --- health --------------------------------------------------------------------------------------------------
+
+    async def readiness(self) -> Readiness:
+        """Can this process serve: database reachable, every migration applied, embedding model loaded."""
+        database, problem = False, None
+        pending: tuple[int, ...] = ()
+        try:
+            pool = await self._ready()
+            async with translate_errors("checking readiness"), pool.connection(timeout=READINESS_TIMEOUT_S) as conn:
+                await store.ping(conn)
+                pending = tuple(await migrate.pending(conn))
+            database = True
+        except PgseekError as exc:
+            problem = str(exc)
+        return Readiness(
+            database=database, pending_migrations=pending, model=self._embedder is not None, problem=problem
+        )
+
+    def pool_usage(self) -> PoolUsage | None:
+        """The connection pool's current use; None before the database is opened."""
+        return pool_usage(self._pool) if self._pool is not None else None
 
 
 class Seek:
@@ -203,3 +325,39 @@ class Seek:
 
     def embedder(self) -> TokenizingEmbedder:
         return self._run(self._core.embedder())
+
+    def ingest_files(self, files: Sequence[tuple[str, bytes]], **kwargs: Any) -> IngestReport:
+        return self._run(self._core.ingest_files(files, **kwargs))
+
+    def collections(self, **kwargs: Any) -> list[CollectionInfo]:
+        return self._run(self._core.collections(**kwargs))
+
+    def collection(self, name: str | None = None, **kwargs: Any) -> CollectionInfo:
+        return self._run(self._core.collection(name, **kwargs))
+
+    def create_collection(self, name: str, **kwargs: Any) -> CollectionInfo:
+        return self._run(self._core.create_collection(name, **kwargs))
+
+    def delete_collection(self, name: str, **kwargs: Any) -> int:
+        return self._run(self._core.delete_collection(name, **kwargs))
+
+    def document(self, external_id: str, **kwargs: Any) -> StoredDocument:
+        return self._run(self._core.document(external_id, **kwargs))
+
+    def delete_document(self, external_id: str, **kwargs: Any) -> None:
+        self._run(self._core.delete_document(external_id, **kwargs))
+
+    def create_api_key(self, tenant: str, *, name: str | None = None) -> NewApiKey:
+        return self._run(self._core.create_api_key(tenant, name=name))
+
+    def revoke_api_key(self, key_id: str) -> ApiKey:
+        return self._run(self._core.revoke_api_key(key_id))
+
+    def api_keys(self, *, tenant: str | None = None) -> list[ApiKey]:
+        return self._run(self._core.api_keys(tenant=tenant))
+
+    def authenticate(self, key: str) -> ApiKey:
+        return self._run(self._core.authenticate(key))
+
+    def readiness(self) -> Readiness:
+        return self._run(self._core.readiness())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 JSONValue = Any
@@ -125,3 +126,70 @@ class SearchResult:
     """The planner's estimate of the chunks that match tenant, collection and filter (what chose the plan)."""
     fewer_than_k: bool = False
     """True when fewer than k chunks matched: every match was returned."""
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionInfo:
+    """A collection as one tenant sees it: the deployment-wide settings, and the tenant's own counts."""
+
+    name: str
+    distance: str
+    text_search_config: str
+    model: str | None
+    """The embedding model bound at the first ingest; None until then."""
+    dimensions: int | None
+    documents: int
+    chunks: int
+    created_at: datetime
+    """When this tenant started using the collection (created it or first ingested into it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    """A document as stored: its text and metadata, and how many chunks it was split into."""
+
+    external_id: str
+    collection: str
+    text: str
+    title: str | None
+    source: str | None
+    metadata: Mapping[str, JSONValue]
+    chunks: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """An API key of the HTTP service, without its secret: every request made with it acts as ``tenant``."""
+
+    id: str
+    tenant: str
+    name: str | None
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewApiKey:
+    """A key just created. ``key`` is the secret the client sends; it is shown this once, only its digest is kept."""
+
+    id: str
+    key: str
+    tenant: str
+    name: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """Whether a process can serve requests; ``problem`` says why not when the database cannot be used."""
+
+    database: bool
+    pending_migrations: tuple[int, ...]
+    model: bool
+    problem: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.database and not self.pending_migrations and self.model

@@ -9,10 +9,14 @@ from pgseek.errors import DocumentError, InputError, PgseekError, QueryError
 def test_all_is_sorted_and_complete() -> None:
     assert pgseek.__all__ == sorted(pgseek.__all__)
     assert set(pgseek.__all__) == {
+        "ApiKey",
         "AsyncSeek",
+        "AuthenticationError",
         "Chunk",
+        "CollectionInfo",
         "Condition",
         "ConfigurationError",
+        "ConflictError",
         "DatabaseError",
         "Document",
         "DocumentError",
@@ -24,15 +28,19 @@ def test_all_is_sorted_and_complete() -> None:
         "LoadFailure",
         "MigrationError",
         "ModelInfo",
+        "NewApiKey",
         "NotFoundError",
+        "PayloadTooLargeError",
         "PgseekError",
         "PgvectorMissingError",
         "QueryError",
+        "Readiness",
         "SearchFilter",
         "SearchOptions",
         "SearchResult",
         "Seek",
         "Settings",
+        "StoredDocument",
         "Timings",
     }
     for name in pgseek.__all__:

@@ -69,3 +69,14 @@ async def _apply_pending(conn: psycopg.AsyncConnection[Any], migration: Migratio
         raise MigrationError(f"migration {migration.version:04d}_{migration.name} failed: {exc}") from exc
     await conn.execute(queries.RECORD_MIGRATION, (migration.version, migration.name, migration.checksum))
     return True
+
+
+async def pending(conn: psycopg.AsyncConnection[Any]) -> list[int]:
+    """Versions shipped with this pgseek that the database has not applied (all of them on a fresh database)."""
+    cur = await conn.execute(queries.MIGRATIONS_TABLE_EXISTS)
+    row = await cur.fetchone()
+    if row is None or not row[0]:
+        return [m.version for m in available()]
+    cur = await conn.execute(queries.APPLIED_MIGRATIONS)
+    done = {int(r[0]) for r in await cur.fetchall()}
+    return [m.version for m in available() if m.version not in done]
