@@ -28,6 +28,8 @@ from pgseek.types import IngestReport, SearchResult
 app = typer.Typer(help="Retrieval on PostgreSQL + pgvector.", no_args_is_help=True, add_completion=False)
 server_app = typer.Typer(help="The embedded PostgreSQL server.", no_args_is_help=True)
 app.add_typer(server_app, name="server")
+keys_app = typer.Typer(help="API keys of the HTTP service (each maps to one tenant).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 out = Console()
 err = Console(stderr=True)
 
@@ -384,6 +386,64 @@ def server_stop() -> None:
     except PgseekError as exc:
         _fail(str(exc))
     out.print("stopped" if stopped else "not running")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", help="TCP port.", min=1, max=65535)] = 8000,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", help="Processes, each with its own pool and model.", min=1)
+    ] = 1,
+) -> None:
+    """Run the HTTP service: the /v1 API (API keys), a web page at /, OpenAPI docs at /docs, /metrics."""
+    from pgseek.api.server import serve as run_server
+
+    try:
+        Settings()
+    except ValidationError as exc:
+        _fail(f"invalid configuration: {exc}")
+    run_server(host=host, port=port, workers=workers)
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option("--tenant", "-t", help="The tenant every request with this key acts as.")],
+    name: Annotated[str | None, typer.Option("--name", "-n", help="A label, to recognise the key later.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create an API key for a tenant; the key is printed this once (only its digest is stored)."""
+    with _seek() as seek:
+        made = seek.create_api_key(tenant, name=name)
+    if json_out:
+        print(json.dumps({"id": made.id, "key": made.key, "tenant": made.tenant, "name": made.name}))
+        return
+    out.print(f"key {made.id} for tenant {made.tenant!r}{f' ({made.name})' if made.name else ''}:")
+    print(made.key)
+    err.print("store it now: it is not shown again. Clients send it as: Authorization: Bearer <key>")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (not the key itself).")]) -> None:
+    """Revoke an API key: requests made with it get 401 from now on."""
+    with _seek() as seek:
+        revoked = seek.revoke_api_key(key_id)
+    out.print(f"revoked {revoked.id} (tenant {revoked.tenant!r})")
+
+
+@keys_app.command("list")
+def keys_list(tenant: TenantOpt = None, json_out: JsonOpt = False) -> None:
+    """API keys (ids, tenants, names, dates; never the keys themselves)."""
+    with _seek() as seek:
+        found = seek.api_keys(tenant=tenant)
+    if json_out:
+        print(json.dumps([asdict(k) for k in found], default=str))
+        return
+    table = Table("id", "tenant", "name", "created", "revoked")
+    for k in found:
+        revoked = f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "-"
+        table.add_row(k.id, k.tenant, k.name or "-", f"{k.created_at:%Y-%m-%d %H:%M}", revoked)
+    out.print(table)
 
 
 @app.command()

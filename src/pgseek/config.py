@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     pooler: Literal["none", "transaction"] = Field(
         default="none", description="transaction: behind PgBouncer-style transaction pooling (port 6432 implies it)."
     )
+    # The HTTP service (pgseek serve).
+    max_request_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1024, description="Largest request body the HTTP service reads (413 beyond)."
+    )
+    max_batch_documents: int = Field(
+        default=1000, ge=1, description="Most documents (or files) one HTTP ingest request may carry (413 beyond)."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
     # Tunables of the embedded server; its stock defaults made queries ~2x and HNSW builds ~3.4x slower.
     embedded_shared_buffers: str = Field(default="512MB", pattern=r"^\d+(kB|MB|GB)$")
     embedded_maintenance_work_mem: str = Field(default="1GB", pattern=r"^\d+(kB|MB|GB)$")

@@ -20,7 +20,7 @@ from pgseek.evaluate.datasets import EvalDataset
 from pgseek.evaluate.runner import EvalProgressCallback, EvalReport, evaluate
 from pgseek.ingest.loaders import load_bytes, load_paths
 from pgseek.ingest.pipeline import Ingestion, IngestOptions, ProgressCallback
-from pgseek.names import check_name
+from pgseek.names import check_document_id, check_name
 from pgseek.providers.protocols import TokenizingEmbedder
 from pgseek.search import engine
 from pgseek.search.engine import SearchOptions
@@ -142,6 +142,9 @@ class AsyncSeek:
         progress: ProgressCallback | None = None,
     ) -> IngestReport:
         """Ingest files received as (name, bytes), such as HTTP uploads, with the loaders ``ingest`` uses for paths."""
+
+        for name, _ in files:
+            check_document_id(name, field="files")
 
         def load() -> list[Document | LoadFailure]:
             return [item for name, data in files for item in load_bytes(name, data)]
