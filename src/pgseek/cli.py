@@ -416,7 +416,7 @@ def keys_create(
     with _seek() as seek:
         made = seek.create_api_key(tenant, name=name)
     if json_out:
-        print(json.dumps({"id": made.id, "key": made.key, "tenant": made.tenant, "name": made.name}))
+        print(json.dumps({"id": made.id, "key": made.key, "tenant": made.tenant}))
         return
     out.print(f"key {made.id} for tenant {made.tenant!r}{f' ({made.name})' if made.name else ''}:")
     print(made.key)

@@ -8,6 +8,7 @@ from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pgseek.api.observability import Metrics, current_request
+from pgseek.api.schemas import NAME_PATTERN
 from pgseek.errors import AuthenticationError
 from pgseek.seek import AsyncSeek
 from pgseek.types import ApiKey
@@ -46,4 +47,6 @@ async def current_key(
 
 
 KeyDep = Annotated[ApiKey, Depends(current_key)]
-CollectionPath = Annotated[str, Path(min_length=1, max_length=200, description="The collection's name.")]
+CollectionPath = Annotated[
+    str, Path(min_length=1, max_length=200, pattern=NAME_PATTERN, description="The collection's name.")
+]

@@ -26,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from pgseek.api.schemas import ErrorDetail, ErrorResponse
 from pgseek.errors import (
@@ -61,6 +62,7 @@ _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
     for status, description in (
+        (400, "The body is not valid JSON, or names a setting this server lacks"),
         (401, "No API key, or an unknown or revoked one"),
         (413, "Request body or batch over the configured limit"),
         (422, "A field is missing or invalid; `field` names it"),
@@ -115,10 +117,23 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
     message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+    headers = dict(exc.headers or {})
     if exc.status_code in (404, 405) and message in ("Not Found", "Method Not Allowed"):
         what = "no such endpoint" if exc.status_code == 404 else "this endpoint does not take that method"
         message = f"{what}: {request.method} {request.url.path}; the API is described at /docs"
-    return error_response(exc.status_code, code, message, **(exc.headers or {}))
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return error_response(exc.status_code, code, message, **headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at this path: Starlette's own Allow names only the first route's."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 def install(app: FastAPI) -> None:

@@ -7,17 +7,31 @@ decides) is an error instead of being silently ignored.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from pgseek.search.engine import MAX_K
 from pgseek.search.filters import Condition, SearchFilter
 from pgseek.types import ApiKey, CollectionInfo, IngestReport, Readiness, SearchResult, StoredDocument
 
 Scalar = str | int | float | bool | None
+# Names: 1 to 200 characters, not blank, no control characters (pgseek.names checks the same, for every caller).
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+# PostgreSQL text holds anything but NUL.
+NO_NUL_PATTERN = r"^[^\x00]+$"
 Distance = Literal["cosine", "l2", "ip"]
 Mode = Literal["vector", "keyword", "hybrid"]
+
+
+def _iso_text(value: Any) -> Any:
+    # Pydantic would also read a number as a Unix time; the API documents (and takes) ISO-8601 text only.
+    if not isinstance(value, str | datetime):
+        raise ValueError("expected an ISO-8601 date or datetime string, such as 2024-05-01T12:00:00+00:00")
+    return value
+
+
+IsoDatetime = Annotated[datetime, BeforeValidator(_iso_text)]
 
 
 class _Request(BaseModel):
@@ -43,7 +57,7 @@ class ErrorResponse(BaseModel):
 
 
 class CollectionCreate(_Request):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
     distance: Distance | None = Field(default=None, description="cosine, l2 or ip; default: the server's setting.")
     text_search_config: str | None = Field(
         default=None,
@@ -93,7 +107,7 @@ class CollectionDeleted(BaseModel):
 class DocumentIn(_Request):
     """One document to ingest; ``id`` is the caller's own (external) id: the same id again updates the document."""
 
-    id: str = Field(min_length=1, max_length=1000)
+    id: str = Field(min_length=1, max_length=1000, pattern=NO_NUL_PATTERN)
     title: str | None = Field(default=None, max_length=10_000)
     text: str = Field(min_length=1)
     metadata: dict[str, Any] = Field(default_factory=dict, description="Any JSON object; searchable by filters.")
@@ -177,10 +191,10 @@ class SearchFilters(_Request):
     metadata: list[MetadataCondition] = Field(default_factory=list)
     contains: dict[str, Any] | None = Field(default=None, description="JSON object the metadata must contain.")
     document_ids: list[str] = Field(default_factory=list, description="External ids; any of them matches.")
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    updated_after: datetime | None = None
-    updated_before: datetime | None = None
+    created_after: IsoDatetime | None = None
+    created_before: IsoDatetime | None = None
+    updated_after: IsoDatetime | None = None
+    updated_before: IsoDatetime | None = None
 
     def to_filter(self) -> SearchFilter:
         return SearchFilter(
@@ -195,12 +209,14 @@ class SearchFilters(_Request):
 
 
 class SearchRequest(_Request):
-    query: str = Field(min_length=1, max_length=10_000)
-    k: int = Field(default=10, ge=1, le=MAX_K)
+    query: str = Field(min_length=1, max_length=10_000, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")
+    k: int = Field(default=10, ge=1, le=MAX_K, strict=True)
     mode: Mode = "vector"
     filters: SearchFilters | None = None
-    collection: str | None = Field(default=None, min_length=1, max_length=200)
-    min_score: float | None = Field(default=None, description="Drop hits scoring below this (the mode's score).")
+    collection: str | None = Field(default=None, min_length=1, max_length=200, pattern=NAME_PATTERN)
+    min_score: float | None = Field(
+        default=None, strict=True, description="Drop hits scoring below this (the mode's score)."
+    )
 
 
 class LegPublic(BaseModel):

@@ -8,13 +8,15 @@ from fastapi import APIRouter, File, Path, UploadFile
 
 from pgseek.api.deps import CollectionPath, KeyDep, MetricsDep, SeekDep
 from pgseek.api.errors import ERROR_RESPONSES
-from pgseek.api.schemas import DocumentPublic, ErrorResponse, IngestRequest, IngestResponse
+from pgseek.api.schemas import NO_NUL_PATTERN, DocumentPublic, ErrorResponse, IngestRequest, IngestResponse
 from pgseek.errors import DocumentError, PayloadTooLargeError
 from pgseek.ingest.loaders import SUPPORTED_SUFFIXES, document_from_record
 from pgseek.types import Document
 
 router = APIRouter(prefix="/v1", tags=["documents"], responses=ERROR_RESPONSES)
-DocumentPath = Annotated[str, Path(min_length=1, description="The document's external id (may contain '/').")]
+DocumentPath = Annotated[
+    str, Path(min_length=1, pattern=NO_NUL_PATTERN, description="The document's external id (may contain '/').")
+]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "No such document for this tenant"}
 }
