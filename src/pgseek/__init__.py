@@ -6,6 +6,7 @@ from pgseek.errors import (
     DatabaseError,
     DocumentError,
     EmbeddingError,
+    GenerationError,
     InputError,
     MigrationError,
     NotFoundError,
@@ -13,20 +14,43 @@ from pgseek.errors import (
     PgvectorMissingError,
     QueryError,
 )
+from pgseek.providers.protocols import Generator
 from pgseek.search.engine import SearchOptions
 from pgseek.search.filters import Condition, SearchFilter
 from pgseek.seek import AsyncSeek, Seek
-from pgseek.types import Chunk, Document, Hit, IngestReport, LegRank, LoadFailure, ModelInfo, SearchResult, Timings
+from pgseek.types import (
+    Answer,
+    AnswerDelta,
+    AnswerEvent,
+    Chunk,
+    Citation,
+    Context,
+    Document,
+    Hit,
+    IngestReport,
+    LegRank,
+    LoadFailure,
+    ModelInfo,
+    SearchResult,
+    Timings,
+)
 
 __all__ = [
+    "Answer",
+    "AnswerDelta",
+    "AnswerEvent",
     "AsyncSeek",
     "Chunk",
+    "Citation",
     "Condition",
     "ConfigurationError",
+    "Context",
     "DatabaseError",
     "Document",
     "DocumentError",
     "EmbeddingError",
+    "GenerationError",
+    "Generator",
     "Hit",
     "IngestReport",
     "InputError",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterable, Sequence
+import time
+from collections.abc import AsyncGenerator, Coroutine, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pgseek.answer.ask import AskPolicy, answer_events
 from pgseek.config import Settings
 from pgseek.db import connect
 from pgseek.db.connect import Pool, translate_errors
@@ -18,10 +20,12 @@ from pgseek.evaluate.datasets import EvalDataset
 from pgseek.evaluate.runner import EvalProgressCallback, EvalReport, evaluate
 from pgseek.ingest.loaders import load_paths
 from pgseek.ingest.pipeline import Ingestion, IngestOptions, ProgressCallback
-from pgseek.providers.protocols import TokenizingEmbedder
+from pgseek.providers.protocols import Generator, TokenizingEmbedder
+from pgseek.providers.registry import make_generator
 from pgseek.search import engine
 from pgseek.search.engine import SearchOptions
-from pgseek.types import Document, IngestReport, LoadFailure, SearchResult
+from pgseek.search.filters import SearchFilter
+from pgseek.types import Answer, AnswerEvent, Document, IngestReport, LoadFailure, SearchResult
 
 T = TypeVar("T")
 
@@ -29,9 +33,16 @@ T = TypeVar("T")
 class AsyncSeek:
     """pgseek's core, async. ``async with AsyncSeek() as seek: await seek.search("...")``."""
 
-    def __init__(self, settings: Settings | None = None, *, embedder: TokenizingEmbedder | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: TokenizingEmbedder | None = None,
+        generator: Generator | None = None,
+    ) -> None:
         self.settings = settings or Settings()
         self._embedder = embedder
+        self._generator = generator
         self._pool: Pool | None = None
         self._url: str | None = None
         self._lock = asyncio.Lock()
@@ -57,6 +68,9 @@ class AsyncSeek:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+        aclose = getattr(self._generator, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
     async def _ready(self) -> Pool:
         await self.open()
@@ -127,6 +141,73 @@ class AsyncSeek:
         tuning = VectorTuning(s.ef_search, s.max_scan_tuples, s.exact_search_below)
         return await engine.search(pool, embedder, query, opts, engine.Defaults(s.collection, s.tenant, tuning))
 
+    async def generator(self) -> Generator:
+        """The generator ``ask`` uses: the one given, else the one the settings name (PGSEEK_GENERATOR)."""
+        if self._generator is None:
+            self._generator = make_generator(self.settings, await self.embedder())
+        return self._generator
+
+    async def ask(
+        self,
+        question: str,
+        *,
+        k: int = 8,
+        mode: str = "hybrid",
+        collection: str | None = None,
+        tenant: str | None = None,
+        filter: SearchFilter | None = None,
+        generator: Generator | None = None,
+    ) -> Answer:
+        """Answer ``question`` from the top ``k`` chunks of a search (hybrid by default), citing them as [n].
+
+        Refuses (``Answer.refused``, no citations) when nothing relevant was retrieved or the generator finds no
+        answer in the context. Raises QueryError for a bad question or option, GenerationError when the model fails.
+        """
+        answer: Answer | None = None
+        async for event in self._answer(question, k, mode, collection, tenant, filter, generator, stream=False):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer
+
+    async def ask_stream(
+        self,
+        question: str,
+        *,
+        k: int = 8,
+        mode: str = "hybrid",
+        collection: str | None = None,
+        tenant: str | None = None,
+        filter: SearchFilter | None = None,
+        generator: Generator | None = None,
+    ) -> AsyncGenerator[AnswerEvent, None]:
+        """``ask``, streamed: ``AnswerDelta`` pieces of text as the generator writes them, then the final ``Answer``."""
+        async for event in self._answer(question, k, mode, collection, tenant, filter, generator, stream=True):
+            yield event
+
+    async def _answer(
+        self,
+        question: str,
+        k: int,
+        mode: str,
+        collection: str | None,
+        tenant: str | None,
+        search_filter: SearchFilter | None,
+        generator: Generator | None,
+        *,
+        stream: bool,
+    ) -> AsyncGenerator[AnswerEvent, None]:
+        started = time.perf_counter()
+        writer = generator or await self.generator()
+        embedder = await self.embedder()
+        result = await self.search(question, k=k, mode=mode, collection=collection, tenant=tenant, filter=search_filter)
+        policy = AskPolicy(self.settings.context_tokens, self.settings.refusal_threshold)
+        events = answer_events(
+            question, result, counter=embedder.counter, generator=writer, policy=policy, stream=stream, started=started
+        )
+        async for event in events:
+            yield event
+
     async def evaluate(
         self,
         dataset: EvalDataset,
@@ -156,8 +237,14 @@ class AsyncSeek:
 class Seek:
     """Synchronous pgseek for scripts and the CLI: runs ``AsyncSeek`` on a private event loop thread."""
 
-    def __init__(self, settings: Settings | None = None, *, embedder: TokenizingEmbedder | None = None) -> None:
-        self._core = AsyncSeek(settings, embedder=embedder)
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: TokenizingEmbedder | None = None,
+        generator: Generator | None = None,
+    ) -> None:
+        self._core = AsyncSeek(settings, embedder=embedder, generator=generator)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="pgseek-loop", daemon=True)
         self._thread.start()
@@ -191,6 +278,29 @@ class Seek:
 
     def search(self, query: str, options: SearchOptions | None = None, **kwargs: Any) -> SearchResult:
         return self._run(self._core.search(query, options, **kwargs))
+
+    def ask(self, question: str, **kwargs: Any) -> Answer:
+        """See ``AsyncSeek.ask``."""
+        return self._run(self._core.ask(question, **kwargs))
+
+    def ask_stream(self, question: str, **kwargs: Any) -> Iterator[AnswerEvent]:
+        """See ``AsyncSeek.ask_stream``; stopping early closes the stream (and its HTTP request)."""
+        events = self._core.ask_stream(question, **kwargs)
+
+        async def step() -> AnswerEvent | None:
+            try:
+                return await anext(events)
+            except StopAsyncIteration:
+                return None
+
+        try:
+            while (event := self._run(step())) is not None:
+                yield event
+        finally:
+            self._run(events.aclose())
+
+    def generator(self) -> Generator:
+        return self._run(self._core.generator())
 
     def status(self) -> DatabaseStatus:
         return self._run(self._core.status())

@@ -9,14 +9,21 @@ from pgseek.errors import DocumentError, InputError, PgseekError, QueryError
 def test_all_is_sorted_and_complete() -> None:
     assert pgseek.__all__ == sorted(pgseek.__all__)
     assert set(pgseek.__all__) == {
+        "Answer",
+        "AnswerDelta",
+        "AnswerEvent",
         "AsyncSeek",
         "Chunk",
+        "Citation",
         "Condition",
         "ConfigurationError",
+        "Context",
         "DatabaseError",
         "Document",
         "DocumentError",
         "EmbeddingError",
+        "GenerationError",
+        "Generator",
         "Hit",
         "IngestReport",
         "InputError",
