@@ -23,7 +23,7 @@ from pgseek.errors import PgseekError
 from pgseek.ingest.pipeline import IngestProgress
 from pgseek.search.filters import build_filter
 from pgseek.seek import Seek
-from pgseek.types import IngestReport, SearchResult
+from pgseek.types import Answer, AnswerDelta, IngestReport, SearchResult
 
 app = typer.Typer(help="Retrieval on PostgreSQL + pgvector.", no_args_is_help=True, add_completion=False)
 server_app = typer.Typer(help="The embedded PostgreSQL server.", no_args_is_help=True)
@@ -34,6 +34,16 @@ err = Console(stderr=True)
 CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Collection (default: 'default').")]
 TenantOpt = Annotated[str | None, typer.Option("--tenant", "-t", help="Tenant (default: 'default').")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+ModeOpt = Annotated[
+    str, typer.Option("--mode", "-m", help="vector (semantic), keyword (full text) or hybrid (both, fused by RRF).")
+]
+FilterOpt = Annotated[
+    list[str] | None,
+    typer.Option("--filter", "-f", help="Metadata condition, repeatable: key=value, 'key>=3', key:in=a,b."),
+]
+WhereJsonOpt = Annotated[
+    str | None, typer.Option("--where-json", help="JSON object the document metadata must contain.")
+]
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -153,16 +163,9 @@ def search(
     collection: CollectionOpt = None,
     tenant: TenantOpt = None,
     min_score: Annotated[float | None, typer.Option("--min-score", help="Drop hits scoring below this.")] = None,
-    mode: Annotated[
-        str, typer.Option("--mode", "-m", help="vector (semantic), keyword (full text) or hybrid (both, fused by RRF).")
-    ] = "vector",
-    filters: Annotated[
-        list[str] | None,
-        typer.Option("--filter", "-f", help="Metadata condition, repeatable: key=value, 'key>=3', key:in=a,b."),
-    ] = None,
-    where_json: Annotated[
-        str | None, typer.Option("--where-json", help="JSON object the document metadata must contain.")
-    ] = None,
+    mode: ModeOpt = "vector",
+    filters: FilterOpt = None,
+    where_json: WhereJsonOpt = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show each hit's rank and score per leg.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -232,6 +235,103 @@ def _print_hits(query: str, result: SearchResult, *, explain: bool = False) -> N
     out.print(
         f"{len(result.hits)} {result.mode} hits{plan}{fewer}; embed {t.embed:.1f} ms, search {t.search:.1f} ms{fuse}, "
         f"total {t.total:.1f} ms"
+    )
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in your own words.")],
+    k: Annotated[int, typer.Option("-k", "--k", help="Chunks to retrieve for the context.")] = 8,
+    collection: CollectionOpt = None,
+    tenant: TenantOpt = None,
+    mode: ModeOpt = "hybrid",
+    filters: FilterOpt = None,
+    where_json: WhereJsonOpt = None,
+    stream: Annotated[
+        bool | None,
+        typer.Option("--stream/--no-stream", help="Print the answer as it is written (default: on, off with --json)."),
+    ] = None,
+    generator: Annotated[
+        str | None, typer.Option("--generator", help="extractive (offline) or openai (PGSEEK_GENERATOR).")
+    ] = None,
+    openai_base_url: Annotated[
+        str | None, typer.Option("--openai-base-url", help="Chat Completions server, e.g. http://127.0.0.1:8000/v1.")
+    ] = None,
+    openai_model: Annotated[str | None, typer.Option("--openai-model", help="Model name on that server.")] = None,
+    openai_api_key: Annotated[
+        str | None, typer.Option("--openai-api-key", help="API key (better: PGSEEK_OPENAI_API_KEY).")
+    ] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", help="Sampling temperature (0).")] = None,
+    context_tokens: Annotated[
+        int | None, typer.Option("--context-tokens", help="Token budget of the context (2000).")
+    ] = None,
+    refusal_threshold: Annotated[
+        float | None, typer.Option("--refusal-threshold", help="Refuse below this best similarity (0.25).")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Answer a question from your documents, citing them as [n]; says so when they do not answer it."""
+    overrides = {
+        "generator": generator,
+        "openai_base_url": openai_base_url,
+        "openai_model": openai_model,
+        "openai_api_key": openai_api_key,
+        "openai_temperature": temperature,
+        "context_tokens": context_tokens,
+        "refusal_threshold": refusal_threshold,
+    }
+    streaming = stream if stream is not None else not json_out
+    with _seek(**overrides) as seek:
+        search_filter = build_filter(filters or [], where_json) if filters or where_json else None
+        options: dict[str, Any] = {
+            "k": k,
+            "mode": mode,
+            "collection": collection,
+            "tenant": tenant,
+            "filter": search_filter,
+        }
+        if not streaming:
+            answer = seek.ask(question, **options)
+        else:
+            answer = _stream_answer(seek, question, options, echo=not json_out)
+    if json_out:
+        print(json.dumps(answer.to_json()))
+        return
+    if not streaming:
+        out.print(answer.text, markup=False, highlight=False)
+    _print_answer_footer(answer)
+
+
+def _stream_answer(seek: Seek, question: str, options: dict[str, Any], *, echo: bool) -> Answer:
+    for event in seek.ask_stream(question, **options):
+        if isinstance(event, AnswerDelta):
+            if echo:
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+        else:
+            if echo:
+                sys.stdout.write("\n")
+            return event
+    raise AssertionError("an answer stream always ends with its Answer")
+
+
+def _print_answer_footer(answer: Answer) -> None:
+    if answer.dropped_markers:
+        markers = ", ".join(f"[{m}]" for m in answer.dropped_markers)
+        err.print(f"note: dropped {markers}: the model cited sources it was not given", markup=False, highlight=False)
+    if answer.citations:
+        out.print("\nSources:")
+        for c in answer.citations:
+            where = f" — {c.source}" if c.source else ""
+            out.print(
+                f"[{c.marker}] {c.title or c.document_id}{where} (score {c.score:.3f})", markup=False, highlight=False
+            )
+    t = answer.timings_ms
+    out.print(
+        f"{answer.model}; embed {t.embed:.1f} ms, search {t.search + t.fuse:.1f} ms, generate {t.generate:.1f} ms, "
+        f"total {t.total:.1f} ms",
+        style="dim",
+        highlight=False,
     )
 
 

@@ -144,7 +144,9 @@ class AsyncSeek:
     async def generator(self) -> Generator:
         """The generator ``ask`` uses: the one given, else the one the settings name (PGSEEK_GENERATOR)."""
         if self._generator is None:
-            self._generator = make_generator(self.settings, await self.embedder())
+            # Only the extractive generator needs the model: a misconfigured server then fails before it loads.
+            embedder = await self.embedder() if self.settings.generator == "extractive" else None
+            self._generator = make_generator(self.settings, embedder)
         return self._generator
 
     async def ask(
