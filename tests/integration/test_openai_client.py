@@ -172,12 +172,12 @@ async def test_a_retry_after_beyond_the_allowed_wait_fails_at_once(chat_server: 
 async def test_client_errors_are_not_retried(chat_server: ChatServer) -> None:
     chat_server.queue(Reply(status=401))
     gen = client(chat_server)
-    with pytest.raises(GenerationError, match="HTTP 401.*PGSEEK_OPENAI_API_KEY"):
+    with pytest.raises(GenerationError, match=r"HTTP 401.*PGSEEK_OPENAI_API_KEY"):
         await collect(gen.generate(QUESTION, context()))
     await gen.aclose()
     assert len(chat_server.requests) == 1
     wrong_path = OpenAIGenerator(base_url=chat_server.url.removesuffix("/v1"), model="m", retry=FAST)
-    with pytest.raises(GenerationError, match="HTTP 404: no route /chat/completions.*PGSEEK_OPENAI_BASE_URL"):
+    with pytest.raises(GenerationError, match=r"HTTP 404: no route /chat/completions.*PGSEEK_OPENAI_BASE_URL"):
         await collect(wrong_path.generate(QUESTION, context()))
     await wrong_path.aclose()
 
@@ -207,7 +207,7 @@ async def test_an_unreachable_server_is_retried_then_reported() -> None:
     gen = OpenAIGenerator(
         base_url="http://127.0.0.1:9/v1", model="m", retry=RetryPolicy(retries=1, backoff_base=0.01), connect_timeout=1
     )
-    with pytest.raises(GenerationError, match="connection failed .* on each of 2 attempts"):
+    with pytest.raises(GenerationError, match=r"connection failed .* on each of 2 attempts"):
         await collect(gen.generate(QUESTION, context()))
     await gen.aclose()
 
