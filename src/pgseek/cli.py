@@ -368,25 +368,45 @@ def eval_(
     collection: CollectionOpt = None,
     tenant: TenantOpt = None,
     ann: Annotated[bool, typer.Option("--ann", help="Also probe HNSW recall against exact search.")] = False,
+    rag: Annotated[
+        bool, typer.Option("--rag", help="Also judge answers with citations (DATASET/rag_dev_claims.jsonl).")
+    ] = False,
+    rag_claims: Annotated[
+        Path | None, typer.Option("--rag-claims", help="RAG claims file (implies --rag); see docs/evaluation.md.")
+    ] = None,
+    rag_k: Annotated[int, typer.Option("--rag-k", help="Chunks retrieved per answer.")] = 8,
+    rag_mode: Annotated[str, typer.Option("--rag-mode", help="Search mode of the answers.")] = "hybrid",
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the JSON report and PNG charts.")] = Path(
         "eval-results"
     ),
     json_out: JsonOpt = False,
 ) -> None:
-    """Score retrieval on a BEIR dataset or your golden set: nDCG@k, MRR@k, Recall@k, Recall@100, latency."""
-    from pgseek.evaluate import load_beir, load_golden, plot_ann, plot_report
+    """Score retrieval on a BEIR dataset or your golden set: nDCG@k, MRR@k, Recall@k, Recall@100, latency;
+    with --rag, also the answers: gold citations, citation precision, evidence sentences, refusals."""
+    from pgseek.evaluate import load_beir, load_golden, load_rag_claims, plot_ann, plot_report
 
     modes = ("vector", "keyword", "hybrid") if mode == "all" else (mode,)
+    claims_path = rag_claims or (_default_claims(dataset) if rag else None)
     with _seek() as seek:
         data = load_golden(dataset) if dataset.is_file() else load_beir(dataset, split=split)
+        claims = load_rag_claims(claims_path) if claims_path is not None else None
         with _eval_progress(enabled=not json_out and out.is_terminal) as on_progress:
             report = seek.evaluate(data, modes=modes, k=k, collection=collection, tenant=tenant, progress=on_progress)
+            rag_report = None
+            if claims is not None:
+                rag_report = seek.evaluate_rag(
+                    claims, collection=report.collection, tenant=tenant, k=rag_k, mode=rag_mode, progress=on_progress
+                )
         probe = None
         if ann:
             queries = list(data.queries.values())[:100]
             probe = seek.ann_recall(queries, collection=report.collection, tenant=tenant, k=k)
     out_dir.mkdir(parents=True, exist_ok=True)
-    body: dict[str, Any] = {"report": report.to_json(), "ann": probe.to_json() if probe else None}
+    body: dict[str, Any] = {
+        "report": report.to_json(),
+        "ann": probe.to_json() if probe else None,
+        "rag": rag_report.to_json(per_claim=True) if rag_report else None,
+    }
     (out_dir / f"eval-{data.name}.json").write_text(json.dumps(body, indent=2))
     charts = [plot_report(report, out_dir / f"eval-{data.name}.png")]
     if probe is not None:
@@ -395,8 +415,38 @@ def eval_(
         print(json.dumps(body))
         return
     _print_eval(report, probe)
+    if rag_report is not None:
+        _print_rag(rag_report)
     for path in [out_dir / f"eval-{data.name}.json", *charts]:
         err.print(f"wrote {path}")
+
+
+def _default_claims(dataset: Path) -> Path:
+    path = dataset / "rag_dev_claims.jsonl"
+    if not path.is_file():
+        _fail(f"--rag: {path} is missing; give the claims file with --rag-claims FILE")
+    return path
+
+
+def _print_rag(report: Any) -> None:
+    s = report.scores
+    table = Table(
+        title=f"answers: {report.generator}, {report.mode} k={report.k} ({report.dataset}, {s.claims} claims)",
+        title_justify="left",
+    )
+    for column in ("cites gold", "citation precision", "evidence sentence", "refusal rate", "p50 ms", "p99 ms"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        f"{s.cites_gold:.3f}",
+        f"{s.citation_precision:.3f} ({s.citations} cited)",
+        f"{s.evidence:.3f} (of {s.evidence_claims})",
+        f"{s.refusal_rate:.3f}",
+        f"{report.latency_p50_ms:.1f}",
+        f"{report.latency_p99_ms:.1f}",
+    )
+    out.print(table)
+    by_label = ", ".join(f"{label} {rate:.3f}" for label, rate in s.refusal_rate_by_label.items())
+    out.print(f"refusal rate by label: {by_label}", highlight=False)
 
 
 @contextmanager

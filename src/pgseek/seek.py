@@ -16,7 +16,9 @@ from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.status import DatabaseStatus, database_status
 from pgseek.db.store import VectorTuning
 from pgseek.evaluate.ann import AnnProbe, ann_recall
+from pgseek.evaluate.claims import ClaimSet
 from pgseek.evaluate.datasets import EvalDataset
+from pgseek.evaluate.rag import RagReport, evaluate_rag
 from pgseek.evaluate.runner import EvalProgressCallback, EvalReport, evaluate
 from pgseek.ingest.loaders import load_paths
 from pgseek.ingest.pipeline import Ingestion, IngestOptions, ProgressCallback
@@ -223,6 +225,19 @@ class AsyncSeek:
         """Score retrieval on a BEIR dataset (ingested first, idempotently) or a golden set: nDCG, MRR, recall."""
         return await evaluate(self, dataset, modes=modes, k=k, collection=collection, tenant=tenant, progress=progress)
 
+    async def evaluate_rag(
+        self,
+        claims: ClaimSet,
+        *,
+        collection: str,
+        tenant: str | None = None,
+        k: int = 8,
+        mode: str = "hybrid",
+        progress: EvalProgressCallback | None = None,
+    ) -> RagReport:
+        """Ask every claim of a claims file and judge the answers' citations and evidence (docs/evaluation.md)."""
+        return await evaluate_rag(self, claims, collection=collection, tenant=tenant, k=k, mode=mode, progress=progress)
+
     async def ann_recall(
         self, queries: Sequence[str], *, collection: str, tenant: str | None = None, k: int = 10
     ) -> AnnProbe:
@@ -309,6 +324,9 @@ class Seek:
 
     def evaluate(self, dataset: EvalDataset, **kwargs: Any) -> EvalReport:
         return self._run(self._core.evaluate(dataset, **kwargs))
+
+    def evaluate_rag(self, claims: ClaimSet, **kwargs: Any) -> RagReport:
+        return self._run(self._core.evaluate_rag(claims, **kwargs))
 
     def ann_recall(self, queries: Sequence[str], **kwargs: Any) -> AnnProbe:
         return self._run(self._core.ann_recall(queries, **kwargs))
