@@ -8,6 +8,7 @@ from pgseek.errors import (
     DatabaseError,
     DocumentError,
     EmbeddingError,
+    GenerationError,
     InputError,
     MigrationError,
     NotFoundError,
@@ -16,13 +17,19 @@ from pgseek.errors import (
     PgvectorMissingError,
     QueryError,
 )
+from pgseek.providers.protocols import Generator
 from pgseek.search.engine import SearchOptions
 from pgseek.search.filters import Condition, SearchFilter
 from pgseek.seek import AsyncSeek, Seek
 from pgseek.types import (
+    Answer,
+    AnswerDelta,
+    AnswerEvent,
     ApiKey,
     Chunk,
+    Citation,
     CollectionInfo,
+    Context,
     Document,
     Hit,
     IngestReport,
@@ -37,18 +44,25 @@ from pgseek.types import (
 )
 
 __all__ = [
+    "Answer",
+    "AnswerDelta",
+    "AnswerEvent",
     "ApiKey",
     "AsyncSeek",
     "AuthenticationError",
     "Chunk",
+    "Citation",
     "CollectionInfo",
     "Condition",
     "ConfigurationError",
     "ConflictError",
+    "Context",
     "DatabaseError",
     "Document",
     "DocumentError",
     "EmbeddingError",
+    "GenerationError",
+    "Generator",
     "Hit",
     "IngestReport",
     "InputError",

@@ -12,7 +12,8 @@
     ├── AuthenticationError       no API key, or one that is unknown or revoked
     ├── NotFoundError             a named collection, document or API key does not exist
     ├── ConflictError             the request contradicts what exists (a collection created twice)
-    └── EmbeddingError            the embedding model failed or cannot be loaded
+    ├── EmbeddingError            the embedding model failed or cannot be loaded
+    └── GenerationError           the answer model failed: refused the request, answered garbage, or never answered
 
 Every error says what was wrong and what to do; the cause is chained with ``raise ... from``.
 """
@@ -74,3 +75,16 @@ class ConflictError(PgseekError):
 
 class EmbeddingError(PgseekError):
     """The embedding model could not be loaded or failed."""
+
+
+class GenerationError(PgseekError):
+    """The model that writes answers failed: after its last retry, or with an answer that cannot be used.
+
+    ``status`` is the last HTTP status the model server gave (None when it never answered), ``attempts`` the requests
+    made.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, attempts: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+        self.attempts = attempts

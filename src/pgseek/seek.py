@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterable, Sequence
+import time
+from collections.abc import AsyncGenerator, Coroutine, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pgseek import catalog, keys
+from pgseek.answer.ask import AskPolicy, answer_events
 from pgseek.config import Settings
 from pgseek.db import connect, migrate, store
 from pgseek.db.connect import Pool, PoolUsage, pool_usage, translate_errors
@@ -16,15 +18,21 @@ from pgseek.db.status import DatabaseStatus, database_status
 from pgseek.db.store import VectorTuning
 from pgseek.errors import PgseekError
 from pgseek.evaluate.ann import AnnProbe, ann_recall
+from pgseek.evaluate.claims import ClaimSet
 from pgseek.evaluate.datasets import EvalDataset
+from pgseek.evaluate.rag import RagReport, evaluate_rag
 from pgseek.evaluate.runner import EvalProgressCallback, EvalReport, evaluate
 from pgseek.ingest.loaders import load_bytes, load_paths
 from pgseek.ingest.pipeline import Ingestion, IngestOptions, ProgressCallback
 from pgseek.names import check_document_id, check_name
-from pgseek.providers.protocols import TokenizingEmbedder
+from pgseek.providers.protocols import Generator, TokenizingEmbedder
+from pgseek.providers.registry import make_generator
 from pgseek.search import engine
 from pgseek.search.engine import SearchOptions
+from pgseek.search.filters import SearchFilter
 from pgseek.types import (
+    Answer,
+    AnswerEvent,
     ApiKey,
     CollectionInfo,
     Document,
@@ -43,9 +51,16 @@ READINESS_TIMEOUT_S = 5.0
 class AsyncSeek:
     """pgseek's core, async. ``async with AsyncSeek() as seek: await seek.search("...")``."""
 
-    def __init__(self, settings: Settings | None = None, *, embedder: TokenizingEmbedder | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: TokenizingEmbedder | None = None,
+        generator: Generator | None = None,
+    ) -> None:
         self.settings = settings or Settings()
         self._embedder = embedder
+        self._generator = generator
         self._pool: Pool | None = None
         self._url: str | None = None
         self._lock = asyncio.Lock()
@@ -71,6 +86,9 @@ class AsyncSeek:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+        aclose = getattr(self._generator, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
     async def _ready(self) -> Pool:
         await self.open()
@@ -162,6 +180,75 @@ class AsyncSeek:
         tuning = VectorTuning(s.ef_search, s.max_scan_tuples, s.exact_search_below)
         return await engine.search(pool, embedder, query, opts, engine.Defaults(s.collection, s.tenant, tuning))
 
+    async def generator(self) -> Generator:
+        """The generator ``ask`` uses: the one given, else the one the settings name (PGSEEK_GENERATOR)."""
+        if self._generator is None:
+            # Only the extractive generator needs the model: a misconfigured server then fails before it loads.
+            embedder = await self.embedder() if self.settings.generator == "extractive" else None
+            self._generator = make_generator(self.settings, embedder)
+        return self._generator
+
+    async def ask(
+        self,
+        question: str,
+        *,
+        k: int = 8,
+        mode: str = "hybrid",
+        collection: str | None = None,
+        tenant: str | None = None,
+        filter: SearchFilter | None = None,
+        generator: Generator | None = None,
+    ) -> Answer:
+        """Answer ``question`` from the top ``k`` chunks of a search (hybrid by default), citing them as [n].
+
+        Refuses (``Answer.refused``, no citations) when nothing relevant was retrieved or the generator finds no
+        answer in the context. Raises QueryError for a bad question or option, GenerationError when the model fails.
+        """
+        answer: Answer | None = None
+        async for event in self._answer(question, k, mode, collection, tenant, filter, generator, stream=False):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer
+
+    async def ask_stream(
+        self,
+        question: str,
+        *,
+        k: int = 8,
+        mode: str = "hybrid",
+        collection: str | None = None,
+        tenant: str | None = None,
+        filter: SearchFilter | None = None,
+        generator: Generator | None = None,
+    ) -> AsyncGenerator[AnswerEvent, None]:
+        """``ask``, streamed: ``AnswerDelta`` pieces of text as the generator writes them, then the final ``Answer``."""
+        async for event in self._answer(question, k, mode, collection, tenant, filter, generator, stream=True):
+            yield event
+
+    async def _answer(
+        self,
+        question: str,
+        k: int,
+        mode: str,
+        collection: str | None,
+        tenant: str | None,
+        search_filter: SearchFilter | None,
+        generator: Generator | None,
+        *,
+        stream: bool,
+    ) -> AsyncGenerator[AnswerEvent, None]:
+        started = time.perf_counter()
+        writer = generator or await self.generator()
+        embedder = await self.embedder()
+        result = await self.search(question, k=k, mode=mode, collection=collection, tenant=tenant, filter=search_filter)
+        policy = AskPolicy(self.settings.context_tokens, self.settings.refusal_threshold)
+        events = answer_events(
+            question, result, counter=embedder.counter, generator=writer, policy=policy, stream=stream, started=started
+        )
+        async for event in events:
+            yield event
+
     async def evaluate(
         self,
         dataset: EvalDataset,
@@ -174,6 +261,19 @@ class AsyncSeek:
     ) -> EvalReport:
         """Score retrieval on a BEIR dataset (ingested first, idempotently) or a golden set: nDCG, MRR, recall."""
         return await evaluate(self, dataset, modes=modes, k=k, collection=collection, tenant=tenant, progress=progress)
+
+    async def evaluate_rag(
+        self,
+        claims: ClaimSet,
+        *,
+        collection: str,
+        tenant: str | None = None,
+        k: int = 8,
+        mode: str = "hybrid",
+        progress: EvalProgressCallback | None = None,
+    ) -> RagReport:
+        """Ask every claim of a claims file and judge the answers' citations and evidence (docs/evaluation.md)."""
+        return await evaluate_rag(self, claims, collection=collection, tenant=tenant, k=k, mode=mode, progress=progress)
 
     async def ann_recall(
         self, queries: Sequence[str], *, collection: str, tenant: str | None = None, k: int = 10
@@ -281,8 +381,14 @@ class AsyncSeek:
 class Seek:
     """Synchronous pgseek for scripts and the CLI: runs ``AsyncSeek`` on a private event loop thread."""
 
-    def __init__(self, settings: Settings | None = None, *, embedder: TokenizingEmbedder | None = None) -> None:
-        self._core = AsyncSeek(settings, embedder=embedder)
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: TokenizingEmbedder | None = None,
+        generator: Generator | None = None,
+    ) -> None:
+        self._core = AsyncSeek(settings, embedder=embedder, generator=generator)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="pgseek-loop", daemon=True)
         self._thread.start()
@@ -317,11 +423,37 @@ class Seek:
     def search(self, query: str, options: SearchOptions | None = None, **kwargs: Any) -> SearchResult:
         return self._run(self._core.search(query, options, **kwargs))
 
+    def ask(self, question: str, **kwargs: Any) -> Answer:
+        """See ``AsyncSeek.ask``."""
+        return self._run(self._core.ask(question, **kwargs))
+
+    def ask_stream(self, question: str, **kwargs: Any) -> Iterator[AnswerEvent]:
+        """See ``AsyncSeek.ask_stream``; stopping early closes the stream (and its HTTP request)."""
+        events = self._core.ask_stream(question, **kwargs)
+
+        async def step() -> AnswerEvent | None:
+            try:
+                return await anext(events)
+            except StopAsyncIteration:
+                return None
+
+        try:
+            while (event := self._run(step())) is not None:
+                yield event
+        finally:
+            self._run(events.aclose())
+
+    def generator(self) -> Generator:
+        return self._run(self._core.generator())
+
     def status(self) -> DatabaseStatus:
         return self._run(self._core.status())
 
     def evaluate(self, dataset: EvalDataset, **kwargs: Any) -> EvalReport:
         return self._run(self._core.evaluate(dataset, **kwargs))
+
+    def evaluate_rag(self, claims: ClaimSet, **kwargs: Any) -> RagReport:
+        return self._run(self._core.evaluate_rag(claims, **kwargs))
 
     def ann_recall(self, queries: Sequence[str], **kwargs: Any) -> AnnProbe:
         return self._run(self._core.ann_recall(queries, **kwargs))

@@ -119,6 +119,7 @@ async def search(
         plan=plan.kind if plan else None,
         estimated_rows=plan.estimated_rows if plan else None,
         fewer_than_k=fewer,
+        distance=collection.distance,
     )
 
 
