@@ -10,7 +10,8 @@
     ├── ConflictError               409     conflict
     ├── ConfigurationError          400     bad_configuration
     ├── DatabaseError               503     database_unavailable (MigrationError: migration_failed)
-    └── EmbeddingError              503     model_unavailable
+    ├── EmbeddingError              503     model_unavailable
+    └── GenerationError             502     generation_failed (the answer model, an upstream server, failed)
 
 Requests FastAPI cannot validate are 422 ``validation_error`` (400 ``invalid_json`` when the body is not JSON at
 all); unknown routes 404, wrong methods 405; anything unexpected 500 ``internal``, logged with its traceback.
@@ -36,6 +37,7 @@ from pgseek.errors import (
     DatabaseError,
     DocumentError,
     EmbeddingError,
+    GenerationError,
     InputError,
     MigrationError,
     NotFoundError,
@@ -57,6 +59,7 @@ STATUSES: tuple[tuple[type[PgseekError], int, str], ...] = (
     (MigrationError, 503, "migration_failed"),
     (DatabaseError, 503, "database_unavailable"),
     (EmbeddingError, 503, "model_unavailable"),
+    (GenerationError, 502, "generation_failed"),
 )
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

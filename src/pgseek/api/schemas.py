@@ -13,7 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from pgseek.search.engine import MAX_K
 from pgseek.search.filters import Condition, SearchFilter
-from pgseek.types import ApiKey, CollectionInfo, IngestReport, Readiness, SearchResult, StoredDocument
+from pgseek.types import Answer, ApiKey, CollectionInfo, IngestReport, Readiness, SearchResult, StoredDocument
 
 Scalar = str | int | float | bool | None
 # Names: 1 to 200 characters, not blank, no control characters (pgseek.names checks the same, for every caller).
@@ -277,6 +277,53 @@ class SearchResponse(BaseModel):
             estimated_rows=result.estimated_rows,
             fewer_than_k=result.fewer_than_k,
         )
+
+
+# --- answers ------------------------------------------------------------------------------------------------------
+
+
+class AskRequest(_Request):
+    question: str = Field(min_length=1, max_length=10_000, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")
+    k: int = Field(default=8, ge=1, le=MAX_K, strict=True, description="Chunks retrieved for the context.")
+    mode: Mode = "hybrid"
+    filters: SearchFilters | None = None
+    collection: str | None = Field(default=None, min_length=1, max_length=200, pattern=NAME_PATTERN)
+
+
+class CitationPublic(BaseModel):
+    marker: int = Field(description="The [n] in the answer's text.")
+    document_id: str
+    title: str | None
+    source: str | None
+    chunk: str
+    score: float
+
+
+class AnswerTimings(BaseModel):
+    embed: float
+    search: float
+    generate: float
+    total: float
+
+
+class AnswerPublic(BaseModel):
+    """An answer written only from the retrieved chunks, citing them as [n]; the shape of ``pgseek ask --json``."""
+
+    answer: str
+    citations: list[CitationPublic]
+    refused: bool = Field(description="True when the documents do not answer the question (and nothing is cited).")
+    timings_ms: AnswerTimings
+    model: str
+
+    @classmethod
+    def of(cls, answer: Answer) -> AnswerPublic:
+        return cls.model_validate(answer.to_json())
+
+
+class AnswerDeltaPublic(BaseModel):
+    """A piece of the answer's text, as the generator writes it (server-sent event ``delta``)."""
+
+    text: str
 
 
 # --- keys and health ----------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ whatever its path, body or filters name."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -153,3 +154,23 @@ async def test_deleting_a_shared_collection_deletes_only_the_callers_documents(
     assert (await client.get("/v1/collections/shared", headers=keys["globex"])).status_code == 404
     assert (await client.get("/v1/collections/shared", headers=keys["acme"])).json()["documents"] == 5
     assert await _search(client, keys["acme"], query=QUERIES[0], collection="shared") != []
+
+
+@pytest.mark.usefixtures("corpus")
+async def test_ask_answers_only_from_the_callers_documents(
+    client: httpx.AsyncClient, keys: dict[str, dict[str, str]]
+) -> None:
+    question = {"question": "When is the rocket launch?", "collection": "shared"}
+    own = (await client.post("/v1/ask", json=question, headers=keys["acme"])).json()
+    assert not own["refused"] and {c["document_id"][:4] for c in own["citations"]} <= {"acme", "same", "note"}
+    other = (await client.post("/v1/ask", json=question, headers=keys["globex"])).json()
+    assert all(not c["document_id"].startswith("acme") for c in other["citations"])
+    assert all("Acme" not in c["chunk"] for c in other["citations"])
+    for filters in ({"document_ids": ["acme-0", "acme-1"]}, {"contains": {"tenant": "acme"}}):
+        for accept in ("application/json", "text/event-stream"):
+            response = await client.post(
+                "/v1/ask", json={**question, "filters": filters}, headers={**keys["globex"], "Accept": accept}
+            )
+            body = response.text.rsplit("data: ", 1)[-1] if accept == "text/event-stream" else response.text
+            answer = json.loads(body)
+            assert answer["refused"] is True and answer["citations"] == []

@@ -12,6 +12,7 @@ import pytest
 
 from pgseek.config import Settings
 from pgseek.seek import Seek
+from pgseek.types import Document
 from tests.integration.api.conftest import LiveServer
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
@@ -20,12 +21,24 @@ pytestmark = pytest.mark.skipif(
 )
 
 KITES = b"# Kites\n\nA kite flies on the wind, held by a long line. Box kites lift more than flat kites."
+SOURDOUGH = (
+    "Sourdough bread rises slowly because wild yeast ferments the dough. Bakers feed the starter with flour and "
+    "water every day. A long, cool proof gives the loaf its sour taste."
+)
 TEA = b"# Tea\n\nGreen tea leaves are steamed soon after picking; black tea leaves are left to oxidise."
 
 
 @pytest.fixture(scope="module")
 def key(live_server: LiveServer, settings: Settings, local_embedder: Any) -> str:
     with Seek(settings, embedder=local_embedder) as seek:
+        seek.ingest_documents(
+            [
+                Document("bread", SOURDOUGH, title="Sourdough"),
+                Document("tower", "The Eiffel Tower was finished in 1889. It is 330 metres tall.", title="Eiffel"),
+            ],
+            collection="kb",
+            tenant="browser",
+        )
         return seek.create_api_key("browser").key
 
 
@@ -109,3 +122,30 @@ async def test_api_docs_render_with_nothing_from_outside(page: Any, live_server:
     assert {"/v1/search", "/v1/collections", "/v1/collections/{collection}/files"} <= {p.strip() for p in paths}
     assert outside == []
     await page.screenshot(path=str(output_dir / "web-docs.png"))
+
+
+async def test_ask_streams_an_answer_with_clickable_citations(page: Any, key: str, output_dir: Path) -> None:
+    await page.fill("#api-key", key)
+    await page.click("#key-form button")
+    await page.wait_for_function("document.querySelector('#whoami').textContent.includes('tenant browser')")
+    await page.wait_for_selector("#ask-section", state="visible")  # shown because the service has /v1/ask
+    await page.fill("#collection", "kb")
+    await page.fill("#question", "Why does sourdough bread rise?")
+    await page.click("#ask-form button")
+    await page.wait_for_selector("#sources li")
+    assert "wild yeast ferments the dough" in await page.inner_text("#answer")
+    links = page.locator("#answer a.citation")
+    assert await links.count() >= 1
+    marker = await links.first.get_attribute("data-marker")
+    source = page.locator(f"#source-{marker}")
+    assert "Sourdough" in await source.inner_text()
+    assert "selected" not in (await source.get_attribute("class") or "")
+    await links.first.click()
+    await page.wait_for_function(f"document.querySelector('#source-{marker}').classList.contains('selected')")
+    assert "source" in await page.inner_text("#ask-status")
+    await page.screenshot(path=str(output_dir / "web-ask.png"), full_page=True)
+
+    await page.fill("#question", "How do I change a bicycle tyre?")
+    await page.click("#ask-form button")
+    await page.wait_for_function("document.querySelector('#ask-status').textContent.includes('do not answer')")
+    assert await page.locator("#sources li").count() == 0

@@ -218,7 +218,8 @@ async function ask(event) {
         renderSources(data.citations);
         renderAnswer(data.answer, new Set(data.citations.map((c) => c.marker)));
         setStatus(status, data.refused ? "the documents do not answer this" :
-          `${data.citations.length} sources, ${data.timings_ms.total.toFixed(0)} ms (${data.model})`);
+          `${data.citations.length} source${data.citations.length === 1 ? "" : "s"}, ` +
+          `${data.timings_ms.total.toFixed(0)} ms (${data.model})`);
       } else if (name === "error") {
         throw new Error(data.error.message);
       }
