@@ -220,7 +220,9 @@ async def test_error_shapes(client: httpx.AsyncClient, key: str) -> None:
         "tenant",
     )
     assert_error(await client.post("/v1/search", json={"query": "x", "k": 0}, headers=h), 422, "validation_error", "k")
-    assert_error(await client.post("/v1/search", json={"query": "   "}, headers=h), 422, "invalid_query", "query")
+    assert_error(await client.post("/v1/search", json={"query": "   "}, headers=h), 422, "validation_error", "query")
+    too_long = await client.post("/v1/search", json={"query": "lighthouse " * 300}, headers=h)
+    assert "word pieces" in assert_error(too_long, 422, "invalid_query", "query")["message"]
     missing = await client.post("/v1/search", json={"query": "x", "collection": "nowhere"}, headers=h)
     assert "nowhere" in assert_error(missing, 404, "not_found")["message"]
     assert_error(await client.get("/v1/nothing-here", headers=h), 404, "not_found")
@@ -229,8 +231,15 @@ async def test_error_shapes(client: httpx.AsyncClient, key: str) -> None:
     assert_error(
         await client.post("/v1/collections/notes/documents", json=nul, headers=h),
         422,
-        "invalid_document",
+        "validation_error",
         "documents.0.id",
+    )
+    blank = {"documents": [{"id": "ok", "text": "fine"}, {"id": "blank", "text": " \n "}]}
+    assert_error(
+        await client.post("/v1/collections/notes/documents", json=blank, headers=h),
+        422,
+        "invalid_document",
+        "documents.1.text",
     )
 
 
