@@ -10,7 +10,8 @@ connection each) send requests back to back for ``--duration`` seconds per endpo
 are not counted. Queries are the SciFact test queries, in turn. Client and server share the machine's cores.
 
 Reported per endpoint: requests, errors (non-200 answers and transport failures), throughput, latency p50/p90/p99/max
-as the client saw it, and the server's own ``timings_ms.total`` p50/p99 (the difference is queueing and HTTP).
+as the client saw it, and the server's own ``timings_ms.total`` p50/p99 (the difference is queueing and HTTP); the
+meta has the server's p50/p99 per stage (embed, search, fuse or generate).
 Writes ``bench/results/http.{json,png}`` (``http_quick`` with --quick). Figures are reported, never asserted.
 Targets from the issue: zero errors, p99 under 100 ms for hybrid search on a 2-core machine.
 """
@@ -44,6 +45,7 @@ P99_TARGET_MS = 100.0
 class Tally:
     latencies_ms: list[float] = field(default_factory=list)
     server_ms: list[float] = field(default_factory=list)
+    stages_ms: dict[str, list[float]] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
 
     def error(self, kind: str) -> None:
@@ -120,9 +122,10 @@ async def load(
                 try:
                     response = await http.post(path, json=body)
                     ok = response.status_code == 200
-                    server_ms = response.json()["timings_ms"]["total"] if ok else None
+                    timings = response.json()["timings_ms"] if ok else {}
+                    server_ms = timings.get("total")
                 except (httpx.HTTPError, ValueError, KeyError) as exc:
-                    ok, server_ms, response = False, None, None
+                    ok, server_ms, response, timings = False, None, None, {}
                     kind = type(exc).__name__
                 done = time.perf_counter()
                 if sent < counting_from:
@@ -130,6 +133,8 @@ async def load(
                 tally.latencies_ms.append((done - sent) * 1000)
                 if ok and server_ms is not None:
                     tally.server_ms.append(float(server_ms))
+                    for stage, ms in timings.items():
+                        tally.stages_ms.setdefault(stage, []).append(float(ms))
                 else:
                     tally.error(f"HTTP {response.status_code}" if response is not None else kind)
 
@@ -181,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[dict[str, Any]] = []
     errors: dict[str, dict[str, int]] = {}
+    stages: dict[str, dict[str, dict[str, float]]] = {}
     with common.bench_home() as home:
         key, db_url, summary = ingest(home, limit)
         port = free_port()
@@ -204,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
                 label = {"search": "POST /v1/search (hybrid)", "ask": "POST /v1/ask (extractive)"}[name]
                 rows.append(row(label, tally, seconds))
                 errors[label] = tally.errors
+                stages[label] = {
+                    stage: {"p50": common.percentile(v, 50), "p99": common.percentile(v, 99)}
+                    for stage, v in tally.stages_ms.items()
+                }
         finally:
             server.send_signal(signal.SIGINT)
             try:
@@ -225,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             "server_workers": args.workers,
             "k": args.k,
             "errors_by_kind": errors,
+            "server_stage_ms": stages,
             "p99_target_ms": P99_TARGET_MS,
             "search_within_target": bool(search and search["errors"] == 0 and search["p99 ms"] < P99_TARGET_MS),
             "notes": "Client latency is from just before the request is sent to the parsed response; server ms is "
