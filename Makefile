@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 	@command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer; \
 	  else echo "note: install pgbouncer (sudo apt-get install pgbouncer) for tests/integration/test_pgbouncer.py"; fi
+	@# Chromium (Debian package) for the web page tests (Playwright drives it; no browser download).
+	@command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "note: install chromium (sudo apt-get install chromium) for tests/integration/api/test_web.py"; fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0

@@ -19,6 +19,7 @@ from pgseek.ingest.chunking import TokenCounter
 from pgseek.providers.local import LocalEmbedder
 from pgseek.seek import Seek
 from pgseek.types import ModelInfo
+from tests.chat_server import ChatServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -98,3 +99,11 @@ def settings(database_url: str, pgseek_home: Path) -> Settings:
 def seek(settings: Settings, embedder: CountingEmbedder) -> Iterator[Seek]:
     with Seek(settings, embedder=embedder) as s:
         yield s
+
+
+@pytest.fixture()
+def chat_server() -> Iterator[ChatServer]:
+    """A Chat Completions server on 127.0.0.1, fresh for each test."""
+    server = ChatServer().start()
+    yield server
+    server.stop()

@@ -2,31 +2,67 @@
 
 from pgseek.config import Settings
 from pgseek.errors import (
+    AuthenticationError,
     ConfigurationError,
+    ConflictError,
     DatabaseError,
     DocumentError,
     EmbeddingError,
+    GenerationError,
     InputError,
     MigrationError,
     NotFoundError,
+    PayloadTooLargeError,
     PgseekError,
     PgvectorMissingError,
     QueryError,
 )
+from pgseek.providers.protocols import Generator
 from pgseek.search.engine import SearchOptions
 from pgseek.search.filters import Condition, SearchFilter
 from pgseek.seek import AsyncSeek, Seek
-from pgseek.types import Chunk, Document, Hit, IngestReport, LegRank, LoadFailure, ModelInfo, SearchResult, Timings
+from pgseek.types import (
+    Answer,
+    AnswerDelta,
+    AnswerEvent,
+    ApiKey,
+    Chunk,
+    Citation,
+    CollectionInfo,
+    Context,
+    Document,
+    Hit,
+    IngestReport,
+    LegRank,
+    LoadFailure,
+    ModelInfo,
+    NewApiKey,
+    Readiness,
+    SearchResult,
+    StoredDocument,
+    Timings,
+)
 
 __all__ = [
+    "Answer",
+    "AnswerDelta",
+    "AnswerEvent",
+    "ApiKey",
     "AsyncSeek",
+    "AuthenticationError",
     "Chunk",
+    "Citation",
+    "CollectionInfo",
     "Condition",
     "ConfigurationError",
+    "ConflictError",
+    "Context",
     "DatabaseError",
     "Document",
     "DocumentError",
     "EmbeddingError",
+    "GenerationError",
+    "Generator",
     "Hit",
     "IngestReport",
     "InputError",
@@ -34,15 +70,19 @@ __all__ = [
     "LoadFailure",
     "MigrationError",
     "ModelInfo",
+    "NewApiKey",
     "NotFoundError",
+    "PayloadTooLargeError",
     "PgseekError",
     "PgvectorMissingError",
     "QueryError",
+    "Readiness",
     "SearchFilter",
     "SearchOptions",
     "SearchResult",
     "Seek",
     "Settings",
+    "StoredDocument",
     "Timings",
 ]
 __version__ = "0.1.0"

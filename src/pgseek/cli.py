@@ -23,17 +23,29 @@ from pgseek.errors import PgseekError
 from pgseek.ingest.pipeline import IngestProgress
 from pgseek.search.filters import build_filter
 from pgseek.seek import Seek
-from pgseek.types import IngestReport, SearchResult
+from pgseek.types import Answer, AnswerDelta, IngestReport, SearchResult
 
 app = typer.Typer(help="Retrieval on PostgreSQL + pgvector.", no_args_is_help=True, add_completion=False)
 server_app = typer.Typer(help="The embedded PostgreSQL server.", no_args_is_help=True)
 app.add_typer(server_app, name="server")
+keys_app = typer.Typer(help="API keys of the HTTP service (each maps to one tenant).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 out = Console()
 err = Console(stderr=True)
 
 CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Collection (default: 'default').")]
 TenantOpt = Annotated[str | None, typer.Option("--tenant", "-t", help="Tenant (default: 'default').")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+ModeOpt = Annotated[
+    str, typer.Option("--mode", "-m", help="vector (semantic), keyword (full text) or hybrid (both, fused by RRF).")
+]
+FilterOpt = Annotated[
+    list[str] | None,
+    typer.Option("--filter", "-f", help="Metadata condition, repeatable: key=value, 'key>=3', key:in=a,b."),
+]
+WhereJsonOpt = Annotated[
+    str | None, typer.Option("--where-json", help="JSON object the document metadata must contain.")
+]
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -153,16 +165,9 @@ def search(
     collection: CollectionOpt = None,
     tenant: TenantOpt = None,
     min_score: Annotated[float | None, typer.Option("--min-score", help="Drop hits scoring below this.")] = None,
-    mode: Annotated[
-        str, typer.Option("--mode", "-m", help="vector (semantic), keyword (full text) or hybrid (both, fused by RRF).")
-    ] = "vector",
-    filters: Annotated[
-        list[str] | None,
-        typer.Option("--filter", "-f", help="Metadata condition, repeatable: key=value, 'key>=3', key:in=a,b."),
-    ] = None,
-    where_json: Annotated[
-        str | None, typer.Option("--where-json", help="JSON object the document metadata must contain.")
-    ] = None,
+    mode: ModeOpt = "vector",
+    filters: FilterOpt = None,
+    where_json: WhereJsonOpt = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show each hit's rank and score per leg.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -236,6 +241,103 @@ def _print_hits(query: str, result: SearchResult, *, explain: bool = False) -> N
 
 
 @app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in your own words.")],
+    k: Annotated[int, typer.Option("-k", "--k", help="Chunks to retrieve for the context.")] = 8,
+    collection: CollectionOpt = None,
+    tenant: TenantOpt = None,
+    mode: ModeOpt = "hybrid",
+    filters: FilterOpt = None,
+    where_json: WhereJsonOpt = None,
+    stream: Annotated[
+        bool | None,
+        typer.Option("--stream/--no-stream", help="Print the answer as it is written (default: on, off with --json)."),
+    ] = None,
+    generator: Annotated[
+        str | None, typer.Option("--generator", help="extractive (offline) or openai (PGSEEK_GENERATOR).")
+    ] = None,
+    openai_base_url: Annotated[
+        str | None, typer.Option("--openai-base-url", help="Chat Completions server, e.g. http://127.0.0.1:8000/v1.")
+    ] = None,
+    openai_model: Annotated[str | None, typer.Option("--openai-model", help="Model name on that server.")] = None,
+    openai_api_key: Annotated[
+        str | None, typer.Option("--openai-api-key", help="API key (better: PGSEEK_OPENAI_API_KEY).")
+    ] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", help="Sampling temperature (0).")] = None,
+    context_tokens: Annotated[
+        int | None, typer.Option("--context-tokens", help="Token budget of the context (2000).")
+    ] = None,
+    refusal_threshold: Annotated[
+        float | None, typer.Option("--refusal-threshold", help="Refuse below this best similarity (0.25).")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Answer a question from your documents, citing them as [n]; says so when they do not answer it."""
+    overrides = {
+        "generator": generator,
+        "openai_base_url": openai_base_url,
+        "openai_model": openai_model,
+        "openai_api_key": openai_api_key,
+        "openai_temperature": temperature,
+        "context_tokens": context_tokens,
+        "refusal_threshold": refusal_threshold,
+    }
+    streaming = stream if stream is not None else not json_out
+    with _seek(**overrides) as seek:
+        search_filter = build_filter(filters or [], where_json) if filters or where_json else None
+        options: dict[str, Any] = {
+            "k": k,
+            "mode": mode,
+            "collection": collection,
+            "tenant": tenant,
+            "filter": search_filter,
+        }
+        if not streaming:
+            answer = seek.ask(question, **options)
+        else:
+            answer = _stream_answer(seek, question, options, echo=not json_out)
+    if json_out:
+        print(json.dumps(answer.to_json()))
+        return
+    if not streaming:
+        out.print(answer.text, markup=False, highlight=False)
+    _print_answer_footer(answer)
+
+
+def _stream_answer(seek: Seek, question: str, options: dict[str, Any], *, echo: bool) -> Answer:
+    for event in seek.ask_stream(question, **options):
+        if isinstance(event, AnswerDelta):
+            if echo:
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+        else:
+            if echo:
+                sys.stdout.write("\n")
+            return event
+    raise AssertionError("an answer stream always ends with its Answer")
+
+
+def _print_answer_footer(answer: Answer) -> None:
+    if answer.dropped_markers:
+        markers = ", ".join(f"[{m}]" for m in answer.dropped_markers)
+        err.print(f"note: dropped {markers}: the model cited sources it was not given", markup=False, highlight=False)
+    if answer.citations:
+        out.print("\nSources:")
+        for c in answer.citations:
+            where = f" — {c.source}" if c.source else ""
+            out.print(
+                f"[{c.marker}] {c.title or c.document_id}{where} (score {c.score:.3f})", markup=False, highlight=False
+            )
+    t = answer.timings_ms
+    out.print(
+        f"{answer.model}; embed {t.embed:.1f} ms, search {t.search + t.fuse:.1f} ms, generate {t.generate:.1f} ms, "
+        f"total {t.total:.1f} ms",
+        style="dim",
+        highlight=False,
+    )
+
+
+@app.command()
 def status(json_out: JsonOpt = False) -> None:
     """The database, its versions, collections, counts and vector indexes."""
     with _seek() as seek:
@@ -268,25 +370,45 @@ def eval_(
     collection: CollectionOpt = None,
     tenant: TenantOpt = None,
     ann: Annotated[bool, typer.Option("--ann", help="Also probe HNSW recall against exact search.")] = False,
+    rag: Annotated[
+        bool, typer.Option("--rag", help="Also judge answers with citations (DATASET/rag_dev_claims.jsonl).")
+    ] = False,
+    rag_claims: Annotated[
+        Path | None, typer.Option("--rag-claims", help="RAG claims file (implies --rag); see docs/evaluation.md.")
+    ] = None,
+    rag_k: Annotated[int, typer.Option("--rag-k", help="Chunks retrieved per answer.")] = 8,
+    rag_mode: Annotated[str, typer.Option("--rag-mode", help="Search mode of the answers.")] = "hybrid",
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the JSON report and PNG charts.")] = Path(
         "eval-results"
     ),
     json_out: JsonOpt = False,
 ) -> None:
-    """Score retrieval on a BEIR dataset or your golden set: nDCG@k, MRR@k, Recall@k, Recall@100, latency."""
-    from pgseek.evaluate import load_beir, load_golden, plot_ann, plot_report
+    """Score retrieval on a BEIR dataset or your golden set: nDCG@k, MRR@k, Recall@k, Recall@100, latency;
+    with --rag, also the answers: gold citations, citation precision, evidence sentences, refusals."""
+    from pgseek.evaluate import load_beir, load_golden, load_rag_claims, plot_ann, plot_report
 
     modes = ("vector", "keyword", "hybrid") if mode == "all" else (mode,)
+    claims_path = rag_claims or (_default_claims(dataset) if rag else None)
     with _seek() as seek:
         data = load_golden(dataset) if dataset.is_file() else load_beir(dataset, split=split)
+        claims = load_rag_claims(claims_path) if claims_path is not None else None
         with _eval_progress(enabled=not json_out and out.is_terminal) as on_progress:
             report = seek.evaluate(data, modes=modes, k=k, collection=collection, tenant=tenant, progress=on_progress)
+            rag_report = None
+            if claims is not None:
+                rag_report = seek.evaluate_rag(
+                    claims, collection=report.collection, tenant=tenant, k=rag_k, mode=rag_mode, progress=on_progress
+                )
         probe = None
         if ann:
             queries = list(data.queries.values())[:100]
             probe = seek.ann_recall(queries, collection=report.collection, tenant=tenant, k=k)
     out_dir.mkdir(parents=True, exist_ok=True)
-    body: dict[str, Any] = {"report": report.to_json(), "ann": probe.to_json() if probe else None}
+    body: dict[str, Any] = {
+        "report": report.to_json(),
+        "ann": probe.to_json() if probe else None,
+        "rag": rag_report.to_json(per_claim=True) if rag_report else None,
+    }
     (out_dir / f"eval-{data.name}.json").write_text(json.dumps(body, indent=2))
     charts = [plot_report(report, out_dir / f"eval-{data.name}.png")]
     if probe is not None:
@@ -295,8 +417,38 @@ def eval_(
         print(json.dumps(body))
         return
     _print_eval(report, probe)
+    if rag_report is not None:
+        _print_rag(rag_report)
     for path in [out_dir / f"eval-{data.name}.json", *charts]:
         err.print(f"wrote {path}")
+
+
+def _default_claims(dataset: Path) -> Path:
+    path = dataset / "rag_dev_claims.jsonl"
+    if not path.is_file():
+        _fail(f"--rag: {path} is missing; give the claims file with --rag-claims FILE")
+    return path
+
+
+def _print_rag(report: Any) -> None:
+    s = report.scores
+    table = Table(
+        title=f"answers: {report.generator}, {report.mode} k={report.k} ({report.dataset}, {s.claims} claims)",
+        title_justify="left",
+    )
+    for column in ("cites gold", "citation precision", "evidence sentence", "refusal rate", "p50 ms", "p99 ms"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        f"{s.cites_gold:.3f}",
+        f"{s.citation_precision:.3f} ({s.citations} cited)",
+        f"{s.evidence:.3f} (of {s.evidence_claims})",
+        f"{s.refusal_rate:.3f}",
+        f"{report.latency_p50_ms:.1f}",
+        f"{report.latency_p99_ms:.1f}",
+    )
+    out.print(table)
+    by_label = ", ".join(f"{label} {rate:.3f}" for label, rate in s.refusal_rate_by_label.items())
+    out.print(f"refusal rate by label: {by_label}", highlight=False)
 
 
 @contextmanager
@@ -384,6 +536,64 @@ def server_stop() -> None:
     except PgseekError as exc:
         _fail(str(exc))
     out.print("stopped" if stopped else "not running")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", help="TCP port.", min=1, max=65535)] = 8000,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", help="Processes, each with its own pool and model.", min=1)
+    ] = 1,
+) -> None:
+    """Run the HTTP service: the /v1 API (API keys), a web page at /, OpenAPI docs at /docs, /metrics."""
+    from pgseek.api.server import serve as run_server
+
+    try:
+        Settings()
+    except ValidationError as exc:
+        _fail(f"invalid configuration: {exc}")
+    run_server(host=host, port=port, workers=workers)
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option("--tenant", "-t", help="The tenant every request with this key acts as.")],
+    name: Annotated[str | None, typer.Option("--name", "-n", help="A label, to recognise the key later.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create an API key for a tenant; the key is printed this once (only its digest is stored)."""
+    with _seek() as seek:
+        made = seek.create_api_key(tenant, name=name)
+    if json_out:
+        print(json.dumps({"id": made.id, "key": made.key, "tenant": made.tenant}))
+        return
+    out.print(f"key {made.id} for tenant {made.tenant!r}{f' ({made.name})' if made.name else ''}:")
+    print(made.key)
+    err.print("store it now: it is not shown again. Clients send it as: Authorization: Bearer <key>")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (not the key itself).")]) -> None:
+    """Revoke an API key: requests made with it get 401 from now on."""
+    with _seek() as seek:
+        revoked = seek.revoke_api_key(key_id)
+    out.print(f"revoked {revoked.id} (tenant {revoked.tenant!r})")
+
+
+@keys_app.command("list")
+def keys_list(tenant: TenantOpt = None, json_out: JsonOpt = False) -> None:
+    """API keys (ids, tenants, names, dates; never the keys themselves)."""
+    with _seek() as seek:
+        found = seek.api_keys(tenant=tenant)
+    if json_out:
+        print(json.dumps([asdict(k) for k in found], default=str))
+        return
+    table = Table("id", "tenant", "name", "created", "revoked")
+    for k in found:
+        revoked = f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "-"
+        table.add_row(k.id, k.tenant, k.name or "-", f"{k.created_at:%Y-%m-%d %H:%M}", revoked)
+    out.print(table)
 
 
 @app.command()

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -55,9 +55,63 @@ class Settings(BaseSettings):
     pooler: Literal["none", "transaction"] = Field(
         default="none", description="transaction: behind PgBouncer-style transaction pooling (port 6432 implies it)."
     )
+    # The HTTP service (pgseek serve).
+    max_request_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1024, description="Largest request body the HTTP service reads (413 beyond)."
+    )
+    max_batch_documents: int = Field(
+        default=1000, ge=1, description="Most documents (or files) one HTTP ingest request may carry (413 beyond)."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
     # Tunables of the embedded server; its stock defaults made queries ~2x and HNSW builds ~3.4x slower.
     embedded_shared_buffers: str = Field(default="512MB", pattern=r"^\d+(kB|MB|GB)$")
     embedded_maintenance_work_mem: str = Field(default="1GB", pattern=r"^\d+(kB|MB|GB)$")
+
+    # Answers (pgseek ask). The extractive generator runs offline; "openai" is any OpenAI-compatible server.
+    generator: Literal["extractive", "openai"] = Field(
+        default="extractive", description="extractive (offline, the default) or openai (any Chat Completions server)."
+    )
+    context_tokens: int = Field(
+        default=2000,
+        ge=64,
+        le=200_000,
+        description="Token budget of an answer's context (embedding-model word pieces).",
+    )
+    refusal_threshold: float = Field(
+        default=0.25,
+        ge=-1.0,
+        le=1.0,
+        description="Refuse to answer when the best retrieved chunk's cosine similarity to the question is below this.",
+    )
+    extractive_sentences: int = Field(default=3, ge=1, le=20, description="Most sentences in an extractive answer.")
+    extractive_min_score: float = Field(
+        default=0.35,
+        ge=-1.0,
+        le=1.0,
+        description="Extractive: refuse when no sentence scores this much (0.7 cosine + 0.3 keyword overlap).",
+    )
+    openai_base_url: str = Field(default="https://api.openai.com/v1", description="Chat Completions server, up to /v1.")
+    openai_api_key: SecretStr | None = Field(default=None, description="Bearer token; unset for servers without one.")
+    openai_model: str = Field(default="gpt-4o-mini", min_length=1)
+    openai_temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    openai_max_tokens: int | None = Field(default=None, ge=1, description="Cap on the answer's length, in tokens.")
+    openai_connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to connect to the model server.")
+    openai_read_timeout: float = Field(default=60.0, gt=0, description="Seconds to wait for the next bytes.")
+    openai_max_retries: int = Field(
+        default=3, ge=0, le=10, description="Retries after the first try (429/5xx/timeout)."
+    )
+    openai_backoff_base: float = Field(default=0.5, ge=0, description="First retry's wait (doubles each retry).")
+    openai_backoff_max: float = Field(
+        default=20.0, ge=0, description="Longest wait between tries, a server's Retry-After included."
+    )
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https:// (e.g. http://127.0.0.1:8000/v1)")
+        return value.rstrip("/")
 
     @field_validator("home")
     @classmethod

@@ -7,9 +7,13 @@
     │   └── MigrationError        a schema migration failed
     ├── InputError                the caller gave something pgseek cannot use
     │   ├── DocumentError         a file or record that cannot be read or parsed
-    │   └── QueryError            an empty query, or one longer than the model reads
-    ├── NotFoundError             a named collection or document does not exist
-    └── EmbeddingError            the embedding model failed or cannot be loaded
+    │   ├── QueryError            an empty query, or one longer than the model reads
+    │   └── PayloadTooLargeError  a request larger than the server accepts
+    ├── AuthenticationError       no API key, or one that is unknown or revoked
+    ├── NotFoundError             a named collection, document or API key does not exist
+    ├── ConflictError             the request contradicts what exists (a collection created twice)
+    ├── EmbeddingError            the embedding model failed or cannot be loaded
+    └── GenerationError           the answer model failed: refused the request, answered garbage, or never answered
 
 Every error says what was wrong and what to do; the cause is chained with ``raise ... from``.
 """
@@ -53,9 +57,34 @@ class QueryError(InputError):
     """A search query that is empty or too long for the model."""
 
 
+class PayloadTooLargeError(InputError):
+    """A request body, upload or batch larger than the configured limit."""
+
+
+class AuthenticationError(PgseekError):
+    """A request without a usable API key: missing, malformed, unknown or revoked."""
+
+
 class NotFoundError(PgseekError):
-    """A collection, tenant or document that does not exist."""
+    """A collection, tenant, document or API key that does not exist."""
+
+
+class ConflictError(PgseekError):
+    """The request contradicts existing state: a collection that exists already, or exists with other settings."""
 
 
 class EmbeddingError(PgseekError):
     """The embedding model could not be loaded or failed."""
+
+
+class GenerationError(PgseekError):
+    """The model that writes answers failed: after its last retry, or with an answer that cannot be used.
+
+    ``status`` is the last HTTP status the model server gave (None when it never answered), ``attempts`` the requests
+    made.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, attempts: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+        self.attempts = attempts

@@ -4,34 +4,63 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterable, Sequence
+import time
+from collections.abc import AsyncGenerator, Coroutine, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pgseek import catalog, keys
+from pgseek.answer.ask import AskPolicy, answer_events
 from pgseek.config import Settings
-from pgseek.db import connect
-from pgseek.db.connect import Pool, translate_errors
+from pgseek.db import connect, migrate, store
+from pgseek.db.connect import Pool, PoolUsage, pool_usage, translate_errors
 from pgseek.db.status import DatabaseStatus, database_status
 from pgseek.db.store import VectorTuning
+from pgseek.errors import PgseekError
 from pgseek.evaluate.ann import AnnProbe, ann_recall
+from pgseek.evaluate.claims import ClaimSet
 from pgseek.evaluate.datasets import EvalDataset
+from pgseek.evaluate.rag import RagReport, evaluate_rag
 from pgseek.evaluate.runner import EvalProgressCallback, EvalReport, evaluate
-from pgseek.ingest.loaders import load_paths
+from pgseek.ingest.loaders import load_bytes, load_paths
 from pgseek.ingest.pipeline import Ingestion, IngestOptions, ProgressCallback
-from pgseek.providers.protocols import TokenizingEmbedder
+from pgseek.names import check_document_id, check_name
+from pgseek.providers.protocols import Generator, TokenizingEmbedder
+from pgseek.providers.registry import make_generator
 from pgseek.search import engine
 from pgseek.search.engine import SearchOptions
-from pgseek.types import Document, IngestReport, LoadFailure, SearchResult
+from pgseek.search.filters import SearchFilter
+from pgseek.types import (
+    Answer,
+    AnswerEvent,
+    ApiKey,
+    CollectionInfo,
+    Document,
+    IngestReport,
+    LoadFailure,
+    NewApiKey,
+    Readiness,
+    SearchResult,
+    StoredDocument,
+)
 
 T = TypeVar("T")
+READINESS_TIMEOUT_S = 5.0
 
 
 class AsyncSeek:
     """pgseek's core, async. ``async with AsyncSeek() as seek: await seek.search("...")``."""
 
-    def __init__(self, settings: Settings | None = None, *, embedder: TokenizingEmbedder | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: TokenizingEmbedder | None = None,
+        generator: Generator | None = None,
+    ) -> None:
         self.settings = settings or Settings()
         self._embedder = embedder
+        self._generator = generator
         self._pool: Pool | None = None
         self._url: str | None = None
         self._lock = asyncio.Lock()
@@ -57,6 +86,9 @@ class AsyncSeek:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+        aclose = getattr(self._generator, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
     async def _ready(self) -> Pool:
         await self.open()
@@ -100,12 +132,14 @@ class AsyncSeek:
         progress: ProgressCallback | None = None,
     ) -> IngestReport:
         """Ingest documents idempotently: unchanged ones cost nothing, changed ones are replaced atomically."""
+        s = self.settings
+        collection = check_name(collection or s.collection, field="collection", what="collection name")
+        tenant = check_name(tenant or s.tenant, field="tenant", what="tenant")
         pool = await self._ready()
         embedder = await self.embedder()
-        s = self.settings
         options = IngestOptions(
-            tenant=tenant or s.tenant,
-            collection=collection or s.collection,
+            tenant=tenant,
+            collection=collection,
             distance=s.distance,
             text_search_config=s.text_search_config,
             chunk_tokens=s.chunk_tokens,
@@ -117,6 +151,25 @@ class AsyncSeek:
         )
         return await Ingestion(pool, embedder, options, progress).run(documents)
 
+    async def ingest_files(
+        self,
+        files: Sequence[tuple[str, bytes]],
+        *,
+        collection: str | None = None,
+        tenant: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """Ingest files received as (name, bytes), such as HTTP uploads, with the loaders ``ingest`` uses for paths."""
+
+        for name, _ in files:
+            check_document_id(name, field="files")
+
+        def load() -> list[Document | LoadFailure]:
+            return [item for name, data in files for item in load_bytes(name, data)]
+
+        sources = await asyncio.to_thread(load)  # PDF and HTML parsing is CPU work
+        return await self.ingest_documents(sources, collection=collection, tenant=tenant, progress=progress)
+
     async def search(self, query: str, options: SearchOptions | None = None, **kwargs: Any) -> SearchResult:
         """Search a collection. Keyword arguments override ``options``: k, mode ("vector", "keyword", "hybrid"),
         filter (a SearchFilter), collection, tenant, min_score, rrf_k, vector_weight, keyword_weight, candidates."""
@@ -126,6 +179,75 @@ class AsyncSeek:
         s = self.settings
         tuning = VectorTuning(s.ef_search, s.max_scan_tuples, s.exact_search_below)
         return await engine.search(pool, embedder, query, opts, engine.Defaults(s.collection, s.tenant, tuning))
+
+    async def generator(self) -> Generator:
+        """The generator ``ask`` uses: the one given, else the one the settings name (PGSEEK_GENERATOR)."""
+        if self._generator is None:
+            # Only the extractive generator needs the model: a misconfigured server then fails before it loads.
+            embedder = await self.embedder() if self.settings.generator == "extractive" else None
+            self._generator = make_generator(self.settings, embedder)
+        return self._generator
+
+    async def ask(
+        self,
+        question: str,
+        *,
+        k: int = 8,
+        mode: str = "hybrid",
+        collection: str | None = None,
+        tenant: str | None = None,
+        filter: SearchFilter | None = None,
+        generator: Generator | None = None,
+    ) -> Answer:
+        """Answer ``question`` from the top ``k`` chunks of a search (hybrid by default), citing them as [n].
+
+        Refuses (``Answer.refused``, no citations) when nothing relevant was retrieved or the generator finds no
+        answer in the context. Raises QueryError for a bad question or option, GenerationError when the model fails.
+        """
+        answer: Answer | None = None
+        async for event in self._answer(question, k, mode, collection, tenant, filter, generator, stream=False):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer
+
+    async def ask_stream(
+        self,
+        question: str,
+        *,
+        k: int = 8,
+        mode: str = "hybrid",
+        collection: str | None = None,
+        tenant: str | None = None,
+        filter: SearchFilter | None = None,
+        generator: Generator | None = None,
+    ) -> AsyncGenerator[AnswerEvent, None]:
+        """``ask``, streamed: ``AnswerDelta`` pieces of text as the generator writes them, then the final ``Answer``."""
+        async for event in self._answer(question, k, mode, collection, tenant, filter, generator, stream=True):
+            yield event
+
+    async def _answer(
+        self,
+        question: str,
+        k: int,
+        mode: str,
+        collection: str | None,
+        tenant: str | None,
+        search_filter: SearchFilter | None,
+        generator: Generator | None,
+        *,
+        stream: bool,
+    ) -> AsyncGenerator[AnswerEvent, None]:
+        started = time.perf_counter()
+        writer = generator or await self.generator()
+        embedder = await self.embedder()
+        result = await self.search(question, k=k, mode=mode, collection=collection, tenant=tenant, filter=search_filter)
+        policy = AskPolicy(self.settings.context_tokens, self.settings.refusal_threshold)
+        events = answer_events(
+            question, result, counter=embedder.counter, generator=writer, policy=policy, stream=stream, started=started
+        )
+        async for event in events:
+            yield event
 
     async def evaluate(
         self,
@@ -140,6 +262,19 @@ class AsyncSeek:
         """Score retrieval on a BEIR dataset (ingested first, idempotently) or a golden set: nDCG, MRR, recall."""
         return await evaluate(self, dataset, modes=modes, k=k, collection=collection, tenant=tenant, progress=progress)
 
+    async def evaluate_rag(
+        self,
+        claims: ClaimSet,
+        *,
+        collection: str,
+        tenant: str | None = None,
+        k: int = 8,
+        mode: str = "hybrid",
+        progress: EvalProgressCallback | None = None,
+    ) -> RagReport:
+        """Ask every claim of a claims file and judge the answers' citations and evidence (docs/evaluation.md)."""
+        return await evaluate_rag(self, claims, collection=collection, tenant=tenant, k=k, mode=mode, progress=progress)
+
     async def ann_recall(
         self, queries: Sequence[str], *, collection: str, tenant: str | None = None, k: int = 10
     ) -> AnnProbe:
@@ -152,12 +287,108 @@ class AsyncSeek:
         async with translate_errors("reading status"), pool.connection() as conn:
             return await database_status(conn, embedded=self.settings.embedded, url=self._url)
 
+    # --- collections and documents, as one tenant sees them ----------------------------------------------------
+
+    def _tenant(self, tenant: str | None) -> str:
+        return check_name(tenant or self.settings.tenant, field="tenant", what="tenant")
+
+    async def collections(self, *, tenant: str | None = None) -> list[CollectionInfo]:
+        """The collections the tenant uses, with its own document and chunk counts."""
+        return await catalog.list_collections(await self._ready(), self._tenant(tenant))
+
+    async def collection(self, name: str | None = None, *, tenant: str | None = None) -> CollectionInfo:
+        """One of the tenant's collections with its counts; NotFoundError when the tenant does not use it."""
+        return await catalog.collection_info(
+            await self._ready(), self._tenant(tenant), name or self.settings.collection
+        )
+
+    async def create_collection(
+        self,
+        name: str,
+        *,
+        tenant: str | None = None,
+        distance: str | None = None,
+        text_search_config: str | None = None,
+    ) -> CollectionInfo:
+        """Create a collection (or start using an existing one whose settings agree); ConflictError otherwise."""
+        s = self.settings
+        return await catalog.create_collection(
+            await self._ready(),
+            self._tenant(tenant),
+            name,
+            distance=distance,
+            text_search_config=text_search_config,
+            defaults=(s.distance, s.text_search_config),
+        )
+
+    async def delete_collection(self, name: str, *, tenant: str | None = None) -> int:
+        """Delete the tenant's documents in a collection; returns how many. Other tenants' documents stay."""
+        return await catalog.delete_collection(await self._ready(), self._tenant(tenant), name)
+
+    async def document(
+        self, external_id: str, *, collection: str | None = None, tenant: str | None = None
+    ) -> StoredDocument:
+        """A stored document by external id; NotFoundError when the tenant has no such document there."""
+        name = collection or self.settings.collection
+        return await catalog.get_document(await self._ready(), self._tenant(tenant), name, external_id)
+
+    async def delete_document(
+        self, external_id: str, *, collection: str | None = None, tenant: str | None = None
+    ) -> None:
+        """Delete a document with its chunks and vectors; NotFoundError when the tenant has no such document."""
+        name = collection or self.settings.collection
+        await catalog.delete_document(await self._ready(), self._tenant(tenant), name, external_id)
+
+    # --- API keys of the HTTP service ----------------------------------------------------------------------------
+
+    async def create_api_key(self, tenant: str, *, name: str | None = None) -> NewApiKey:
+        """A new key for ``tenant``; its secret (``.key``) is returned this once and stored only as a digest."""
+        return await keys.create(await self._ready(), tenant, name)
+
+    async def revoke_api_key(self, key_id: str) -> ApiKey:
+        return await keys.revoke(await self._ready(), key_id)
+
+    async def api_keys(self, *, tenant: str | None = None) -> list[ApiKey]:
+        return await keys.list_keys(await self._ready(), tenant)
+
+    async def authenticate(self, key: str) -> ApiKey:
+        """The live API key behind a secret; AuthenticationError when it is malformed, unknown or revoked."""
+        return await keys.authenticate(await self._ready(), key)
+
+    # --- health --------------------------------------------------------------------------------------------------
+
+    async def readiness(self) -> Readiness:
+        """Can this process serve: database reachable, every migration applied, embedding model loaded."""
+        database, problem = False, None
+        pending: tuple[int, ...] = ()
+        try:
+            pool = await self._ready()
+            async with translate_errors("checking readiness"), pool.connection(timeout=READINESS_TIMEOUT_S) as conn:
+                await store.ping(conn)
+                pending = tuple(await migrate.pending(conn))
+            database = True
+        except PgseekError as exc:
+            problem = str(exc)
+        return Readiness(
+            database=database, pending_migrations=pending, model=self._embedder is not None, problem=problem
+        )
+
+    def pool_usage(self) -> PoolUsage | None:
+        """The connection pool's current use; None before the database is opened."""
+        return pool_usage(self._pool) if self._pool is not None else None
+
 
 class Seek:
     """Synchronous pgseek for scripts and the CLI: runs ``AsyncSeek`` on a private event loop thread."""
 
-    def __init__(self, settings: Settings | None = None, *, embedder: TokenizingEmbedder | None = None) -> None:
-        self._core = AsyncSeek(settings, embedder=embedder)
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: TokenizingEmbedder | None = None,
+        generator: Generator | None = None,
+    ) -> None:
+        self._core = AsyncSeek(settings, embedder=embedder, generator=generator)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="pgseek-loop", daemon=True)
         self._thread.start()
@@ -192,14 +423,76 @@ class Seek:
     def search(self, query: str, options: SearchOptions | None = None, **kwargs: Any) -> SearchResult:
         return self._run(self._core.search(query, options, **kwargs))
 
+    def ask(self, question: str, **kwargs: Any) -> Answer:
+        """See ``AsyncSeek.ask``."""
+        return self._run(self._core.ask(question, **kwargs))
+
+    def ask_stream(self, question: str, **kwargs: Any) -> Iterator[AnswerEvent]:
+        """See ``AsyncSeek.ask_stream``; stopping early closes the stream (and its HTTP request)."""
+        events = self._core.ask_stream(question, **kwargs)
+
+        async def step() -> AnswerEvent | None:
+            try:
+                return await anext(events)
+            except StopAsyncIteration:
+                return None
+
+        try:
+            while (event := self._run(step())) is not None:
+                yield event
+        finally:
+            self._run(events.aclose())
+
+    def generator(self) -> Generator:
+        return self._run(self._core.generator())
+
     def status(self) -> DatabaseStatus:
         return self._run(self._core.status())
 
     def evaluate(self, dataset: EvalDataset, **kwargs: Any) -> EvalReport:
         return self._run(self._core.evaluate(dataset, **kwargs))
 
+    def evaluate_rag(self, claims: ClaimSet, **kwargs: Any) -> RagReport:
+        return self._run(self._core.evaluate_rag(claims, **kwargs))
+
     def ann_recall(self, queries: Sequence[str], **kwargs: Any) -> AnnProbe:
         return self._run(self._core.ann_recall(queries, **kwargs))
 
     def embedder(self) -> TokenizingEmbedder:
         return self._run(self._core.embedder())
+
+    def ingest_files(self, files: Sequence[tuple[str, bytes]], **kwargs: Any) -> IngestReport:
+        return self._run(self._core.ingest_files(files, **kwargs))
+
+    def collections(self, **kwargs: Any) -> list[CollectionInfo]:
+        return self._run(self._core.collections(**kwargs))
+
+    def collection(self, name: str | None = None, **kwargs: Any) -> CollectionInfo:
+        return self._run(self._core.collection(name, **kwargs))
+
+    def create_collection(self, name: str, **kwargs: Any) -> CollectionInfo:
+        return self._run(self._core.create_collection(name, **kwargs))
+
+    def delete_collection(self, name: str, **kwargs: Any) -> int:
+        return self._run(self._core.delete_collection(name, **kwargs))
+
+    def document(self, external_id: str, **kwargs: Any) -> StoredDocument:
+        return self._run(self._core.document(external_id, **kwargs))
+
+    def delete_document(self, external_id: str, **kwargs: Any) -> None:
+        self._run(self._core.delete_document(external_id, **kwargs))
+
+    def create_api_key(self, tenant: str, *, name: str | None = None) -> NewApiKey:
+        return self._run(self._core.create_api_key(tenant, name=name))
+
+    def revoke_api_key(self, key_id: str) -> ApiKey:
+        return self._run(self._core.revoke_api_key(key_id))
+
+    def api_keys(self, *, tenant: str | None = None) -> list[ApiKey]:
+        return self._run(self._core.api_keys(tenant=tenant))
+
+    def authenticate(self, key: str) -> ApiKey:
+        return self._run(self._core.authenticate(key))
+
+    def readiness(self) -> Readiness:
+        return self._run(self._core.readiness())

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, ClassVar, Literal
 
 JSONValue = Any
 """A value that round-trips through JSON (what document metadata may hold)."""
@@ -112,6 +113,8 @@ class Timings:
     search: float
     total: float
     fuse: float = 0.0
+    generate: float = 0.0
+    """Answers only: building the context and generating the answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,3 +128,183 @@ class SearchResult:
     """The planner's estimate of the chunks that match tenant, collection and filter (what chose the plan)."""
     fewer_than_k: bool = False
     """True when fewer than k chunks matched: every match was returned."""
+    distance: str = "cosine"
+    """The collection's distance metric, which the vector leg's scores are derived from."""
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionInfo:
+    """A collection as one tenant sees it: the deployment-wide settings, and the tenant's own counts."""
+
+    name: str
+    distance: str
+    text_search_config: str
+    model: str | None
+    """The embedding model bound at the first ingest; None until then."""
+    dimensions: int | None
+    documents: int
+    chunks: int
+    created_at: datetime
+    """When this tenant started using the collection (created it or first ingested into it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    """A document as stored: its text and metadata, and how many chunks it was split into."""
+
+    external_id: str
+    collection: str
+    text: str
+    title: str | None
+    source: str | None
+    metadata: Mapping[str, JSONValue]
+    chunks: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """An API key of the HTTP service, without its secret: every request made with it acts as ``tenant``."""
+
+    id: str
+    tenant: str
+    name: str | None
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewApiKey:
+    """A key just created. ``key`` is the secret the client sends; it is shown this once, only its digest is kept."""
+
+    id: str
+    key: str
+    tenant: str
+    name: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """Whether a process can serve requests; ``problem`` says why not when the database cannot be used."""
+
+    database: bool
+    pending_migrations: tuple[int, ...]
+    model: bool
+    problem: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.database and not self.pending_migrations and self.model
+
+
+# ---------------------------------------------------------------------------------------------------------- answers
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """Source ``[marker]`` of an answer's context: the chunk, its document, and where the chunk sits in it.
+
+    A context numbers its sources 1, 2, ... in rank order; an answer's citations are the sources its text cites.
+    ``chunk`` is ``document.text[start:end]`` (cut short only when one chunk alone exceeds the context budget).
+    """
+
+    marker: int
+    document_id: str
+    title: str | None
+    source: str | None
+    chunk: str
+    score: float
+    """The search score of the chunk (the mode's own: similarity, ts_rank_cd or the fused RRF score)."""
+    chunk_id: int
+    position: int
+    start: int
+    end: int
+    tokens: int = 0
+    """Word pieces this source takes in the context, its header line included."""
+
+    def to_json(self) -> dict[str, JSONValue]:
+        """The citation as ``pgseek ask --json`` prints it."""
+        return {
+            "marker": self.marker,
+            "document_id": self.document_id,
+            "title": self.title,
+            "source": self.source,
+            "chunk": self.chunk,
+            "score": round(self.score, 6),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a generator may use: numbered sources in rank order, within a token budget."""
+
+    sources: tuple[Citation, ...]
+    tokens: int
+    """Word pieces of the rendered context (every source with its header)."""
+    budget: int
+    duplicates_dropped: int = 0
+    """Hits left out as near-duplicates of a better-ranked hit."""
+    over_budget: int = 0
+    """Hits left out because they did not fit in what was left of the budget."""
+
+    def source(self, marker: int) -> Citation | None:
+        return self.sources[marker - 1] if 1 <= marker <= len(self.sources) else None
+
+
+RefusalReason = Literal["no_hits", "low_score", "not_in_context"]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An answer to a question, written only from the retrieved context, with the sources it cites.
+
+    ``refused`` answers say that the documents do not answer the question and cite nothing; ``refusal_reason`` says
+    why: nothing was retrieved, the best retrieved chunk scored under the refusal threshold, or the generator found
+    no answer in the context. ``dropped_markers`` are the [n] markers the generator wrote that point at no source it
+    was given: they are removed from ``text``.
+    """
+
+    event: ClassVar[str] = "answer"
+
+    question: str
+    text: str
+    citations: tuple[Citation, ...]
+    refused: bool
+    timings_ms: Timings
+    model: str
+    dropped_markers: tuple[int, ...] = ()
+    refusal_reason: RefusalReason | None = None
+
+    def to_json(self) -> dict[str, JSONValue]:
+        """Exactly what ``pgseek ask --json`` prints."""
+        t = self.timings_ms
+        timings = {"embed": t.embed, "search": t.search + t.fuse, "generate": t.generate, "total": t.total}
+        return {
+            "answer": self.text,
+            "citations": [c.to_json() for c in self.citations],
+            "refused": self.refused,
+            "timings_ms": {name: round(ms, 3) for name, ms in timings.items()},
+            "model": self.model,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerDelta:
+    """A piece of an answer's text as it is generated; the pieces concatenated are the generator's raw text.
+
+    The ``Answer`` that ends a stream is authoritative: its text has unknown markers removed (and is the refusal
+    sentence when the generator found no answer, which is never streamed as deltas).
+    """
+
+    event: ClassVar[str] = "delta"
+
+    text: str
+
+    def to_json(self) -> dict[str, JSONValue]:
+        return {"text": self.text}
+
+
+AnswerEvent = AnswerDelta | Answer
+"""What ``ask_stream`` yields: deltas, then one final ``Answer``."""

@@ -117,8 +117,15 @@ def test_eval_on_a_small_beir_dataset(env: dict[str, str], tmp_path: Path) -> No
     queries = {"q1": "hormone that lowers blood sugar", "q2": "how plants turn sunlight into energy"}
     (data / "queries.jsonl").write_text("".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in queries.items()))
     (data / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t2\n")
+    claims = [
+        {"id": "c1", "claim": "Insulin helps cells take up glucose.", "cited_doc_ids": ["d1"],
+         "evidence": {"d1": [docs["d1"]]}},
+        {"id": "c2", "claim": "What is the capital of Peru?", "cited_doc_ids": ["d3"], "label": "NOINFO"},
+    ]  # fmt: skip
+    (data / "rag_dev_claims.jsonl").write_text("".join(json.dumps(c) + "\n" for c in claims))
     out = tmp_path / "out"
-    result = pgseek(["eval", str(data), "--mode", "all", "--ann", "--out", str(out), "--json"], env)
+    args = ["eval", str(data), "--mode", "all", "--ann", "--rag", "--rag-k", "2", "--out", str(out), "--json"]
+    result = pgseek(args, env)
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
     rows = {row["mode"]: row for row in body["report"]["modes"]}
@@ -127,3 +134,10 @@ def test_eval_on_a_small_beir_dataset(env: dict[str, str], tmp_path: Path) -> No
     assert body["ann"]["rows"]
     assert (out / "eval-tiny.png").stat().st_size > 0 and (out / "ann-tiny.png").stat().st_size > 0
     assert json.loads((out / "eval-tiny.json").read_text())["report"]["modes"]
+    rag = body["rag"]
+    assert (rag["claims"], rag["refused"], rag["k"], rag["mode"]) == (2, 1, 2, "hybrid")
+    assert rag["cites_gold"] == 0.5 and rag["evidence"] == 1.0 and rag["refusal_rate_by_label"]["NOINFO"] == 1.0
+    assert [c["claim_id"] for c in rag["per_claim"]] == ["c1", "c2"]
+
+    missing = pgseek(["eval", str(tmp_path), "--rag"], env)
+    assert missing.returncode == 2 and "--rag-claims" in missing.stderr

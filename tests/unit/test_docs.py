@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pgseek.cli import app, server_app
+from pgseek.cli import app, keys_app, server_app
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
@@ -17,4 +17,5 @@ def _names(typer_app: object) -> list[str]:
 def test_every_command_is_documented() -> None:
     missing = [f"pgseek {name}" for name in _names(app) if f"`pgseek {name}" not in README]
     missing += [f"pgseek server {name}" for name in _names(server_app) if f"pgseek server {name}" not in README]
+    missing += [f"pgseek keys {name}" for name in _names(keys_app) if f"pgseek keys {name}" not in README]
     assert not missing, f"commands missing from README.md: {missing}"

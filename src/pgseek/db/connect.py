@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -124,3 +125,27 @@ def redact(url: str) -> str:
     creds, host = rest.rsplit("@", 1)
     user = creds.split(":", 1)[0]
     return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+
+
+@dataclass(frozen=True, slots=True)
+class PoolUsage:
+    """Connections of the pool right now: open, idle, the ceiling, and callers waiting for one."""
+
+    size: int
+    available: int
+    max_size: int
+    waiting: int
+
+    @property
+    def in_use(self) -> int:
+        return self.size - self.available
+
+
+def pool_usage(pool: Pool) -> PoolUsage:
+    stats = pool.get_stats()
+    return PoolUsage(
+        size=stats.get("pool_size", 0),
+        available=stats.get("pool_available", 0),
+        max_size=stats.get("pool_max", pool.max_size),
+        waiting=stats.get("requests_waiting", 0),
+    )

@@ -34,7 +34,12 @@ def available() -> list[Migration]:
         match = _NAME.match(entry.name)
         if match:
             found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
-    return sorted(found, key=lambda m: m.version)
+    found.sort(key=lambda m: m.version)
+    # Two branches each adding "their" next number is the usual way this happens; shipping both would apply one.
+    for before, after in zip(found, found[1:], strict=False):
+        if before.version == after.version:
+            raise RuntimeError(f"two migrations share version {after.version:04d}: {before.name}, {after.name}")
+    return found
 
 
 async def migrate(conn: psycopg.AsyncConnection[Any]) -> list[int]:
@@ -69,3 +74,14 @@ async def _apply_pending(conn: psycopg.AsyncConnection[Any], migration: Migratio
         raise MigrationError(f"migration {migration.version:04d}_{migration.name} failed: {exc}") from exc
     await conn.execute(queries.RECORD_MIGRATION, (migration.version, migration.name, migration.checksum))
     return True
+
+
+async def pending(conn: psycopg.AsyncConnection[Any]) -> list[int]:
+    """Versions shipped with this pgseek that the database has not applied (all of them on a fresh database)."""
+    cur = await conn.execute(queries.MIGRATIONS_TABLE_EXISTS)
+    row = await cur.fetchone()
+    if row is None or not row[0]:
+        return [m.version for m in available()]
+    cur = await conn.execute(queries.APPLIED_MIGRATIONS)
+    done = {int(r[0]) for r in await cur.fetchall()}
+    return [m.version for m in available() if m.version not in done]

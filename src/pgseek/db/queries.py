@@ -15,6 +15,7 @@ CREATE TABLE IF NOT EXISTS pgseek_migrations (
     applied_at  timestamptz NOT NULL DEFAULT now()
 )"""
 APPLIED_MIGRATIONS = "SELECT version, checksum FROM pgseek_migrations ORDER BY version"
+MIGRATIONS_TABLE_EXISTS = "SELECT to_regclass('pgseek_migrations') IS NOT NULL"
 RECORD_MIGRATION = "INSERT INTO pgseek_migrations (version, name, checksum) VALUES (%s, %s, %s)"
 
 PGVECTOR_AVAILABILITY = """
@@ -200,3 +201,53 @@ JOIN pg_class t ON t.oid = x.indrelid
 JOIN pg_am am ON am.oid = i.relam
 WHERE am.amname IN ('hnsw', 'ivfflat') AND t.relnamespace = current_schema()::regnamespace
 ORDER BY t.relname, i.relname"""
+
+# --- the HTTP service: collections and documents as a tenant sees them, API keys ---------------------------------
+
+# Run as the connecting role with the tenant written explicitly, like document writes (rows are created before any
+# tenant scope could apply); every read of them below runs under tenant_scope.
+REGISTER_TENANT_COLLECTION = """
+INSERT INTO tenant_collections (tenant_id, collection_id) VALUES (%s, %s) ON CONFLICT DO NOTHING RETURNING 1"""
+# Counts are the tenant's own: row-level security hides the other tenants' documents and chunks from pgseek_app, and
+# the explicit tenant conditions let the planner use the (tenant_id, ...) indexes.
+TENANT_COLLECTIONS = """
+SELECT c.name, c.distance, c.text_search_config::text, m.name, m.dimensions, tc.created_at,
+       (SELECT count(*) FROM documents d WHERE d.tenant_id = %(tenant)s AND d.collection_id = c.id),
+       (SELECT count(*) FROM chunks k WHERE k.tenant_id = %(tenant)s AND k.collection_id = c.id)
+FROM tenant_collections tc
+JOIN collections c ON c.id = tc.collection_id
+LEFT JOIN embedding_models m ON m.id = c.embedding_model_id
+WHERE tc.tenant_id = %(tenant)s AND (%(name)s::text IS NULL OR c.name = %(name)s)
+ORDER BY c.name"""
+DELETE_TENANT_DOCUMENTS = "DELETE FROM documents WHERE tenant_id = %s AND collection_id = %s"
+UNREGISTER_TENANT_COLLECTION = "DELETE FROM tenant_collections WHERE tenant_id = %s AND collection_id = %s"
+# After a tenant's part is gone: the collection row goes too when no tenant uses it any more (never the 'default'
+# collection that migration 0001 creates). Run as the connecting role, which sees every tenant's rows.
+RESET_ROLE = "SELECT set_config('role', 'none', true)"
+DROP_UNUSED_COLLECTION = """
+DELETE FROM collections c
+WHERE c.id = %s AND c.name <> 'default'
+  AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.collection_id = c.id)
+  AND NOT EXISTS (SELECT 1 FROM tenant_collections t WHERE t.collection_id = c.id)"""
+
+GET_DOCUMENT = """
+SELECT d.external_id, d.title, d.source, d.metadata, d.content, d.created_at, d.updated_at,
+       (SELECT count(*) FROM chunks c WHERE c.document_id = d.id)
+FROM documents d WHERE d.tenant_id = %s AND d.collection_id = %s AND d.external_id = %s"""
+# Chunks and their vectors go with the document (ON DELETE CASCADE).
+DELETE_DOCUMENT = "DELETE FROM documents WHERE tenant_id = %s AND collection_id = %s AND external_id = %s RETURNING id"
+
+INSERT_API_KEY = """
+INSERT INTO api_keys (id, tenant_id, name, key_hash) VALUES (%s, %s, %s, %s)
+RETURNING id, tenant_id, name, created_at, revoked_at"""
+FIND_API_KEY = """
+SELECT id, tenant_id, name, created_at, revoked_at FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL"""
+REVOKE_API_KEY = """
+UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = %s
+RETURNING id, tenant_id, name, created_at, revoked_at"""
+LIST_API_KEYS = """
+SELECT id, tenant_id, name, created_at, revoked_at FROM api_keys
+WHERE %(tenant)s::text IS NULL OR tenant_id = %(tenant)s
+ORDER BY created_at, id"""
+
+PING = "SELECT 1"

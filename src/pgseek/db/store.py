@@ -15,7 +15,7 @@ from psycopg.types.json import Jsonb
 
 from pgseek.db import queries
 from pgseek.errors import ConfigurationError, DatabaseError, NotFoundError
-from pgseek.types import Chunk, Document, ModelInfo
+from pgseek.types import ApiKey, Chunk, CollectionInfo, Document, ModelInfo, StoredDocument
 
 Conn = psycopg.AsyncConnection[Any]
 
@@ -395,3 +395,107 @@ def score(distance: str, value: float) -> float:
     if distance == "cosine":
         return 1.0 - value
     return -value
+
+
+# --- collections and documents as a tenant sees them (the HTTP service's resources) -------------------------------
+
+
+async def register_collection(conn: Conn, tenant: str, collection_id: int) -> bool:
+    """Record that ``tenant`` uses the collection; False when it did already."""
+    cur = await conn.execute(queries.REGISTER_TENANT_COLLECTION, (tenant, collection_id))
+    return await cur.fetchone() is not None
+
+
+async def tenant_collections(conn: Conn, tenant: str, name: str | None = None) -> list[CollectionInfo]:
+    """The tenant's collections (or the one named) with the tenant's own document and chunk counts."""
+    await tenant_scope(conn, tenant)
+    cur = await conn.execute(queries.TENANT_COLLECTIONS, {"tenant": tenant, "name": name})
+    return [
+        CollectionInfo(
+            name=r[0],
+            distance=r[1],
+            text_search_config=r[2],
+            model=r[3],
+            dimensions=r[4],
+            created_at=r[5],
+            documents=int(r[6]),
+            chunks=int(r[7]),
+        )
+        for r in await cur.fetchall()
+    ]
+
+
+async def delete_tenant_collection(conn: Conn, tenant: str, collection: Collection) -> int:
+    """Delete the tenant's documents (with their chunks and vectors) in a collection and its use of it; return the
+    number of documents deleted. The collection itself goes when no tenant uses it any more.
+
+    The deletes run under the tenant's row-level security, so they cannot reach another tenant's rows whatever
+    their WHERE clause says; only the final check for other users runs as the connecting role.
+    """
+    await tenant_scope(conn, tenant)
+    cur = await conn.execute(queries.DELETE_TENANT_DOCUMENTS, (tenant, collection.id))
+    deleted = cur.rowcount
+    await conn.execute(queries.UNREGISTER_TENANT_COLLECTION, (tenant, collection.id))
+    await conn.execute(queries.RESET_ROLE)
+    await conn.execute(queries.DROP_UNUSED_COLLECTION, (collection.id,))
+    return deleted
+
+
+async def get_document(conn: Conn, tenant: str, collection: Collection, external_id: str) -> StoredDocument | None:
+    await tenant_scope(conn, tenant)
+    cur = await conn.execute(queries.GET_DOCUMENT, (tenant, collection.id, external_id))
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    return StoredDocument(
+        external_id=row[0],
+        collection=collection.name,
+        title=row[1],
+        source=row[2],
+        metadata=dict(row[3]),
+        text=row[4],
+        created_at=row[5],
+        updated_at=row[6],
+        chunks=int(row[7]),
+    )
+
+
+async def delete_document(conn: Conn, tenant: str, collection: Collection, external_id: str) -> bool:
+    """Delete one of the tenant's documents with its chunks and vectors; False when the tenant has no such one."""
+    await tenant_scope(conn, tenant)
+    cur = await conn.execute(queries.DELETE_DOCUMENT, (tenant, collection.id, external_id))
+    return await cur.fetchone() is not None
+
+
+def _api_key(row: Sequence[Any]) -> ApiKey:
+    return ApiKey(id=row[0], tenant=row[1], name=row[2], created_at=row[3], revoked_at=row[4])
+
+
+async def insert_api_key(conn: Conn, key_id: str, tenant: str, name: str | None, key_hash: str) -> ApiKey:
+    cur = await conn.execute(queries.INSERT_API_KEY, (key_id, tenant, name, key_hash))
+    row = await cur.fetchone()
+    assert row is not None
+    return _api_key(row)
+
+
+async def find_api_key(conn: Conn, key_hash: str) -> ApiKey | None:
+    """The live (unrevoked) key with this digest."""
+    cur = await conn.execute(queries.FIND_API_KEY, (key_hash,))
+    row = await cur.fetchone()
+    return None if row is None else _api_key(row)
+
+
+async def revoke_api_key(conn: Conn, key_id: str) -> ApiKey | None:
+    """Revoke a key (revoking twice keeps the first time); None when there is no such key."""
+    cur = await conn.execute(queries.REVOKE_API_KEY, (key_id,))
+    row = await cur.fetchone()
+    return None if row is None else _api_key(row)
+
+
+async def list_api_keys(conn: Conn, tenant: str | None = None) -> list[ApiKey]:
+    cur = await conn.execute(queries.LIST_API_KEYS, {"tenant": tenant})
+    return [_api_key(r) for r in await cur.fetchall()]
+
+
+async def ping(conn: Conn) -> None:
+    await conn.execute(queries.PING)

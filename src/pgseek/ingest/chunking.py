@@ -21,7 +21,7 @@ from pgseek.types import Chunk
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
-__all__ = ["ChunkingOptions", "HFTokenCounter", "TokenCounter", "chunk_text", "count_tokens"]
+__all__ = ["ChunkingOptions", "HFTokenCounter", "TokenCounter", "chunk_text", "count_tokens", "sentence_spans"]
 
 Span = tuple[int, int]
 
@@ -194,6 +194,15 @@ def _sentence_ranges(text: str, start: int, end: int) -> Iterator[tuple[int, int
     stripped = _strip(text, piece_start, end)
     if stripped is not None:
         yield stripped
+
+
+def sentence_spans(text: str) -> list[Span]:
+    """Stripped (start, end) ranges of the sentences of `text`, paragraph by paragraph, with chunking's own rules."""
+    return [
+        sentence
+        for para_start, para_end in _split_ranges(text, 0, len(text), _PARAGRAPH_BREAK)
+        for sentence in _sentence_ranges(text, para_start, para_end)
+    ]
 
 
 def _units(text: str, start: int, end: int, counter: TokenCounter, max_tokens: int) -> Iterator[_Unit]:

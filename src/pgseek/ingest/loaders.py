@@ -15,7 +15,7 @@ import logging
 import re
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
@@ -24,9 +24,10 @@ from charset_normalizer import from_bytes
 from pypdf import PdfReader
 
 from pgseek.errors import DocumentError
+from pgseek.names import has_nul
 from pgseek.types import Document, LoadFailure
 
-__all__ = ["SUPPORTED_SUFFIXES", "load_file", "load_paths"]
+__all__ = ["SUPPORTED_SUFFIXES", "document_from_record", "load_bytes", "load_file", "load_paths"]
 
 # pypdf logs a warning for every malformed object it works around; a damaged PDF is reported once, as a failure.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -309,7 +310,7 @@ def _clean_extracted(text: str) -> str:
 # ----------------------------------------------------------------------------------------------------------- jsonl
 
 
-def _jsonl_record(record: Any, source: str) -> Document:
+def _jsonl_record(record: Any, source: str | None) -> Document:
     """One BEIR-style corpus record to a Document; the message names the offending field."""
     if not isinstance(record, dict):
         raise DocumentError(f"expected a JSON object, got {type(record).__name__}")
@@ -318,6 +319,8 @@ def _jsonl_record(record: Any, source: str) -> Document:
         raise DocumentError("field 'id' is missing (or '_id')", field="id")
     if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or str(raw_id) == "":
         raise DocumentError("field 'id' must be a non-empty string or integer", field="id")
+    if "\x00" in str(raw_id):
+        raise DocumentError("field 'id' contains a NUL character, which PostgreSQL text cannot hold", field="id")
     text = _jsonl_text(record)
     title = record.get("title")
     if title is not None and not isinstance(title, str):
@@ -327,7 +330,18 @@ def _jsonl_record(record: Any, source: str) -> Document:
         metadata = {}
     if not isinstance(metadata, dict):
         raise DocumentError("field 'metadata' must be an object", field="metadata")
+    if has_nul(metadata):
+        raise DocumentError(
+            "field 'metadata' contains a NUL character, which PostgreSQL jsonb cannot hold", field="metadata"
+        )
+    title = title.replace("\x00", "") if title else None
     return Document(str(raw_id), text, title=title or None, source=source, metadata=metadata)
+
+
+def document_from_record(record: Any, *, source: str | None = None) -> Document:
+    """One record ``{"id", "title", "text", "metadata"}`` (a JSON Lines line, or an item of an HTTP ingest batch)
+    to a Document, read exactly as ``.jsonl`` files are; DocumentError names the field at fault."""
+    return _jsonl_record(record, source)
 
 
 def _jsonl_text(record: dict[str, Any]) -> str:
@@ -344,21 +358,23 @@ def _jsonl_text(record: dict[str, Any]) -> str:
 
 def _iter_jsonl(path: Path) -> Iterator[Document | LoadFailure]:
     """Stream a JSON Lines corpus: a bad line is reported alone so one typo does not drop a whole corpus."""
-    source = _absolute(path)
-    seen: dict[str, int] = {}
     try:
         with path.open("rb") as fh:
-            for lineno, raw in enumerate(fh, start=1):
-                if raw.strip():
-                    yield _jsonl_line(raw, lineno, source, seen, path)
+            yield from _jsonl_lines(fh, _absolute(path), str(path))
     except OSError as exc:
         yield LoadFailure(str(path), f"cannot read file: {exc.strerror or exc}")
-        return
+
+
+def _jsonl_lines(lines: Iterable[bytes], source: str, path: str) -> Iterator[Document | LoadFailure]:
+    seen: dict[str, int] = {}
+    for lineno, raw in enumerate(lines, start=1):
+        if raw.strip():
+            yield _jsonl_line(raw, lineno, source, seen, path)
     if not seen:
-        yield LoadFailure(str(path), "file is empty (no JSON lines)")
+        yield LoadFailure(path, "file is empty (no JSON lines)")
 
 
-def _jsonl_line(raw: bytes, lineno: int, source: str, seen: dict[str, int], path: Path) -> Document | LoadFailure:
+def _jsonl_line(raw: bytes, lineno: int, source: str, seen: dict[str, int], path: str) -> Document | LoadFailure:
     try:
         record = json.loads(raw.decode("utf-8-sig" if lineno == 1 else "utf-8"))
         doc = _jsonl_record(record, source)
@@ -424,6 +440,25 @@ def load_file(path: Path) -> list[Document]:
     absolute = _absolute(path)
     metadata = {"path": absolute, "format": fmt}
     return [Document(absolute, text, title=title or path.stem, source=absolute, metadata=metadata)]
+
+
+def load_bytes(name: str, data: bytes) -> list[Document | LoadFailure]:
+    """Load a file received as bytes (an HTTP upload), by its name's suffix, with the same parsers as files on disk.
+
+    The name, as the client gave it, is the document's external id and source (for ``.jsonl``, each record's id).
+    """
+    suffix = Path(name).suffix.lower()
+    fmt = _FORMATS.get(suffix)
+    if fmt is None:
+        return [LoadFailure(name, _unsupported(Path(name)))]
+    if fmt == "jsonl":
+        return list(_jsonl_lines(io.BytesIO(data), name, name))
+    try:
+        text, title = _parse_bytes(data, fmt)
+    except DocumentError as exc:
+        return [LoadFailure(name, str(exc))]
+    stem = Path(name).stem or name
+    return [Document(name, text, title=title or stem, source=name, metadata={"filename": name, "format": fmt})]
 
 
 # -------------------------------------------------------------------------------------------------------- batches

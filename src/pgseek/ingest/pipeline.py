@@ -156,6 +156,7 @@ class Ingestion:
                 distance=self._options.distance,
                 text_search_config=self._options.text_search_config,
             )
+            await store.register_collection(conn, self._options.tenant, collection.id)
             table = await store.ensure_embedding_table(conn, info)
             await store.bind_collection_model(conn, collection, table, info)
         return collection, table.table

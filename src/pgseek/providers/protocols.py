@@ -1,15 +1,16 @@
-"""What pgseek needs from an embedding model: one method, plus the identity its vectors are stored under."""
+"""What pgseek needs from its models: an embedder (one method, plus the identity its vectors are stored under) and
+a generator that writes answers from a context (one method)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from pgseek.ingest.chunking import TokenCounter
-from pgseek.types import ModelInfo
+from pgseek.types import Context, ModelInfo
 
 
 @runtime_checkable
@@ -34,4 +35,26 @@ class TokenizingEmbedder(Embedder, Protocol):
     @property
     def max_tokens(self) -> int:
         """Word pieces the model reads, its special tokens excluded."""
+        ...
+
+
+NO_ANSWER = "NO_ANSWER"
+"""What a generator writes, alone, when the context does not answer the question."""
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """Writes the answer to a question from a context, citing its sources as [n] markers."""
+
+    @property
+    def model(self) -> str:
+        """The model's name, as answers report it."""
+        ...
+
+    def generate(self, question: str, context: Context, *, stream: bool = False) -> AsyncIterator[str]:
+        """The answer's text in pieces, in order (one piece when ``stream`` is false).
+
+        Only ``context`` may be used; every sentence cites its source as [n], n being ``Citation.marker``. When the
+        context does not answer the question, the text is exactly ``NO_ANSWER``. Failures raise GenerationError.
+        """
         ...

@@ -12,6 +12,7 @@ from pgseek.db import store
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.filters import compile_filter
 from pgseek.errors import QueryError
+from pgseek.names import check_name
 from pgseek.providers.protocols import TokenizingEmbedder
 from pgseek.search.filters import SearchFilter
 from pgseek.search.hybrid import DEFAULT_K, reciprocal_rank_fusion
@@ -55,6 +56,11 @@ class Defaults:
 def validate(query: str, opts: SearchOptions, embedder: TokenizingEmbedder) -> None:
     if not query or not query.strip():
         raise QueryError("the query is empty: give the words to search for", field="query")
+    if "\x00" in query:
+        raise QueryError("the query contains a NUL character: remove it", field="query")
+    for name, field in ((opts.collection, "collection"), (opts.tenant, "tenant")):
+        if name is not None:
+            check_name(name, field=field, what=field)
     if opts.mode not in MODES:
         raise QueryError(f"unknown mode {opts.mode!r}: use one of {', '.join(MODES)}", field="mode")
     if not 1 <= opts.k <= MAX_K:
@@ -126,6 +132,7 @@ async def search(
         plan=plan.kind if plan else None,
         estimated_rows=plan.estimated_rows if plan else None,
         fewer_than_k=fewer,
+        distance=collection.distance,
     )
 
 

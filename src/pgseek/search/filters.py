@@ -31,6 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal, get_args
 
 from pgseek.errors import InputError
+from pgseek.names import has_nul
 from pgseek.types import JSONValue
 
 Op = Literal["eq", "ne", "in", "gt", "gte", "lt", "lte"]
@@ -153,6 +154,8 @@ class Condition:
             )
         # Frozen: normalised values are set once, here, through object.__setattr__.
         object.__setattr__(self, "value", _checked_value(self.key, self.op, self.value))
+        if has_nul(self.value):
+            raise InputError(f"filter {self.key!r} has a value with a NUL character: remove it", field=_field(self.key))
 
     @property
     def path(self) -> tuple[str, ...]:
@@ -177,12 +180,18 @@ def _check_contains(value: object) -> None:
         json.dumps(dict(value), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InputError(f"contains must hold only JSON values: {exc}", field="contains") from exc
+    if has_nul(dict(value)):
+        raise InputError(
+            "contains has a NUL character, which PostgreSQL jsonb cannot hold: remove it", field="contains"
+        )
 
 
 def _check_document_ids(ids: tuple[object, ...]) -> None:
-    bad = [i for i in ids if not isinstance(i, str) or not i]
+    bad = [i for i in ids if not isinstance(i, str) or not i or "\x00" in i]
     if bad:
-        raise InputError(f"document ids must be non-empty strings, not {bad[0]!r}", field="document_ids")
+        raise InputError(
+            f"document ids must be non-empty strings without NUL characters, not {bad[0]!r}", field="document_ids"
+        )
 
 
 @dataclass(frozen=True, slots=True)

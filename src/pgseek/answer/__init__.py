@@ -1,0 +1,1 @@
+"""Answers with citations: the context built from search hits, markers parsed back, the ask pipeline."""

@@ -1,0 +1,65 @@
+"""``create_app(settings)``: the FastAPI application over one ``AsyncSeek`` (its pool, its model)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
+
+from pgseek import __version__
+from pgseek.api import errors
+from pgseek.api.middleware import BodyLimit, RequestObserver
+from pgseek.api.observability import Metrics
+from pgseek.api.routes import ask, collections, documents, health, search, web
+from pgseek.config import Settings
+from pgseek.providers.protocols import TokenizingEmbedder
+from pgseek.seek import AsyncSeek
+
+log = logging.getLogger("pgseek.api")
+
+DESCRIPTION = """Retrieval on PostgreSQL + pgvector, as a service.
+
+Every `/v1` request carries `Authorization: Bearer <key>`; the key (made by `pgseek keys create --tenant T`) decides
+the tenant, and PostgreSQL row-level security keeps each tenant to its own documents. Errors have one shape:
+`{"error": {"code", "message", "field"}}`."""
+
+
+def create_app(settings: Settings | None = None, *, embedder: TokenizingEmbedder | None = None) -> FastAPI:
+    """The HTTP service over its own ``AsyncSeek`` (``app.state.seek``). Startup opens the database, applies
+    migrations and loads the embedding model (or takes ``embedder``, already loaded); shutdown closes the pool."""
+    settings = settings or Settings()
+    core = AsyncSeek(settings, embedder=embedder)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await core.open()
+        # Loaded before the first request: /readyz reports it, and no request pays the seconds it takes.
+        model = (await core.embedder()).info
+        log.info("ready", extra={"fields": {"model": model.name, "dimensions": model.dimensions}})
+        try:
+            yield
+        finally:
+            await core.close()
+
+    app = FastAPIOffline(
+        title="pgseek",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redoc_url=None,
+        static_url="/docs/assets",
+        favicon_url="/static/favicon.svg",
+    )
+    app.state.seek = core
+    app.state.metrics = metrics = Metrics()
+    errors.install(app)
+    for module in (health, collections, documents, search, ask, web):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(packages=[("pgseek.api", "static")]), name="static")
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestObserver, metrics=metrics)  # added last: outermost, sees every response
+    return app

@@ -1,0 +1,86 @@
+"""Documents: ingest as JSON batches or file uploads, read and delete by external id."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Path, UploadFile
+
+from pgseek.api.deps import CollectionPath, KeyDep, MetricsDep, SeekDep
+from pgseek.api.errors import ERROR_RESPONSES
+from pgseek.api.schemas import NO_NUL_PATTERN, DocumentPublic, ErrorResponse, IngestRequest, IngestResponse
+from pgseek.errors import DocumentError, PayloadTooLargeError
+from pgseek.ingest.loaders import SUPPORTED_SUFFIXES, document_from_record
+from pgseek.types import Document
+
+router = APIRouter(prefix="/v1", tags=["documents"], responses=ERROR_RESPONSES)
+DocumentPath = Annotated[
+    str, Path(min_length=1, pattern=NO_NUL_PATTERN, description="The document's external id (may contain '/').")
+]
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "No such document for this tenant"}
+}
+_FORMATS = ", ".join(sorted(SUPPORTED_SUFFIXES))
+
+
+def _check_batch(count: int, limit: int, field: str) -> None:
+    if count > limit:
+        raise PayloadTooLargeError(
+            f"{count} {field} in one request; the limit is {limit} (PGSEEK_MAX_BATCH_DOCUMENTS): split the batch",
+            field=field,
+        )
+
+
+def _documents(body: IngestRequest) -> list[Document]:
+    docs = []
+    for i, item in enumerate(body.documents):
+        try:
+            docs.append(document_from_record(item.model_dump()))
+        except DocumentError as exc:
+            where = f"documents.{i}" + (f".{exc.field}" if exc.field else "")
+            raise DocumentError(f"document {i}: {exc}", field=where) from exc
+    return docs
+
+
+@router.post("/collections/{collection}/documents")
+async def ingest_documents(
+    collection: CollectionPath, body: IngestRequest, key: KeyDep, seek: SeekDep, metrics: MetricsDep
+) -> IngestResponse:
+    """Ingest a batch of `{id, title, text, metadata}` documents (created with the collection when it is new).
+
+    Idempotent: an unchanged document costs nothing, a changed one is replaced. Documents the database rejects are
+    listed in `failures`; the rest are stored."""
+    _check_batch(len(body.documents), seek.settings.max_batch_documents, "documents")
+    report = await seek.ingest_documents(_documents(body), collection=collection, tenant=key.tenant)
+    metrics.observe_ingest(report)
+    return IngestResponse.of(report)
+
+
+@router.post("/collections/{collection}/files")
+async def upload_files(
+    collection: CollectionPath,
+    files: Annotated[list[UploadFile], File(description=f"Files to ingest ({_FORMATS}); the file name is the id.")],
+    key: KeyDep,
+    seek: SeekDep,
+    metrics: MetricsDep,
+) -> IngestResponse:
+    """Ingest uploaded files with the loaders of `pgseek ingest`; each file that cannot be read is a failure."""
+    _check_batch(len(files), seek.settings.max_batch_documents, "files")
+    received = [(f.filename or f"upload-{i}", await f.read()) for i, f in enumerate(files)]
+    report = await seek.ingest_files(received, collection=collection, tenant=key.tenant)
+    metrics.observe_ingest(report)
+    return IngestResponse.of(report)
+
+
+@router.get("/collections/{collection}/documents/{document_id:path}", responses=_NOT_FOUND)
+async def get_document(
+    collection: CollectionPath, document_id: DocumentPath, key: KeyDep, seek: SeekDep
+) -> DocumentPublic:
+    """A document by its external id: text, metadata, chunk count and timestamps."""
+    return DocumentPublic.of(await seek.document(document_id, collection=collection, tenant=key.tenant))
+
+
+@router.delete("/collections/{collection}/documents/{document_id:path}", status_code=204, responses=_NOT_FOUND)
+async def delete_document(collection: CollectionPath, document_id: DocumentPath, key: KeyDep, seek: SeekDep) -> None:
+    """Delete a document with its chunks and vectors."""
+    await seek.delete_document(document_id, collection=collection, tenant=key.tenant)

@@ -1,0 +1,363 @@
+"""The HTTP service's request and response bodies, named by role; each converts to or from the facade's types.
+
+Request models forbid unknown fields, so that a misspelt option (or a ``tenant`` field, which only the API key
+decides) is an error instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from pgseek.search.engine import MAX_K
+from pgseek.search.filters import Condition, SearchFilter
+from pgseek.types import Answer, ApiKey, CollectionInfo, IngestReport, Readiness, SearchResult, StoredDocument
+
+Scalar = str | int | float | bool | None
+# Names: 1 to 200 characters, not blank, no control characters (pgseek.names checks the same, for every caller).
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+# PostgreSQL text holds anything but NUL.
+NO_NUL_PATTERN = r"^[^\x00]+$"
+Distance = Literal["cosine", "l2", "ip"]
+Mode = Literal["vector", "keyword", "hybrid"]
+
+
+def _iso_text(value: Any) -> Any:
+    # Pydantic would also read a number as a Unix time; the API documents (and takes) ISO-8601 text only.
+    if not isinstance(value, str | datetime):
+        raise ValueError("expected an ISO-8601 date or datetime string, such as 2024-05-01T12:00:00+00:00")
+    return value
+
+
+IsoDatetime = Annotated[datetime, BeforeValidator(_iso_text)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- errors -------------------------------------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable code: unauthorized, not_found, validation_error ...")
+    message: str = Field(description="What was wrong and what to do about it.")
+    field: str | None = Field(default=None, description="The request field at fault, when there is one.")
+
+
+class ErrorResponse(BaseModel):
+    """Every error the service returns has this shape."""
+
+    error: ErrorDetail
+
+
+# --- collections --------------------------------------------------------------------------------------------------
+
+
+class CollectionCreate(_Request):
+    name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
+    distance: Distance | None = Field(default=None, description="cosine, l2 or ip; default: the server's setting.")
+    text_search_config: str | None = Field(
+        default=None,
+        pattern=r"^[a-z_]{1,63}$",
+        description="PostgreSQL text search configuration (english, simple ...); default: the server's setting.",
+    )
+
+
+class CollectionPublic(BaseModel):
+    """A collection as the caller's tenant sees it: shared settings, the tenant's own counts."""
+
+    name: str
+    distance: str
+    text_search_config: str
+    model: str | None
+    dimensions: int | None
+    documents: int
+    chunks: int
+    created_at: datetime
+
+    @classmethod
+    def of(cls, info: CollectionInfo) -> CollectionPublic:
+        return cls(
+            name=info.name,
+            distance=info.distance,
+            text_search_config=info.text_search_config,
+            model=info.model,
+            dimensions=info.dimensions,
+            documents=info.documents,
+            chunks=info.chunks,
+            created_at=info.created_at,
+        )
+
+
+class CollectionsPublic(BaseModel):
+    collections: list[CollectionPublic]
+
+
+class CollectionDeleted(BaseModel):
+    name: str
+    documents_deleted: int
+
+
+# --- documents ----------------------------------------------------------------------------------------------------
+
+
+class DocumentIn(_Request):
+    """One document to ingest; ``id`` is the caller's own (external) id: the same id again updates the document."""
+
+    id: str = Field(min_length=1, max_length=1000, pattern=NO_NUL_PATTERN)
+    title: str | None = Field(default=None, max_length=10_000)
+    text: str = Field(min_length=1)
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Any JSON object; searchable by filters.")
+
+
+class IngestRequest(_Request):
+    documents: list[DocumentIn] = Field(min_length=1)
+
+
+class IngestFailure(BaseModel):
+    path: str = Field(description="The document id, file name or file:line that failed.")
+    error: str
+
+
+class IngestResponse(BaseModel):
+    """What one ingest request did; the same fields as ``pgseek ingest --json``."""
+
+    documents_seen: int
+    documents_added: int
+    documents_updated: int
+    documents_unchanged: int
+    documents_failed: int
+    chunks_embedded: int
+    failures: list[IngestFailure]
+    seconds: float
+
+    @classmethod
+    def of(cls, report: IngestReport) -> IngestResponse:
+        return cls(
+            documents_seen=report.documents_seen,
+            documents_added=report.documents_added,
+            documents_updated=report.documents_updated,
+            documents_unchanged=report.documents_unchanged,
+            documents_failed=report.documents_failed,
+            chunks_embedded=report.chunks_embedded,
+            failures=[IngestFailure(path=f.path, error=f.error) for f in report.failures],
+            seconds=round(report.seconds, 3),
+        )
+
+
+class DocumentPublic(BaseModel):
+    id: str
+    collection: str
+    title: str | None
+    source: str | None
+    metadata: dict[str, Any]
+    text: str
+    chunks: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, doc: StoredDocument) -> DocumentPublic:
+        return cls(
+            id=doc.external_id,
+            collection=doc.collection,
+            title=doc.title,
+            source=doc.source,
+            metadata=dict(doc.metadata),
+            text=doc.text,
+            chunks=doc.chunks,
+            created_at=doc.created_at,
+            updated_at=doc.updated_at,
+        )
+
+
+# --- search -------------------------------------------------------------------------------------------------------
+
+
+class MetadataCondition(_Request):
+    """A test on a metadata key (``author.name`` reaches into nested objects)."""
+
+    key: str = Field(min_length=1, max_length=100)
+    op: Literal["eq", "ne", "in", "gt", "gte", "lt", "lte"]
+    value: Scalar | list[Scalar] = Field(description="A list for in; a number or ISO-8601 date for gt/gte/lt/lte.")
+
+
+class SearchFilters(_Request):
+    """What a search may return beyond the caller's tenant and the collection; every part is ANDed."""
+
+    metadata: list[MetadataCondition] = Field(default_factory=list)
+    contains: dict[str, Any] | None = Field(default=None, description="JSON object the metadata must contain.")
+    document_ids: list[str] = Field(default_factory=list, description="External ids; any of them matches.")
+    created_after: IsoDatetime | None = None
+    created_before: IsoDatetime | None = None
+    updated_after: IsoDatetime | None = None
+    updated_before: IsoDatetime | None = None
+
+    def to_filter(self) -> SearchFilter:
+        return SearchFilter(
+            metadata=tuple(Condition(c.key, c.op, c.value) for c in self.metadata),
+            contains=self.contains,
+            document_ids=tuple(self.document_ids),
+            created_after=self.created_after,
+            created_before=self.created_before,
+            updated_after=self.updated_after,
+            updated_before=self.updated_before,
+        )
+
+
+class SearchRequest(_Request):
+    query: str = Field(min_length=1, max_length=10_000, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")
+    k: int = Field(default=10, ge=1, le=MAX_K, strict=True)
+    mode: Mode = "vector"
+    filters: SearchFilters | None = None
+    collection: str | None = Field(default=None, min_length=1, max_length=200, pattern=NAME_PATTERN)
+    min_score: float | None = Field(
+        default=None, strict=True, description="Drop hits scoring below this (the mode's score)."
+    )
+
+
+class LegPublic(BaseModel):
+    rank: int
+    score: float
+
+
+class Hit(BaseModel):
+    """A chunk that matched, and its document; the same fields as a hit of ``pgseek search --explain --json``."""
+
+    document_id: str
+    title: str | None
+    source: str | None
+    chunk: str
+    position: int
+    score: float
+    metadata: dict[str, Any]
+    legs: dict[str, LegPublic] = Field(description="Rank and score in each search leg that found the chunk.")
+
+
+class SearchTimings(BaseModel):
+    embed: float
+    search: float
+    fuse: float
+    total: float
+
+
+class SearchResponse(BaseModel):
+    hits: list[Hit]
+    timings_ms: SearchTimings
+    mode: str
+    plan: str | None = Field(description="How the vector leg ran: iterative (HNSW) or exact; null without one.")
+    estimated_rows: int | None
+    fewer_than_k: bool
+
+    @classmethod
+    def of(cls, result: SearchResult) -> SearchResponse:
+        t = result.timings_ms
+        return cls(
+            hits=[
+                Hit(
+                    document_id=h.document_id,
+                    title=h.title,
+                    source=h.source,
+                    chunk=h.chunk,
+                    position=h.position,
+                    score=round(h.score, 6),
+                    metadata=dict(h.metadata),
+                    legs={name: LegPublic(rank=leg.rank, score=round(leg.score, 6)) for name, leg in h.legs.items()},
+                )
+                for h in result.hits
+            ],
+            timings_ms=SearchTimings(
+                embed=round(t.embed, 3), search=round(t.search, 3), fuse=round(t.fuse, 3), total=round(t.total, 3)
+            ),
+            mode=result.mode,
+            plan=result.plan,
+            estimated_rows=result.estimated_rows,
+            fewer_than_k=result.fewer_than_k,
+        )
+
+
+# --- answers ------------------------------------------------------------------------------------------------------
+
+
+class AskRequest(_Request):
+    question: str = Field(min_length=1, max_length=10_000, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")
+    k: int = Field(default=8, ge=1, le=MAX_K, strict=True, description="Chunks retrieved for the context.")
+    mode: Mode = "hybrid"
+    filters: SearchFilters | None = None
+    collection: str | None = Field(default=None, min_length=1, max_length=200, pattern=NAME_PATTERN)
+
+
+class CitationPublic(BaseModel):
+    marker: int = Field(description="The [n] in the answer's text.")
+    document_id: str
+    title: str | None
+    source: str | None
+    chunk: str
+    score: float
+
+
+class AnswerTimings(BaseModel):
+    embed: float
+    search: float
+    generate: float
+    total: float
+
+
+class AnswerPublic(BaseModel):
+    """An answer written only from the retrieved chunks, citing them as [n]; the shape of ``pgseek ask --json``."""
+
+    answer: str
+    citations: list[CitationPublic]
+    refused: bool = Field(description="True when the documents do not answer the question (and nothing is cited).")
+    timings_ms: AnswerTimings
+    model: str
+
+    @classmethod
+    def of(cls, answer: Answer) -> AnswerPublic:
+        return cls.model_validate(answer.to_json())
+
+
+class AnswerDeltaPublic(BaseModel):
+    """A piece of the answer's text, as the generator writes it (server-sent event ``delta``)."""
+
+    text: str
+
+
+# --- keys and health ----------------------------------------------------------------------------------------------
+
+
+class WhoAmI(BaseModel):
+    """The API key a request was made with (never its secret) and the tenant it acts as."""
+
+    key_id: str
+    tenant: str
+    name: str | None
+
+    @classmethod
+    def of(cls, key: ApiKey) -> WhoAmI:
+        return cls(key_id=key.id, tenant=key.tenant, name=key.name)
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ReadinessPublic(BaseModel):
+    ready: bool
+    database: bool
+    pending_migrations: list[int]
+    model: bool
+    problem: str | None
+
+    @classmethod
+    def of(cls, r: Readiness) -> ReadinessPublic:
+        return cls(
+            ready=r.ready,
+            database=r.database,
+            pending_migrations=list(r.pending_migrations),
+            model=r.model,
+            problem=r.problem,
+        )

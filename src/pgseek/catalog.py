@@ -1,0 +1,108 @@
+"""Collections and documents as one tenant sees them: list, create, count, read and delete.
+
+Collection names and settings (distance, text-search configuration, embedding model) are shared by a deployment;
+each tenant uses a collection by creating it or ingesting into it, and sees only its own documents and counts in
+it. Every read and delete of tenant rows runs under row-level security (``store.tenant_scope``).
+"""
+
+from __future__ import annotations
+
+from pgseek.db import store
+from pgseek.db.connect import Pool, translate_errors
+from pgseek.errors import ConflictError, NotFoundError
+from pgseek.names import check_document_id, check_name
+from pgseek.types import CollectionInfo, StoredDocument
+
+
+def _not_found(name: str) -> NotFoundError:
+    return NotFoundError(f"collection {name!r} does not exist for this tenant; create it or ingest into it first")
+
+
+async def list_collections(pool: Pool, tenant: str) -> list[CollectionInfo]:
+    async with translate_errors("listing collections"), pool.connection() as conn, conn.transaction():
+        return await store.tenant_collections(conn, tenant)
+
+
+async def collection_info(pool: Pool, tenant: str, name: str) -> CollectionInfo:
+    check_name(name, field="collection", what="collection name")
+    async with translate_errors("reading a collection"), pool.connection() as conn, conn.transaction():
+        found = await store.tenant_collections(conn, tenant, name)
+    if not found:
+        raise _not_found(name)
+    return found[0]
+
+
+async def create_collection(
+    pool: Pool,
+    tenant: str,
+    name: str,
+    *,
+    distance: str | None,
+    text_search_config: str | None,
+    defaults: tuple[str, str],
+) -> CollectionInfo:
+    """Create a collection for the tenant, or start using an existing one of that name if its settings agree.
+
+    ``distance`` / ``text_search_config`` left None take the collection's existing settings, or ``defaults`` for a
+    new one. ConflictError when the tenant uses the collection already, or it exists with other settings.
+    """
+    check_name(name, field="collection", what="collection name")
+    async with translate_errors("creating a collection"), pool.connection() as conn, conn.transaction():
+        await store.setup_lock(conn)
+        await store.ensure_tenant(conn, tenant)
+        collection = await store.get_collection(
+            conn,
+            name,
+            create=True,
+            distance=distance or defaults[0],
+            text_search_config=text_search_config or defaults[1],
+        )
+        for setting, wanted, actual in (
+            ("distance", distance, collection.distance),
+            ("text_search_config", text_search_config, collection.text_search_config),
+        ):
+            if wanted is not None and wanted != actual:
+                raise ConflictError(
+                    f"collection {name!r} exists with {setting} {actual!r}, not {wanted!r}: leave {setting} out to "
+                    "use it as it is, or choose another name"
+                )
+        if not await store.register_collection(conn, tenant, collection.id):
+            raise ConflictError(f"collection {name!r} exists already; delete it first to start it over")
+        return (await store.tenant_collections(conn, tenant, name))[0]
+
+
+async def delete_collection(pool: Pool, tenant: str, name: str) -> int:
+    """Delete the tenant's documents in a collection and its use of it; the number of documents deleted."""
+    check_name(name, field="collection", what="collection name")
+    async with translate_errors("deleting a collection"), pool.connection() as conn, conn.transaction():
+        await store.setup_lock(conn)  # no ingest may register the collection while it may be dropped
+        if not await store.tenant_collections(conn, tenant, name):
+            raise _not_found(name)
+        collection = await store.get_collection(conn, name)
+        return await store.delete_tenant_collection(conn, tenant, collection)
+
+
+async def get_document(pool: Pool, tenant: str, collection: str, external_id: str) -> StoredDocument:
+    check_name(collection, field="collection", what="collection name")
+    check_document_id(external_id)
+    async with translate_errors("reading a document"), pool.connection() as conn, conn.transaction():
+        found = await store.get_document(conn, tenant, await _collection(conn, collection), external_id)
+    if found is None:
+        raise NotFoundError(f"no document {external_id!r} in collection {collection!r}")
+    return found
+
+
+async def delete_document(pool: Pool, tenant: str, collection: str, external_id: str) -> None:
+    check_name(collection, field="collection", what="collection name")
+    check_document_id(external_id)
+    async with translate_errors("deleting a document"), pool.connection() as conn, conn.transaction():
+        deleted = await store.delete_document(conn, tenant, await _collection(conn, collection), external_id)
+    if not deleted:
+        raise NotFoundError(f"no document {external_id!r} in collection {collection!r}")
+
+
+async def _collection(conn: store.Conn, name: str) -> store.Collection:
+    try:
+        return await store.get_collection(conn, name)
+    except NotFoundError:
+        raise _not_found(name) from None

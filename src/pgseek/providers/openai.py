@@ -1,0 +1,328 @@
+"""A generator for any server that speaks the OpenAI Chat Completions API: OpenAI, vLLM, Ollama, llama.cpp server,
+LiteLLM proxy...
+
+One ``POST {base_url}/chat/completions`` per answer, with a system prompt that confines the model to the numbered
+context and asks for [n] citations, temperature 0 by default. Streaming reads server-sent events (``data: {...}``
+lines, ended by ``data: [DONE]``).
+
+Failures: 408, 429 and 5xx answers, timeouts and dropped connections are retried with exponential backoff and jitter,
+honouring the server's ``Retry-After`` (or ``retry-after-ms``); any other HTTP error, and a body that is not a Chat
+Completions response, fail at once. Either way the error is a ``GenerationError`` that says what happened and what to
+check. A stream is retried only until its first piece of text: after that, a retry would repeat what was shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from pgseek.answer.context import render_context
+from pgseek.errors import ConfigurationError, GenerationError
+from pgseek.types import Context
+
+if TYPE_CHECKING:
+    from pgseek.config import Settings
+
+__all__ = ["SYSTEM_PROMPT", "OpenAIGenerator", "RetryPolicy", "user_message"]
+
+SYSTEM_PROMPT = """\
+You answer questions using only the numbered sources given in the user's message.
+- Use no knowledge beyond those sources; never guess.
+- Cite the source of every sentence with its number in square brackets, like [1], or [1][3] for several.
+- Cite only the numbers of the sources given.
+- Be concise: a few sentences.
+- If the sources do not contain the answer, reply exactly NO_ANSWER and nothing else."""
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range(520, 530))
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """``retries`` after the first try; the n-th retry waits ``min(backoff_max, backoff_base * 2**(n-1))`` with
+    jitter (a uniform draw between half and all of it), or exactly what the server's Retry-After asks for."""
+
+    retries: int = 3
+    backoff_base: float = 0.5
+    backoff_max: float = 20.0
+
+    def __post_init__(self) -> None:
+        if self.retries < 0 or self.backoff_base < 0 or self.backoff_max < 0:
+            raise ValueError("retries, backoff_base and backoff_max must be >= 0")
+
+    @property
+    def attempts(self) -> int:
+        return self.retries + 1
+
+    def backoff(self, retry: int, rng: random.Random) -> float:
+        ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** (retry - 1))
+        return ceiling * (0.5 + rng.random() / 2)
+
+
+class _Retryable(Exception):
+    """A failure worth another try; ``wait`` is the server's Retry-After in seconds, if it gave one."""
+
+    def __init__(self, message: str, *, status: int | None = None, wait: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.wait = wait
+
+
+def user_message(question: str, context: Context) -> str:
+    return f"Sources:\n\n{render_context(context)}\n\nQuestion: {question}"
+
+
+class OpenAIGenerator:
+    """Chat Completions client (httpx). Reuses its connections; ``await aclose()`` when done."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        temperature: float = 0.0,
+        max_tokens: int | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        system_prompt: str = SYSTEM_PROMPT,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigurationError(f"the model server URL {base_url!r} must start with http:// or https://")
+        if not model:
+            raise ConfigurationError("no model named: set PGSEEK_OPENAI_MODEL (or --openai-model)")
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self._model = model
+        self._api_key = api_key
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+        self.retry = retry or RetryPolicy()
+        self.system_prompt = system_prompt
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._client: httpx.AsyncClient | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpenAIGenerator:
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        if not key and httpx.URL(settings.openai_base_url).host == "api.openai.com":
+            raise ConfigurationError(
+                "PGSEEK_GENERATOR=openai with the OpenAI API needs a key: set PGSEEK_OPENAI_API_KEY, or point "
+                "PGSEEK_OPENAI_BASE_URL at your own OpenAI-compatible server"
+            )
+        return cls(
+            base_url=settings.openai_base_url,
+            model=settings.openai_model,
+            api_key=key,
+            temperature=settings.openai_temperature,
+            max_tokens=settings.openai_max_tokens,
+            connect_timeout=settings.openai_connect_timeout,
+            read_timeout=settings.openai_read_timeout,
+            retry=RetryPolicy(settings.openai_max_retries, settings.openai_backoff_base, settings.openai_backoff_max),
+        )
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def request_body(self, question: str, context: Context, *, stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self._model,
+            "messages": [
+                {"role": "system", "content": self.system_prompt},
+                {"role": "user", "content": user_message(question, context)},
+            ],
+            "temperature": self.temperature,
+            "stream": stream,
+        }
+        if self.max_tokens is not None:
+            body["max_tokens"] = self.max_tokens
+        return body
+
+    async def generate(self, question: str, context: Context, *, stream: bool = False) -> AsyncIterator[str]:
+        body = self.request_body(question, context, stream=stream)
+        last: _Retryable | None = None
+        for attempt in range(1, self.retry.attempts + 1):
+            if last is not None:
+                await self._sleep(self._delay(attempt - 1, last))
+            shown = False
+            try:
+                async for piece in self._attempt(body, stream=stream):
+                    shown = True
+                    yield piece
+                return
+            except _Retryable as exc:
+                if shown:
+                    raise GenerationError(
+                        f"{self.url}: the answer stream broke after it had begun ({exc}); ask again",
+                        status=exc.status,
+                        attempts=attempt,
+                    ) from exc
+                last = exc
+        assert last is not None
+        raise GenerationError(
+            f"{self.url}: {last} on each of {self.retry.attempts} attempts; check that the model server is up and "
+            "not overloaded, or allow more with PGSEEK_OPENAI_MAX_RETRIES / PGSEEK_OPENAI_READ_TIMEOUT",
+            status=last.status,
+            attempts=self.retry.attempts,
+        ) from last
+
+    def _delay(self, retry: int, failure: _Retryable) -> float:
+        if failure.wait is None:
+            return self.retry.backoff(retry, self._rng)
+        if failure.wait > self.retry.backoff_max:
+            raise GenerationError(
+                f"{self.url}: {failure}; the server asks to wait {failure.wait:.0f} s before trying again, longer "
+                f"than the {self.retry.backoff_max:.0f} s allowed (PGSEEK_OPENAI_BACKOFF_MAX)",
+                status=failure.status,
+                attempts=retry,
+            ) from failure
+        return failure.wait
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json, text/event-stream"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        return headers
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout)
+        return self._client
+
+    async def _attempt(self, body: dict[str, Any], *, stream: bool) -> AsyncIterator[str]:
+        """One request: its text in pieces; _Retryable for what deserves another try, GenerationError otherwise."""
+        try:
+            async with self._http().stream("POST", self.url, json=body, headers=self._headers()) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    raise self._status_error(response)
+                if "text/event-stream" in response.headers.get("content-type", ""):
+                    async for piece in _sse_pieces(response, self.url):
+                        yield piece
+                else:
+                    # Some servers answer a stream request with one JSON body; that is still an answer.
+                    yield _completion_text(await response.aread(), self.url)
+        except httpx.TimeoutException as exc:
+            raise _Retryable(f"timed out ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise _Retryable(f"connection failed ({type(exc).__name__}: {exc})") from exc
+
+    def _status_error(self, response: httpx.Response) -> Exception:
+        status = response.status_code
+        detail = _error_detail(response)
+        if status in RETRY_STATUSES:
+            return _Retryable(f"HTTP {status}{detail}", status=status, wait=_retry_after(response.headers))
+        hint = {
+            401: "check PGSEEK_OPENAI_API_KEY",
+            403: "check PGSEEK_OPENAI_API_KEY and the model's access rights",
+            404: "check PGSEEK_OPENAI_BASE_URL (usually ending in /v1) and PGSEEK_OPENAI_MODEL",
+        }.get(status, "the request was refused; see the server's message")
+        return GenerationError(f"{self.url}: HTTP {status}{detail}; {hint}", status=status)
+
+
+async def _sse_pieces(response: httpx.Response, url: str) -> AsyncIterator[str]:
+    async for line in response.aiter_lines():
+        if not line.startswith("data:"):
+            continue  # comments (":"), "event:", "id:" and blank separators
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return
+        try:
+            event = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise GenerationError(f"{url}: a stream event is not JSON ({exc.msg}): {data[:200]!r}") from exc
+        if not isinstance(event, dict):
+            raise GenerationError(f"{url}: a stream event is not a JSON object: {data[:200]!r}")
+        if "error" in event:
+            raise GenerationError(f"{url}: the server reported an error mid-stream: {_message(event['error'])}")
+        choices = event.get("choices")
+        if not isinstance(choices, list):
+            raise _malformed(url, "a stream event without a 'choices' list", data)
+        if not choices:
+            continue  # usage-only events
+        delta = choices[0].get("delta") if isinstance(choices[0], dict) else None
+        if not isinstance(delta, dict):
+            raise _malformed(url, "a stream event without 'choices[0].delta'", data)
+        content = delta.get("content")
+        if content:
+            if not isinstance(content, str):
+                raise _malformed(url, "'delta.content' that is not a string", data)
+            yield content
+
+
+def _completion_text(raw: bytes, url: str) -> str:
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _malformed(url, "a body that is not JSON", raw.decode("utf-8", "replace")) from exc
+    try:
+        content = body["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        raise _malformed(url, "no 'choices[0].message.content'", raw.decode("utf-8", "replace")) from None
+    if not isinstance(content, str):
+        raise _malformed(url, "'choices[0].message.content' that is not a string", json.dumps(body))
+    return content
+
+
+def _malformed(url: str, what: str, body: str) -> GenerationError:
+    return GenerationError(
+        f"{url}: not a Chat Completions response ({what}): {body[:200]!r}; is PGSEEK_OPENAI_BASE_URL an "
+        "OpenAI-compatible endpoint?"
+    )
+
+
+def _error_detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        text = response.text.strip()
+        return f": {text[:200]}" if text else ""
+    if isinstance(body, dict) and "error" in body:
+        return f": {_message(body['error'])}"
+    return f": {json.dumps(body)[:200]}"
+
+
+def _message(error: Any) -> str:
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return str(error["message"])
+    return json.dumps(error)[:200] if not isinstance(error, str) else error
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds the server asks to wait: ``retry-after-ms``, else ``Retry-After`` as seconds or an HTTP date."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(float(millis) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)

@@ -1,0 +1,87 @@
+"""The HTTP service under test: the app over ASGI (httpx), or a real uvicorn server on a free local port."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from pgseek.api import create_app
+from pgseek.config import Settings
+from pgseek.seek import AsyncSeek
+
+OUTPUT = Path(__file__).resolve().parents[2] / "output"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+async def app(settings: Settings, local_embedder: Any) -> AsyncIterator[FastAPI]:
+    """The app with its lifespan run: database open, migrations applied, model in place."""
+    application = create_app(settings, embedder=local_embedder)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="module")
+def facade(app: FastAPI) -> AsyncSeek:
+    seek: AsyncSeek = app.state.seek
+    return seek
+
+
+@pytest.fixture(scope="module")
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pgseek.test") as c:
+        yield c
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+class LiveServer:
+    """uvicorn serving an app on 127.0.0.1 in a thread of this process (its own event loop, real sockets)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="uvicorn-test", daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 120
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def live_server(settings: Settings, local_embedder: Any) -> Iterator[LiveServer]:
+    with LiveServer(create_app(settings, embedder=local_embedder)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def output_dir() -> Path:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    return OUTPUT

@@ -1,0 +1,116 @@
+"""Pure parts of answering: citation markers, the answer's JSON, relevance read back as a cosine, retry waits."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+import pytest
+
+from pgseek.answer.ask import best_similarity
+from pgseek.answer.citations import parse_markers, strip_markers
+from pgseek.providers.extractive import content_words
+from pgseek.providers.openai import RetryPolicy, _retry_after
+from pgseek.types import Answer, AnswerDelta, Citation, Hit, LegRank, SearchResult, Timings
+
+
+@pytest.mark.parametrize(
+    ("text", "sources", "cleaned", "cited", "dropped"),
+    [
+        ("Paris [1].", 2, "Paris [1].", (1,), ()),
+        ("Paris [1][2], Rome [2].", 2, "Paris [1][2], Rome [2].", (1, 2), ()),
+        ("Built in 1889 [7].", 2, "Built in 1889.", (), (7,)),
+        ("A [1, 7] b [0] c [2; 3].", 3, "A [1] b c [2; 3].", (1, 2, 3), (7, 0)),
+        ("Both [ 2 ,1 ].", 2, "Both [ 2 ,1 ].", (2, 1), ()),
+        ("No markers here, only [brackets] and [1a].", 3, "No markers here, only [brackets] and [1a].", (), ()),
+        ("Years [1999] are not sources.", 3, "Years are not sources.", (), (1999,)),
+        ("Twice [9] and [9] again [1].", 1, "Twice and again [1].", (1,), (9,)),
+    ],
+)
+def test_markers_are_checked_against_the_sources(
+    text: str, sources: int, cleaned: str, cited: tuple[int, ...], dropped: tuple[int, ...]
+) -> None:
+    parsed = parse_markers(text, sources)
+    assert (parsed.text, parsed.cited, parsed.dropped) == (cleaned, cited, dropped)
+
+
+def test_strip_markers() -> None:
+    assert strip_markers("Oil the chain. [1]  Wipe it [2, 3].") == "Oil the chain. Wipe it."
+
+
+def test_answer_json_is_exactly_the_cli_shape() -> None:
+    citation = Citation(2, "doc", None, "/kb/doc.md", "chunk text", 0.0163934426, 7, 0, 5, 15, 12)
+    answer = Answer(
+        "q?",
+        "Text [2].",
+        (citation,),
+        False,
+        Timings(embed=1.23456, search=2.0, fuse=0.5, generate=3.0, total=7.0),
+        "m",
+        dropped_markers=(4,),
+    )
+    body = json.loads(json.dumps(answer.to_json()))
+    assert body == {
+        "answer": "Text [2].",
+        "citations": [
+            {
+                "marker": 2,
+                "document_id": "doc",
+                "title": None,
+                "source": "/kb/doc.md",
+                "chunk": "chunk text",
+                "score": 0.016393,
+            }
+        ],
+        "refused": False,
+        "timings_ms": {"embed": 1.235, "search": 2.5, "generate": 3.0, "total": 7.0},
+        "model": "m",
+    }
+    assert AnswerDelta("x").to_json() == {"text": "x"}
+    assert (Answer.event, AnswerDelta.event) == ("answer", "delta")
+
+
+def _result(distance: str, vector_scores: list[float | None]) -> SearchResult:
+    hits = tuple(
+        Hit("d", None, None, "t", 0, 0.01, {}, i, legs={} if s is None else {"vector": LegRank(i + 1, s)})
+        for i, s in enumerate(vector_scores)
+    )
+    return SearchResult(hits, Timings(0, 0, 0), mode="hybrid", distance=distance)
+
+
+def test_best_similarity_is_a_cosine_whatever_the_distance() -> None:
+    assert best_similarity(_result("cosine", [0.4, None, 0.7])) == 0.7
+    assert best_similarity(_result("ip", [0.55])) == 0.55
+    # l2 scores -distance; unit vectors at cosine 0.6 are sqrt(2 - 1.2) apart.
+    assert best_similarity(_result("l2", [-math.sqrt(0.8), -1.2])) == pytest.approx(0.6)
+    assert best_similarity(_result("cosine", [None, None])) is None  # keyword-only hits
+
+
+def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
+    policy = RetryPolicy(retries=6, backoff_base=0.5, backoff_max=3.0)
+    rng = random.Random(1)
+    for retry, ceiling in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 3.0), (6, 3.0)]:
+        waits = [policy.backoff(retry, rng) for _ in range(200)]
+        assert all(ceiling / 2 <= w <= ceiling for w in waits)
+        assert len(set(waits)) > 100  # jittered
+    assert policy.attempts == 7
+    with pytest.raises(ValueError):
+        RetryPolicy(retries=-1)
+
+
+def test_retry_after_forms() -> None:
+    assert _retry_after(httpx.Headers({"retry-after": "3"})) == 3.0
+    assert _retry_after(httpx.Headers({"retry-after-ms": "250", "retry-after": "3"})) == 0.25
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 25 <= (_retry_after(httpx.Headers({"retry-after": later})) or 0) <= 30
+    assert _retry_after(httpx.Headers({"retry-after": "soon"})) is None
+    assert _retry_after(httpx.Headers({})) is None
+
+
+def test_content_words_ignore_function_words_and_inflection() -> None:
+    assert content_words("How often should I oil my bike chains?") == {"often", "oil", "bik", "chain"}
+    assert content_words("Increased levels") == content_words("increasing level") == {"increas", "level"}
