@@ -197,3 +197,17 @@ def test_a_failing_model_is_a_generation_error(
     with Seek(settings, embedder=local_embedder, generator=generator) as s, pytest.raises(GenerationError):
         s.ask("How long does an espresso shot take?", collection=COLLECTION)
     assert len(chat_server.requests) == 2
+
+
+def test_stopping_a_stream_early_ends_the_request(
+    settings: Any, local_embedder: Any, seek: Seek, chat_server: ChatServer
+) -> None:
+    chat_server.queue(Reply(content="one two three four five six seven eight", hold_after_first=True))
+    generator = OpenAIGenerator(base_url=chat_server.url, model="m")
+    with Seek(settings, embedder=local_embedder, generator=generator) as s:
+        for event in s.ask_stream("How long does an espresso shot take?", collection=COLLECTION):
+            assert isinstance(event, AnswerDelta) and event.text == "one"
+            break
+        chat_server.release.set()
+        assert chat_server.gone_before_done.wait(5)  # the connection was closed, not left to the garbage collector
+        assert s.ask("How long does an espresso shot take?", collection=COLLECTION).citations  # still usable
