@@ -49,6 +49,8 @@ class ChatServer:
         self.requests: list[Recorded] = []
         self.release = threading.Event()
         self.released_in_time: bool | None = None
+        self.gone_before_done = threading.Event()
+        """Set when a held stream's client hung up before the stream's end."""
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._httpd.daemon_threads = True
@@ -129,12 +131,18 @@ def _handler(server: ChatServer) -> type[BaseHTTPRequestHandler]:
                 events += [json.dumps(_chunk(model, {}, finish="stop")), "[DONE]"]
             content_sent = 0
             for event in events:
-                self.wfile.write(f"data: {event}\n\n".encode())
-                self.wfile.flush()
+                try:
+                    self.wfile.write(f"data: {event}\n\n".encode())
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    server.gone_before_done.set()
+                    return
                 if '"content"' in event:
                     content_sent += 1
                     if content_sent == 1 and reply.hold_after_first:
                         server.released_in_time = server.release.wait(10)
+                if reply.hold_after_first and content_sent:
+                    time.sleep(0.02)  # lets a hang-up reach this side before the next write
 
         def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
             self._send(status, json.dumps(body).encode(), "application/json", headers or {})

@@ -272,7 +272,7 @@ def ask(
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Answer a question from your documents, citing them as [n]; says so when they do not answer it."""
+    """Answer a question from your documents, citing them by number; says so when they do not answer it."""
     overrides = {
         "generator": generator,
         "openai_base_url": openai_base_url,

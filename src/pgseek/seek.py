@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncGenerator, Coroutine, Iterable, Iterator, Sequence
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -205,9 +206,11 @@ class AsyncSeek:
         answer in the context. Raises QueryError for a bad question or option, GenerationError when the model fails.
         """
         answer: Answer | None = None
-        async for event in self._answer(question, k, mode, collection, tenant, filter, generator, stream=False):
-            if isinstance(event, Answer):
-                answer = event
+        events = self._answer(question, k, mode, collection, tenant, filter, generator, stream=False)
+        async with aclosing(events):
+            async for event in events:
+                if isinstance(event, Answer):
+                    answer = event
         assert answer is not None
         return answer
 
@@ -223,8 +226,10 @@ class AsyncSeek:
         generator: Generator | None = None,
     ) -> AsyncGenerator[AnswerEvent, None]:
         """``ask``, streamed: ``AnswerDelta`` pieces of text as the generator writes them, then the final ``Answer``."""
-        async for event in self._answer(question, k, mode, collection, tenant, filter, generator, stream=True):
-            yield event
+        events = self._answer(question, k, mode, collection, tenant, filter, generator, stream=True)
+        async with aclosing(events):
+            async for event in events:
+                yield event
 
     async def _answer(
         self,
@@ -246,8 +251,9 @@ class AsyncSeek:
         events = answer_events(
             question, result, counter=embedder.counter, generator=writer, policy=policy, stream=stream, started=started
         )
-        async for event in events:
-            yield event
+        async with aclosing(events):
+            async for event in events:
+                yield event
 
     async def evaluate(
         self,

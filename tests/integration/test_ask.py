@@ -37,6 +37,11 @@ DOCS = {
         "chloroplasts absorbs mostly blue and red light. The light reactions split water and release oxygen as a "
         "by-product. The Calvin cycle then fixes carbon dioxide into sugars.",
     ),
+    "lighthouse": (
+        "Lighthouses",
+        "Lighthouses have used Fresnel lenses since the 1820s [2]. A Fresnel lens concentrates the lamp's light into a "
+        "beam visible for 40 kilometres out at sea [3, 4].",
+    ),
     "reef": (
         "Great Barrier Reef",
         "The Great Barrier Reef is the world's largest coral reef system. It lies in the Coral Sea off the coast of "
@@ -53,7 +58,7 @@ def seek(settings: Any, local_embedder: Any) -> Iterator[Seek]:
     documents = [Document(i, text, title=title, source=f"/kb/{i}.md") for i, (title, text) in DOCS.items()]
     documents.append(Document("eiffel-copy", DOCS["eiffel"][1], title="Eiffel Tower", source="/kb/copy.md"))
     with Seek(settings, embedder=local_embedder) as s:
-        assert s.ingest_documents(documents, collection=COLLECTION).documents_added == 5
+        assert s.ingest_documents(documents, collection=COLLECTION).documents_added == 6
         yield s
 
 
@@ -86,6 +91,14 @@ def test_each_sentence_carries_its_own_source(seek: Seek) -> None:
     answer = seek.ask("What threatens coral reefs?", collection=COLLECTION, k=4)
     assert "Rising sea temperatures cause coral bleaching, which threatens the reef. [1]" in answer.text
     assert answer.citations[0].document_id == "reef"
+
+
+def test_the_documents_own_reference_markers_are_not_citations(seek: Seek) -> None:
+    answer = seek.ask("How far out at sea can a lighthouse beam be seen?", collection=COLLECTION)
+    expected = "A Fresnel lens concentrates the lamp's light into a beam visible for 40 kilometres out at sea. [1]"
+    assert answer.text.startswith(expected)
+    assert [c.document_id for c in answer.citations] == ["lighthouse"] and answer.dropped_markers == ()
+    assert "[3, 4]" in answer.citations[0].chunk  # the citation keeps the document's exact text
 
 
 def test_an_unrelated_question_is_refused(seek: Seek) -> None:
@@ -184,3 +197,17 @@ def test_a_failing_model_is_a_generation_error(
     with Seek(settings, embedder=local_embedder, generator=generator) as s, pytest.raises(GenerationError):
         s.ask("How long does an espresso shot take?", collection=COLLECTION)
     assert len(chat_server.requests) == 2
+
+
+def test_stopping_a_stream_early_ends_the_request(
+    settings: Any, local_embedder: Any, seek: Seek, chat_server: ChatServer
+) -> None:
+    chat_server.queue(Reply(content="one two three four five six seven eight", hold_after_first=True))
+    generator = OpenAIGenerator(base_url=chat_server.url, model="m")
+    with Seek(settings, embedder=local_embedder, generator=generator) as s:
+        for event in s.ask_stream("How long does an espresso shot take?", collection=COLLECTION):
+            assert isinstance(event, AnswerDelta) and event.text == "one"
+            break
+        chat_server.release.set()
+        assert chat_server.gone_before_done.wait(5)  # the connection was closed, not left to the garbage collector
+        assert s.ask("How long does an espresso shot take?", collection=COLLECTION).citations  # still usable

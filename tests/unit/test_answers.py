@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from pgseek.answer.ask import best_similarity
-from pgseek.answer.citations import parse_markers, strip_markers
+from pgseek.answer.citations import parse_markers, remove_markers, strip_markers
 from pgseek.providers.extractive import content_words
 from pgseek.providers.openai import RetryPolicy, _retry_after
 from pgseek.types import Answer, AnswerDelta, Citation, Hit, LegRank, SearchResult, Timings
@@ -38,8 +38,9 @@ def test_markers_are_checked_against_the_sources(
     assert (parsed.text, parsed.cited, parsed.dropped) == (cleaned, cited, dropped)
 
 
-def test_strip_markers() -> None:
+def test_strip_and_remove_markers() -> None:
     assert strip_markers("Oil the chain. [1]  Wipe it [2, 3].") == "Oil the chain. Wipe it."
+    assert remove_markers("One [1].\n\nTwo [2; 3]  three.") == "One.\n\nTwo  three."
 
 
 def test_answer_json_is_exactly_the_cli_shape() -> None:

@@ -105,3 +105,12 @@ def test_no_hits_no_sources_and_a_budget_must_be_positive() -> None:
     assert build_context([], COUNTER, 100).sources == ()
     with pytest.raises(ValueError, match="budget"):
         build_context([], COUNTER, 0)
+
+
+def test_the_documents_own_bracketed_numbers_are_not_rendered() -> None:
+    text = "Fresnel lenses date from 1822 [2].\n\nTheir beam reaches 40 km [3, 4] on clear nights."
+    (source,) = build_context([hit("a", text)], COUNTER, 500).sources
+    assert source.chunk == text
+    assert render_source(source).endswith(
+        "\nFresnel lenses date from 1822.\n\nTheir beam reaches 40 km on clear nights."
+    )

@@ -71,6 +71,8 @@ def test_contains_sentence_normalises_whitespace_case_and_markers() -> None:
     assert not contains_sentence("The result [1] was held.", ["the result held."])
     assert contains_sentence("The  result held. [2]", ["the result\theld."])
     assert not contains_sentence("anything", [""])
+    # A paper's own reference markers are not content: the extractive answer leaves them out.
+    assert contains_sentence("Lenses focus light. [1]", ["Lenses focus light [12, 13]."])
 
 
 def _write(path: Path, rows: list[dict[str, object]]) -> Path:

@@ -15,7 +15,7 @@ While streaming, text that could still become ``NO_ANSWER`` is held back, so a r
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from pgseek.answer.citations import parse_markers
@@ -58,7 +58,7 @@ async def answer_events(
     policy: AskPolicy,
     stream: bool,
     started: float,
-) -> AsyncIterator[AnswerEvent]:
+) -> AsyncGenerator[AnswerEvent, None]:
     """Deltas of the answer's text, then the ``Answer``. ``started`` is the ``perf_counter`` the request began at."""
     t = result.timings_ms
     begun = time.perf_counter()
@@ -87,16 +87,23 @@ async def answer_events(
     context = build_context(result.hits, counter, policy.context_tokens)
     pieces: list[str] = []
     holding = True
-    async for piece in generator.generate(question, context, stream=stream):
-        pieces.append(piece)
-        if holding:
-            so_far = "".join(pieces).lstrip()
-            if _could_be_no_answer(so_far):
-                continue
-            holding = False
-            piece = so_far
-        if piece:
-            yield AnswerDelta(piece)
+    generated = generator.generate(question, context, stream=stream)
+    try:
+        async for piece in generated:
+            pieces.append(piece)
+            if holding:
+                so_far = "".join(pieces).lstrip()
+                if _could_be_no_answer(so_far):
+                    continue
+                holding = False
+                piece = so_far
+            if piece:
+                yield AnswerDelta(piece)
+    finally:
+        # A reader that stops early ends the generation (and its HTTP request) now.
+        aclose = getattr(generated, "aclose", None)
+        if aclose is not None:
+            await aclose()
     text = "".join(pieces)
     if _is_no_answer(text):
         yield AnswerDelta(REFUSAL)

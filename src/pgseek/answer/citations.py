@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["MARKER", "ParsedMarkers", "parse_markers", "strip_markers"]
+__all__ = ["MARKER", "ParsedMarkers", "parse_markers", "remove_markers", "strip_markers"]
 
 MARKER = re.compile(r"[ \t]*\[(\s*\d{1,4}\s*(?:[,;]\s*\d{1,4}\s*)*)\]")
 
@@ -46,6 +46,15 @@ def parse_markers(text: str, sources: int) -> ParsedMarkers:
     return ParsedMarkers(cleaned, tuple(cited), tuple(dropped))
 
 
+def remove_markers(text: str) -> str:
+    """The text without anything that reads as a marker; other whitespace kept.
+
+    Documents have bracketed numbers of their own (a paper's reference markers, "[12]"): left in a context, they
+    would read as citations of pgseek's sources.
+    """
+    return MARKER.sub("", text)
+
+
 def strip_markers(text: str) -> str:
     """The text without any marker, whitespace collapsed (what evaluation compares with gold sentences)."""
-    return " ".join(MARKER.sub("", text).split())
+    return " ".join(remove_markers(text).split())

@@ -6,7 +6,9 @@ Each source is rendered as a header line and its chunk::
     [1] Title of the document (source)
     The chunk's text ...
 
-and the token budget is spent on exactly that rendering, which is what an LLM generator sends.
+and the token budget is spent on exactly that rendering, which is what an LLM generator sends. Bracketed numbers
+that the documents carry themselves (reference markers such as "[12]") are left out of the rendering, so that they
+cannot pass for citations of the context's sources; ``Citation.chunk`` keeps the exact text.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
+from pgseek.answer.citations import remove_markers
 from pgseek.ingest.chunking import TokenCounter
 from pgseek.types import Citation, Context, Hit
 
@@ -62,7 +65,7 @@ def build_context(
 def render_source(source: Citation) -> str:
     label = source.title or source.document_id
     where = f" ({source.source})" if source.source and source.source != label else ""
-    return f"[{source.marker}] {label}{where}\n{source.chunk}"
+    return f"[{source.marker}] {label}{where}\n{remove_markers(source.chunk)}"
 
 
 def render_context(context: Context) -> str:

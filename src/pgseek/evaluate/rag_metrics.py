@@ -5,7 +5,8 @@
   over all answers, then divided (micro-average), so an answer citing three documents weighs three times one citing
   one. 0 when nothing at all was cited.
 - **evidence**: the answer contains a gold evidence sentence: the sentence, whitespace collapsed and case folded, is a
-  substring of the answer with its [n] markers removed. Share of the claims that have evidence sentences.
+  substring of the answer; bracketed numbers ([n] markers, a paper's own "[12]") are removed from both first. Share of
+  the claims that have evidence sentences.
 - **refusal rate**: share of all claims answered with a refusal; also per gold label.
 """
 
@@ -62,9 +63,9 @@ def normalize(text: str) -> str:
 
 
 def contains_sentence(answer: str, sentences: Iterable[str]) -> bool:
-    """Whether the answer (markers removed) contains one of ``sentences``, whitespace and case normalised."""
+    """Whether the answer contains one of ``sentences``: markers removed, whitespace and case normalised."""
     haystack = normalize(strip_markers(answer))
-    return any(needle and needle in haystack for needle in (normalize(s) for s in sentences))
+    return any(needle and needle in haystack for needle in (normalize(strip_markers(s)) for s in sentences))
 
 
 def score_answer(claim: Claim, *, text: str, cited: Sequence[str], refused: bool, failed: bool = False) -> AnswerScores:

@@ -1,12 +1,13 @@
 """The offline generator: answers with the context's own sentences that best answer the question, each cited.
 
-No language model writes anything: every sentence of the answer is a sentence of a retrieved chunk, verbatim, followed
-by its source's [n]. A sentence scores ``(1 - w) * cosine(question, sentence) + w * keyword overlap`` with the same
-embedding model that search uses (w = ``keyword_weight``); keyword overlap is the share of the question's content words
-(lower-cased, lightly stemmed, stop words left out) that the sentence contains. The best sentences within ``margin``
-of the top one are kept, at most ``max_sentences``, best first, skipping near-repeats. When even the best scores under
-``min_score`` the context does not answer the question: the generator writes ``NO_ANSWER``. Deterministic: equal
-scores fall back to source and position order.
+No language model writes anything: every sentence of the answer is a sentence of a retrieved chunk, verbatim (less any
+bracketed numbers of its own, which would read as citations), followed by its source's [n]. A sentence scores
+``(1 - w) * cosine(question, sentence) + w * keyword overlap`` with the same embedding model that search uses
+(w = ``keyword_weight``); keyword overlap is the share of the question's content words (lower-cased, lightly stemmed,
+stop words left out) that the sentence contains. The best sentences within ``margin`` of the top one are kept, at most
+``max_sentences``, best first, skipping near-repeats. When even the best scores under ``min_score`` the context does
+not answer the question: the generator writes ``NO_ANSWER``. Deterministic: equal scores fall back to source and
+position order.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pgseek.answer.citations import strip_markers
 from pgseek.ingest.chunking import sentence_spans
 from pgseek.providers.protocols import NO_ANSWER, Embedder
 from pgseek.types import Context
@@ -111,7 +113,7 @@ class ExtractiveGenerator:
     def score(self, question: str, context: Context) -> list[ScoredSentence]:
         """Every candidate sentence of the context with its score, best first."""
         candidates = [
-            (source.marker, start, " ".join(source.chunk[start:end].split()))
+            (source.marker, start, strip_markers(source.chunk[start:end]))
             for source in context.sources
             for start, end in sentence_spans(source.chunk)
         ]

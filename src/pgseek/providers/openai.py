@@ -17,7 +17,8 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
@@ -164,9 +165,11 @@ class OpenAIGenerator:
                 await self._sleep(self._delay(attempt - 1, last))
             shown = False
             try:
-                async for piece in self._attempt(body, stream=stream):
-                    shown = True
-                    yield piece
+                # aclosing: a reader that stops early must end the request now, not when the generator is collected.
+                async with aclosing(self._attempt(body, stream=stream)) as pieces:
+                    async for piece in pieces:
+                        shown = True
+                        yield piece
                 return
             except _Retryable as exc:
                 if shown:
@@ -207,7 +210,7 @@ class OpenAIGenerator:
             self._client = httpx.AsyncClient(timeout=self.timeout)
         return self._client
 
-    async def _attempt(self, body: dict[str, Any], *, stream: bool) -> AsyncIterator[str]:
+    async def _attempt(self, body: dict[str, Any], *, stream: bool) -> AsyncGenerator[str, None]:
         """One request: its text in pieces; _Retryable for what deserves another try, GenerationError otherwise."""
         try:
             async with self._http().stream("POST", self.url, json=body, headers=self._headers()) as response:
@@ -215,8 +218,9 @@ class OpenAIGenerator:
                     await response.aread()
                     raise self._status_error(response)
                 if "text/event-stream" in response.headers.get("content-type", ""):
-                    async for piece in _sse_pieces(response, self.url):
-                        yield piece
+                    async with aclosing(_sse_pieces(response, self.url)) as pieces:
+                        async for piece in pieces:
+                            yield piece
                 else:
                     # Some servers answer a stream request with one JSON body; that is still an answer.
                     yield _completion_text(await response.aread(), self.url)
@@ -238,7 +242,7 @@ class OpenAIGenerator:
         return GenerationError(f"{self.url}: HTTP {status}{detail}; {hint}", status=status)
 
 
-async def _sse_pieces(response: httpx.Response, url: str) -> AsyncIterator[str]:
+async def _sse_pieces(response: httpx.Response, url: str) -> AsyncGenerator[str, None]:
     async for line in response.aiter_lines():
         if not line.startswith("data:"):
             continue  # comments (":"), "event:", "id:" and blank separators
