@@ -1,4 +1,4 @@
-"""The shipped migrations: numbered 1..n with no gap and no number used twice (parallel branches each take "the next")."""
+"""Shipped migrations are numbered 1..n: no gap, no number twice (parallel branches each take "the next")."""
 
 from pgseek.db.migrate import available
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -36,9 +37,9 @@ def available() -> list[Migration]:
             found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
     found.sort(key=lambda m: m.version)
     # Two branches each adding "their" next number is the usual way this happens; shipping both would apply one.
-    for before, after in zip(found, found[1:], strict=False):
+    for before, after in itertools.pairwise(found):
         if before.version == after.version:
-            raise RuntimeError(f"two migrations share version {after.version:04d}: {before.name}, {after.name}")
+            raise MigrationError(f"two migrations share version {after.version:04d}: {before.name}, {after.name}")
     return found
 
 
