@@ -598,13 +598,17 @@ def keys_list(tenant: TenantOpt = None, json_out: JsonOpt = False) -> None:
 
 @app.command()
 def demo(k: Annotated[int, typer.Option("-k", help="Hits per example search.")] = 3) -> None:
-    """Ingest Python's own help topics (pydoc_data) and run three example searches."""
+    """Ingest Python's own help topics (pydoc_data), run three example searches and answer a question with citations."""
     with _seek() as seek, _progress(enabled=out.is_terminal) as on_progress:
         out.print(f"ingesting {len(demo_corpus.TOPICS)} Python help topics into collection '{demo_corpus.COLLECTION}'…")
         report = seek.ingest_documents(demo_corpus.documents(), collection=demo_corpus.COLLECTION, progress=on_progress)
         _print_report(report)
         for query in demo_corpus.QUERIES:
             _print_hits(query, seek.search(query, k=k, collection=demo_corpus.COLLECTION))
+        out.print(f"\n[bold]ask:[/bold] {demo_corpus.QUESTION}", highlight=False)
+        answer = seek.ask(demo_corpus.QUESTION, collection=demo_corpus.COLLECTION)
+        out.print(answer.text, markup=False, highlight=False)
+        _print_answer_footer(answer)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ QUERIES = (
     "format a number with two decimal places in a string",
     "loop over items and stop early",
 )
+QUESTION = "What does a finally clause do when the try block raises an exception?"
 
 
 def documents() -> Iterator[Document]:
