@@ -216,7 +216,7 @@ class Citation:
     source: str | None
     chunk: str
     score: float
-    """The search score of the chunk (the mode's own: similarity, ts_rank_cd or the fused RRF score)."""
+    """The search score of the chunk (the mode's own: similarity, BM25 or the fused RRF score)."""
     chunk_id: int
     position: int
     start: int
