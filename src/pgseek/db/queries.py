@@ -157,15 +157,13 @@ WITH terms AS (
 ), stats AS (
     SELECT greatest(chunk_count, 1)::float8 AS n, greatest(token_sum::float8 / greatest(chunk_count, 1), 1) AS avgdl
     FROM keyword_stats WHERE tenant_id = %(tenant)s AND collection_id = %(collection)s
-), candidates AS MATERIALIZED (
-    SELECT c.id, c.tsv, c.token_count
-    FROM chunks c, any_term
-    WHERE c.tenant_id = %(tenant)s AND c.collection_id = %(collection)s AND c.tsv @@ any_term.query
 ), postings AS MATERIALIZED (
-    -- setweight + ts_filter keep only the query's lexemes (in C) before unnest makes rows of them.
-    SELECT candidates.id, candidates.token_count, t.lexeme, cardinality(t.positions)::float8 AS tf
-    FROM candidates,
-         unnest(ts_filter(setweight(candidates.tsv, 'A', (SELECT array_agg(lexeme) FROM terms)), '{{a}}')) AS t
+    -- One row per (candidate, query lexeme): setweight + ts_filter keep only the query's lexemes (in C) before
+    -- unnest makes rows of them.
+    SELECT c.id, c.token_count, t.lexeme, cardinality(t.positions)::float8 AS tf
+    FROM chunks c, any_term,
+         unnest(ts_filter(setweight(c.tsv, 'A', (SELECT array_agg(lexeme) FROM terms)), '{{a}}')) AS t
+    WHERE c.tenant_id = %(tenant)s AND c.collection_id = %(collection)s AND c.tsv @@ any_term.query
 ), idf AS (
     SELECT p.lexeme, ln(1 + (stats.n - count(*) + 0.5) / (count(*) + 0.5)) AS idf
     FROM postings p, stats GROUP BY p.lexeme, stats.n
