@@ -178,36 +178,9 @@ def search(
             query, k=k, collection=collection, tenant=tenant, min_score=min_score, mode=mode, filter=search_filter
         )
     if json_out:
-        print(json.dumps(_result_json(result, explain=explain)))
+        print(json.dumps(result.to_json(explain=explain)))
     else:
         _print_hits(query, result, explain=explain)
-
-
-def _result_json(result: SearchResult, *, explain: bool = False) -> dict[str, Any]:
-    t = result.timings_ms
-    hits = []
-    for h in result.hits:
-        hit: dict[str, Any] = {
-            "document_id": h.document_id,
-            "title": h.title,
-            "source": h.source,
-            "chunk": h.chunk,
-            "position": h.position,
-            "score": round(h.score, 6),
-            "metadata": dict(h.metadata),
-        }
-        if explain:
-            hit["legs"] = {name: {"rank": leg.rank, "score": round(leg.score, 6)} for name, leg in h.legs.items()}
-        hits.append(hit)
-    timings = {"embed": t.embed, "search": t.search, "fuse": t.fuse, "total": t.total}
-    return {
-        "hits": hits,
-        "timings_ms": {name: round(ms, 3) for name, ms in timings.items()},
-        "mode": result.mode,
-        "plan": result.plan,
-        "estimated_rows": result.estimated_rows,
-        "fewer_than_k": result.fewer_than_k,
-    }
 
 
 def _print_hits(query: str, result: SearchResult, *, explain: bool = False) -> None:

@@ -131,6 +131,33 @@ class SearchResult:
     distance: str = "cosine"
     """The collection's distance metric, which the vector leg's scores are derived from."""
 
+    def to_json(self, *, explain: bool = False) -> dict[str, JSONValue]:
+        """Exactly what ``pgseek search --json`` prints (``explain``: each hit's legs, as ``--explain`` adds)."""
+        hits: list[JSONValue] = []
+        for h in self.hits:
+            hit: dict[str, JSONValue] = {
+                "document_id": h.document_id,
+                "title": h.title,
+                "source": h.source,
+                "chunk": h.chunk,
+                "position": h.position,
+                "score": round(h.score, 6),
+                "metadata": dict(h.metadata),
+            }
+            if explain:
+                hit["legs"] = {name: {"rank": leg.rank, "score": round(leg.score, 6)} for name, leg in h.legs.items()}
+            hits.append(hit)
+        t = self.timings_ms
+        timings = {"embed": t.embed, "search": t.search, "fuse": t.fuse, "total": t.total}
+        return {
+            "hits": hits,
+            "timings_ms": {name: round(ms, 3) for name, ms in timings.items()},
+            "mode": self.mode,
+            "plan": self.plan,
+            "estimated_rows": self.estimated_rows,
+            "fewer_than_k": self.fewer_than_k,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class CollectionInfo:

@@ -80,16 +80,7 @@ class CollectionPublic(BaseModel):
 
     @classmethod
     def of(cls, info: CollectionInfo) -> CollectionPublic:
-        return cls(
-            name=info.name,
-            distance=info.distance,
-            text_search_config=info.text_search_config,
-            model=info.model,
-            dimensions=info.dimensions,
-            documents=info.documents,
-            chunks=info.chunks,
-            created_at=info.created_at,
-        )
+        return cls.model_validate(info, from_attributes=True)
 
 
 class CollectionsPublic(BaseModel):
@@ -254,29 +245,7 @@ class SearchResponse(BaseModel):
 
     @classmethod
     def of(cls, result: SearchResult) -> SearchResponse:
-        t = result.timings_ms
-        return cls(
-            hits=[
-                Hit(
-                    document_id=h.document_id,
-                    title=h.title,
-                    source=h.source,
-                    chunk=h.chunk,
-                    position=h.position,
-                    score=round(h.score, 6),
-                    metadata=dict(h.metadata),
-                    legs={name: LegPublic(rank=leg.rank, score=round(leg.score, 6)) for name, leg in h.legs.items()},
-                )
-                for h in result.hits
-            ],
-            timings_ms=SearchTimings(
-                embed=round(t.embed, 3), search=round(t.search, 3), fuse=round(t.fuse, 3), total=round(t.total, 3)
-            ),
-            mode=result.mode,
-            plan=result.plan,
-            estimated_rows=result.estimated_rows,
-            fewer_than_k=result.fewer_than_k,
-        )
+        return cls.model_validate(result.to_json(explain=True))
 
 
 # --- answers ------------------------------------------------------------------------------------------------------
