@@ -112,7 +112,7 @@ def llama_embeddings(model: SentenceModel) -> Any:
 def metadata(unit: Unit, small: set[str]) -> dict[str, Any]:
     return {
         "doc_id": unit.doc_id,
-        "position": unit.position,
+        "position": unit.chunk.position,
         "title": unit.title,
         "group": "small" if unit.doc_id in small else "rest",
     }
@@ -148,7 +148,7 @@ class Guide:
         from psycopg2.extras import Json, execute_values
 
         rows = [
-            (f"{u.doc_id}:{u.position}", u.embed_text, Json(metadata(u, small)), v)
+            (f"{u.doc_id}:{u.chunk.position}", u.embed_text, Json(metadata(u, small)), v)
             for u, v in zip(units, vectors, strict=True)
         ]
         with self.conn.cursor() as cur:
@@ -323,29 +323,16 @@ class Pgseek:
         asyncio.run(self._write(self.documents(docs, small), units, vectors))
 
     async def _write(self, documents: Sequence[Any], units: Sequence[Unit], vectors: np.ndarray) -> None:
-        import hashlib
-
         import psycopg
         from pgvector.psycopg import register_vector_async
 
+        from bench_write import pgseek_batches
         from pgseek.db import store
-        from pgseek.ingest.pipeline import GROUP_CHUNKS
 
-        rows: dict[str, list[int]] = {}
-        for i, u in enumerate(units):
-            rows.setdefault(u.doc_id, []).append(i)
-        groups: list[list[store.PendingDocument]] = [[]]
-        size = 0
-        for doc in documents:
-            mine = rows.get(doc.external_id, [])
-            if not mine:
-                continue
-            digest = hashlib.sha256(doc.text.encode()).hexdigest()
-            groups[-1].append(store.PendingDocument(doc, digest, [units[i].chunk for i in mine], vectors[mine]))
-            size += len(mine)
-            if size >= GROUP_CHUNKS:
-                groups.append([])
-                size = 0
+        chunks: dict[str, list[Any]] = {}
+        for u in units:  # in corpus order, each document's chunks together: the order of ``vectors``
+            chunks.setdefault(u.doc_id, []).append(u.chunk)
+        groups = pgseek_batches([(d, chunks[d.external_id]) for d in documents if d.external_id in chunks], vectors)
         info = self.embedder.info
         started = time.perf_counter()
         conn = await psycopg.AsyncConnection.connect(self.settings.database_url)
@@ -358,9 +345,8 @@ class Pgseek:
                 table = await store.ensure_embedding_table(conn, info)
                 await store.bind_collection_model(conn, collection, table, info)
             for group in groups:
-                if group:
-                    async with conn.transaction():
-                        await store.write_documents(conn, self.settings.tenant, collection, table.table, group)
+                async with conn.transaction():
+                    await store.write_documents(conn, self.settings.tenant, collection, table.table, group)
             self.load_seconds = time.perf_counter() - started
             s = self.settings
             await store.ensure_hnsw_index(
@@ -457,7 +443,7 @@ def exact_small(query_vectors: np.ndarray, units: Sequence[Unit], vectors: np.nd
     rows = [i for i, u in enumerate(units) if u.doc_id in small]
     scores = query_vectors @ vectors[rows].T
     top = np.argsort(-scores, axis=1)[:, :K]
-    return [[(units[rows[j]].doc_id, units[rows[j]].position) for j in line] for line in top]
+    return [[(units[rows[j]].doc_id, units[rows[j]].chunk.position) for j in line] for line in top]
 
 
 def run_filtered(system: Any, model: SentenceModel, queries: Sequence[str], truth: list[Found]) -> dict[str, float]:

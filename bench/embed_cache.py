@@ -32,10 +32,8 @@ class Unit:
 
     doc_id: str
     title: str | None
-    position: int
-    text: str
     embed_text: str
-    chunk: Any  # the pgseek Chunk, offsets and token count included
+    chunk: Any  # the pgseek Chunk: text, position, offsets and token count
 
 
 def scifact_units(embedder: Any, docs: Sequence[dict[str, Any]], chunk_tokens: int, overlap: int) -> list[Unit]:
@@ -46,9 +44,7 @@ def scifact_units(embedder: Any, docs: Sequence[dict[str, Any]], chunk_tokens: i
     for d in docs:
         doc = Document(str(d["_id"]), str(d.get("text") or ""), title=d.get("title") or None)
         chunks, texts = chunk_for_embedding(doc, embedder, chunk_tokens, overlap)
-        units += [
-            Unit(doc.external_id, doc.title, c.position, c.text, t, c) for c, t in zip(chunks, texts, strict=True)
-        ]
+        units += [Unit(doc.external_id, doc.title, t, c) for c, t in zip(chunks, texts, strict=True)]
     return units
 
 
