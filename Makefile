@@ -37,7 +37,7 @@ test-all: setup
 lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
-	$(BIN)/mypy src
+	$(BIN)/mypy src tests bench
 
 format: setup
 	$(BIN)/ruff format src tests bench

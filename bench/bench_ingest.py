@@ -87,8 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             meta["model"] = {
                 "name": embedder.info.name,
                 "version": embedder.info.version,
-                "backend_document": embedder.backend_for("document"),
-                "backend_query": embedder.backend_for("query"),
+                **{f"backend_{purpose}": backend for purpose, backend in common.embed_backends(embedder).items()},
             }
             meta["settings"] = {
                 "chunk_tokens": settings.chunk_tokens,

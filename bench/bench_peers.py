@@ -39,6 +39,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,8 @@ class SentenceModel:
     def __init__(self) -> None:
         from sentence_transformers import SentenceTransformer
 
-        from pgseek.providers.local import DEFAULT_MODEL, bundled_model_dir
+        from pgseek.config import DEFAULT_MODEL
+        from pgseek.providers.local import bundled_model_dir
 
         path = bundled_model_dir(DEFAULT_MODEL)
         self.model = SentenceTransformer(str(path) if path else DEFAULT_MODEL, device="cpu")
@@ -407,6 +409,11 @@ def checkpoint(url: str) -> None:
         conn.execute("CHECKPOINT")
 
 
+def load_and_index(system: Any, units: Sequence[Unit], small: set[str], model: SentenceModel) -> None:
+    system.load_texts(units, small, model)
+    system.index()
+
+
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     started = time.perf_counter()
     value = fn()
@@ -429,7 +436,7 @@ def run_queries(
         system.search(model, text, **kw)
     latencies, scores = [], []
     for qid, text in queries:
-        seconds, found = timed(lambda text=text: system.search(model, text, **kw))
+        seconds, found = timed(partial(system.search, model, text, **kw))
         latencies.append(seconds * 1000)
         scores.append(ndcg(found, qrels.get(qid, {})))
     return {
@@ -480,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         with Seek(base) as admin:
             admin.status()
             url = admin._core._url
+            assert url is not None
             pg_embedder = admin.embedder()
         peers_url = with_database(url, "peers")
         create_database(url, "peers")
@@ -498,11 +506,11 @@ def main(argv: list[str] | None = None) -> int:
             if name == "pgseek":
                 system: Any = Pgseek(base, url, "pgseek_e2e", pg_embedder)
                 system.seek.status()  # migrations, outside the timed span
-                seconds, report = timed(lambda s=system: s.ingest(e2e_docs, small))
+                seconds, report = timed(partial(system.ingest, e2e_docs, small))
                 assert report.chunks_embedded == len(e2e_units), report
             else:
                 system = make_peer(name, peers_url, f"{name}_e2e", model)
-                seconds, _ = timed(lambda s=system: (s.load_texts(e2e_units, small, model), s.index()))
+                seconds, _ = timed(partial(load_and_index, system, e2e_units, small, model))
             system.close()
             results[name].update(
                 e2e_seconds=seconds,
@@ -518,11 +526,11 @@ def main(argv: list[str] | None = None) -> int:
             if name == "pgseek":
                 system = Pgseek(base, url, "pgseek_full", pg_embedder)
                 system.seek.status()  # migrations, outside the timed span
-                seconds, _ = timed(lambda s=system: s.write(corpus, units, vectors, small))
+                seconds, _ = timed(partial(system.write, corpus, units, vectors, small))
                 load, index = system.load_seconds, system.index_seconds
             else:
                 system = make_peer(name, peers_url, f"{name}_full", model)
-                load, _ = timed(lambda s=system: s.load(units, vectors, small))
+                load, _ = timed(partial(system.load, units, vectors, small))
                 index, _ = timed(system.index)
                 seconds = load + (0.0 if index != index else index)
             systems[name] = system
@@ -540,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
             results[name].update(run_filtered(system, model, filter_texts, truth))
             print(f"query {name}: {results[name]}", flush=True)
         if "pgseek" in systems:
-            hybrid = {"system": "pgseek hybrid"}
+            hybrid: dict[str, Any] = {"system": "pgseek hybrid"}
             hybrid.update(run_queries(systems["pgseek"], model, queries, qrels, mode="hybrid"))
             results["pgseek hybrid"] = hybrid
         for system in systems.values():
@@ -564,10 +572,7 @@ def main(argv: list[str] | None = None) -> int:
                     "sentence-transformers",
                 )
             },
-            embedder={
-                "pgseek_document": pg_embedder.backend_for("document"),
-                "pgseek_query": pg_embedder.backend_for("query"),
-            },
+            embedder={f"pgseek_{purpose}": backend for purpose, backend in common.embed_backends(pg_embedder).items()},
             notes=__doc__,
         )
     rows = list(results.values())

@@ -167,7 +167,8 @@ def tenant_sizes(rows: int) -> np.ndarray:
     weights = 1.0 / np.arange(1, TENANTS + 1, dtype=np.float64) ** ZIPF_EXPONENT
     extra = np.floor(weights / weights.sum() * spare).astype(np.int64)
     extra[0] += spare - int(extra.sum())
-    return MIN_TENANT_ROWS + extra
+    sizes: np.ndarray = MIN_TENANT_ROWS + extra
+    return sizes
 
 
 def base_chunks(embedder: Any, base: int) -> tuple[list[str], list[str], np.ndarray]:

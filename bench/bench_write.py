@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         meta = common.base_meta(url)
 
     def median_rate(method: str) -> float:
-        return statistics.median(run["rows"] / run["seconds"] for run in runs if run["method"] == method)
+        return float(statistics.median(run["rows"] / run["seconds"] for run in runs if run["method"] == method))
 
     pgseek_rate, guide_rate, copy_rate = median_rate("pgseek"), median_rate("guide"), median_rate("copy")
     ratio = pgseek_rate / guide_rate

@@ -143,6 +143,14 @@ def server_versions(url: str) -> dict[str, str | None]:
     return {"postgres": pg[0] if pg else None, "pgvector": vec[0] if vec else None}
 
 
+def embed_backends(embedder: object) -> dict[str, str]:
+    """Which backend (torch or onnx) the embedder uses per purpose; empty for an embedder that does not say."""
+    backend_for = getattr(embedder, "backend_for", None)
+    if backend_for is None:
+        return {}
+    return {purpose: str(backend_for(purpose)) for purpose in ("document", "query")}
+
+
 def base_meta(url: str | None = None) -> dict[str, Any]:
     from importlib.metadata import version
 
@@ -227,14 +235,16 @@ def bar_chart(
     width = 0.8 if stacked or len(series) == 1 else 0.8 / len(series)
     bottom = np.zeros(len(labels))
     for i, (label, ys) in enumerate(series.items()):
-        ys = np.asarray(ys, dtype=np.float64)
+        heights = np.asarray(ys, dtype=np.float64)
         if stacked:
-            bars = ax.bar(x, ys, width, bottom=bottom, label=label or None)
-            bottom += ys
+            bars = ax.bar(x, heights, width, bottom=bottom, label=label or None)
+            bottom += heights
         else:
             offset = (i - (len(series) - 1) / 2) * width
-            bars = ax.bar(x + offset, ys, width, label=label or None)
-        ax.bar_label(bars, labels=[_fmt(float(v)) for v in ys], label_type="center" if stacked else "edge", fontsize=8)
+            bars = ax.bar(x + offset, heights, width, label=label or None)
+        ax.bar_label(
+            bars, labels=[_fmt(float(v)) for v in heights], label_type="center" if stacked else "edge", fontsize=8
+        )
     if target is not None:
         ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=target_label)
     ax.set_xticks(x, list(labels))

@@ -54,7 +54,8 @@ def vectors_for(embedder: Any, texts: Sequence[str]) -> np.ndarray:
     digest = hashlib.sha256(json.dumps([info.name, info.version, *texts]).encode()).hexdigest()[:16]
     path = CACHE / f"vectors-{digest}.npy"
     if path.is_file():
-        return np.load(path)
+        cached: np.ndarray = np.load(path)
+        return cached
     print(f"embedding {len(texts):,} texts once for the cache ({path.name}) ...", file=sys.stderr)
     started = time.perf_counter()
     parts = []

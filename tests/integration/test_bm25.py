@@ -31,7 +31,9 @@ def seek(settings: Any, local_embedder: Any) -> Iterator[Seek]:
 def _reference_scores(database_url: str, query: str) -> dict[str, float]:
     """BM25 from the chunks' own tsvectors and token counts, computed here in Python."""
     with psycopg.connect(database_url) as conn:
-        lexemes = set(conn.execute("SELECT tsvector_to_array(to_tsvector('english', %s))", (query,)).fetchone()[0])
+        found = conn.execute("SELECT tsvector_to_array(to_tsvector('english', %s))", (query,)).fetchone()
+        assert found is not None
+        lexemes = set(found[0])
         rows = conn.execute(
             """SELECT d.external_id, c.token_count, (SELECT array_agg(ARRAY[t.lexeme, cardinality(t.positions)::text])
                                                      FROM unnest(c.tsv) t)

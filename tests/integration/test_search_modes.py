@@ -85,7 +85,7 @@ def test_filters_apply_to_every_mode(seek: Seek) -> None:
 
 def test_bad_options_are_clear(seek: Seek) -> None:
     with pytest.raises(QueryError, match="unknown mode") as bad:
-        seek.search("x", mode="fuzzy", collection="modes")  # type: ignore[arg-type]
+        seek.search("x", mode="fuzzy", collection="modes")
     assert bad.value.field == "mode"
     with pytest.raises(QueryError, match="unknown search option"):
         seek.search("x", colection="modes")

@@ -28,7 +28,7 @@ def _scoped_rows(database_url: str, tenant: str | None, query: str) -> list[tupl
                 await store.tenant_scope(conn, tenant)
             else:
                 await conn.execute("SET LOCAL ROLE pgseek_app")
-            cur = await conn.execute(query)  # type: ignore[arg-type]
+            cur = await conn.execute(query)
             return await cur.fetchall()
 
     return asyncio.run(run())

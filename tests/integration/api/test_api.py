@@ -67,7 +67,8 @@ def assert_error(response: httpx.Response, status: int, code: str, field: str | 
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "field"}
     assert body["error"]["code"] == code and body["error"]["message"]
     assert body["error"]["field"] == field
-    return body["error"]
+    error: dict[str, Any] = body["error"]
+    return error
 
 
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
