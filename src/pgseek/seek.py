@@ -171,10 +171,37 @@ class AsyncSeek:
         sources = await asyncio.to_thread(load)  # PDF and HTML parsing is CPU work
         return await self.ingest_documents(sources, collection=collection, tenant=tenant, progress=progress)
 
-    async def search(self, query: str, options: SearchOptions | None = None, **kwargs: Any) -> SearchResult:
-        """Search a collection. Keyword arguments override ``options``: k, mode ("vector", "keyword", "hybrid"),
-        filter (a SearchFilter), collection, tenant, min_score, rrf_k, vector_weight, keyword_weight, candidates."""
-        opts = (options or SearchOptions()).merged(kwargs)
+    async def search(
+        self,
+        query: str,
+        options: SearchOptions | None = None,
+        *,
+        k: int | None = None,
+        mode: str | None = None,
+        filter: SearchFilter | None = None,
+        collection: str | None = None,
+        tenant: str | None = None,
+        min_score: float | None = None,
+        rrf_k: int | None = None,
+        vector_weight: float | None = None,
+        keyword_weight: float | None = None,
+        candidates: int | None = None,
+    ) -> SearchResult:
+        """Search a collection. Each keyword argument given (not None) overrides the same field of ``options``
+        (``SearchOptions``: its docstring says what each means)."""
+        given = {
+            "k": k,
+            "mode": mode,
+            "filter": filter,
+            "collection": collection,
+            "tenant": tenant,
+            "min_score": min_score,
+            "rrf_k": rrf_k,
+            "vector_weight": vector_weight,
+            "keyword_weight": keyword_weight,
+            "candidates": candidates,
+        }
+        opts = (options or SearchOptions()).merged({name: value for name, value in given.items() if value is not None})
         embedder = await self.embedder()
         pool = await self._ready()
         s = self.settings
@@ -385,7 +412,11 @@ class AsyncSeek:
 
 
 class Seek:
-    """Synchronous pgseek for scripts and the CLI: runs ``AsyncSeek`` on a private event loop thread."""
+    """Synchronous pgseek for scripts and the CLI: runs ``AsyncSeek`` on a private event loop thread.
+
+    Every public method has the signature of its ``AsyncSeek`` twin, written out (tests/unit/test_sync_facade.py
+    compares them), so that mypy checks sync callers as strictly as async ones.
+    """
 
     def __init__(
         self,
@@ -407,10 +438,15 @@ class Seek:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def __enter__(self) -> Seek:
+        # Lazy, unlike ``async with AsyncSeek()``: a CLI command that fails validation never starts the database.
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def open(self) -> None:
+        """See ``AsyncSeek.open``."""
+        self._run(self._core.open())
 
     def close(self) -> None:
         if self._loop.is_closed():
@@ -420,22 +456,115 @@ class Seek:
         self._thread.join()
         self._loop.close()
 
-    def ingest(self, paths: Sequence[str | Path], **kwargs: Any) -> IngestReport:
-        return self._run(self._core.ingest(paths, **kwargs))
+    def embedder(self) -> TokenizingEmbedder:
+        return self._run(self._core.embedder())
 
-    def ingest_documents(self, documents: Iterable[Document | LoadFailure], **kwargs: Any) -> IngestReport:
-        return self._run(self._core.ingest_documents(documents, **kwargs))
+    def ingest(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        collection: str | None = None,
+        tenant: str | None = None,
+        glob: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """See ``AsyncSeek.ingest``."""
+        return self._run(self._core.ingest(paths, collection=collection, tenant=tenant, glob=glob, progress=progress))
 
-    def search(self, query: str, options: SearchOptions | None = None, **kwargs: Any) -> SearchResult:
-        return self._run(self._core.search(query, options, **kwargs))
+    def ingest_documents(
+        self,
+        documents: Iterable[Document | LoadFailure],
+        *,
+        collection: str | None = None,
+        tenant: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """See ``AsyncSeek.ingest_documents``."""
+        return self._run(
+            self._core.ingest_documents(documents, collection=collection, tenant=tenant, progress=progress)
+        )
 
-    def ask(self, question: str, **kwargs: Any) -> Answer:
+    def ingest_files(
+        self,
+        files: Sequence[tuple[str, bytes]],
+        *,
+        collection: str | None = None,
+        tenant: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """See ``AsyncSeek.ingest_files``."""
+        return self._run(self._core.ingest_files(files, collection=collection, tenant=tenant, progress=progress))
+
+    def search(
+        self,
+        query: str,
+        options: SearchOptions | None = None,
+        *,
+        k: int | None = None,
+        mode: str | None = None,
+        filter: SearchFilter | None = None,
+        collection: str | None = None,
+        tenant: str | None = None,
+        min_score: float | None = None,
+        rrf_k: int | None = None,
+        vector_weight: float | None = None,
+        keyword_weight: float | None = None,
+        candidates: int | None = None,
+    ) -> SearchResult:
+        """See ``AsyncSeek.search``."""
+        return self._run(
+            self._core.search(
+                query,
+                options,
+                k=k,
+                mode=mode,
+                filter=filter,
+                collection=collection,
+                tenant=tenant,
+                min_score=min_score,
+                rrf_k=rrf_k,
+                vector_weight=vector_weight,
+                keyword_weight=keyword_weight,
+                candidates=candidates,
+            )
+        )
+
+    def generator(self) -> Generator:
+        return self._run(self._core.generator())
+
+    def ask(
+        self,
+        question: str,
+        *,
+        k: int = 8,
+        mode: str = "hybrid",
+        collection: str | None = None,
+        tenant: str | None = None,
+        filter: SearchFilter | None = None,
+        generator: Generator | None = None,
+    ) -> Answer:
         """See ``AsyncSeek.ask``."""
-        return self._run(self._core.ask(question, **kwargs))
+        return self._run(
+            self._core.ask(
+                question, k=k, mode=mode, collection=collection, tenant=tenant, filter=filter, generator=generator
+            )
+        )
 
-    def ask_stream(self, question: str, **kwargs: Any) -> Iterator[AnswerEvent]:
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        k: int = 8,
+        mode: str = "hybrid",
+        collection: str | None = None,
+        tenant: str | None = None,
+        filter: SearchFilter | None = None,
+        generator: Generator | None = None,
+    ) -> Iterator[AnswerEvent]:
         """See ``AsyncSeek.ask_stream``; stopping early closes the stream (and its HTTP request)."""
-        events = self._core.ask_stream(question, **kwargs)
+        events = self._core.ask_stream(
+            question, k=k, mode=mode, collection=collection, tenant=tenant, filter=filter, generator=generator
+        )
 
         async def step() -> AnswerEvent | None:
             try:
@@ -449,44 +578,71 @@ class Seek:
         finally:
             self._run(events.aclose())
 
-    def generator(self) -> Generator:
-        return self._run(self._core.generator())
+    def evaluate(
+        self,
+        dataset: EvalDataset,
+        *,
+        modes: Sequence[str] = ("vector", "keyword", "hybrid"),
+        k: int = 10,
+        collection: str | None = None,
+        tenant: str | None = None,
+        progress: EvalProgressCallback | None = None,
+    ) -> EvalReport:
+        """See ``AsyncSeek.evaluate``."""
+        return self._run(
+            self._core.evaluate(dataset, modes=modes, k=k, collection=collection, tenant=tenant, progress=progress)
+        )
+
+    def evaluate_rag(
+        self,
+        claims: ClaimSet,
+        *,
+        collection: str,
+        tenant: str | None = None,
+        k: int = 8,
+        mode: str = "hybrid",
+        progress: EvalProgressCallback | None = None,
+    ) -> RagReport:
+        """See ``AsyncSeek.evaluate_rag``."""
+        return self._run(
+            self._core.evaluate_rag(claims, collection=collection, tenant=tenant, k=k, mode=mode, progress=progress)
+        )
+
+    def ann_recall(
+        self, queries: Sequence[str], *, collection: str, tenant: str | None = None, k: int = 10
+    ) -> AnnProbe:
+        """See ``AsyncSeek.ann_recall``."""
+        return self._run(self._core.ann_recall(queries, collection=collection, tenant=tenant, k=k))
 
     def status(self) -> DatabaseStatus:
         return self._run(self._core.status())
 
-    def evaluate(self, dataset: EvalDataset, **kwargs: Any) -> EvalReport:
-        return self._run(self._core.evaluate(dataset, **kwargs))
+    def collections(self, *, tenant: str | None = None) -> list[CollectionInfo]:
+        return self._run(self._core.collections(tenant=tenant))
 
-    def evaluate_rag(self, claims: ClaimSet, **kwargs: Any) -> RagReport:
-        return self._run(self._core.evaluate_rag(claims, **kwargs))
+    def collection(self, name: str | None = None, *, tenant: str | None = None) -> CollectionInfo:
+        return self._run(self._core.collection(name, tenant=tenant))
 
-    def ann_recall(self, queries: Sequence[str], **kwargs: Any) -> AnnProbe:
-        return self._run(self._core.ann_recall(queries, **kwargs))
+    def create_collection(
+        self,
+        name: str,
+        *,
+        tenant: str | None = None,
+        distance: str | None = None,
+        text_search_config: str | None = None,
+    ) -> CollectionInfo:
+        return self._run(
+            self._core.create_collection(name, tenant=tenant, distance=distance, text_search_config=text_search_config)
+        )
 
-    def embedder(self) -> TokenizingEmbedder:
-        return self._run(self._core.embedder())
+    def delete_collection(self, name: str, *, tenant: str | None = None) -> int:
+        return self._run(self._core.delete_collection(name, tenant=tenant))
 
-    def ingest_files(self, files: Sequence[tuple[str, bytes]], **kwargs: Any) -> IngestReport:
-        return self._run(self._core.ingest_files(files, **kwargs))
+    def document(self, external_id: str, *, collection: str | None = None, tenant: str | None = None) -> StoredDocument:
+        return self._run(self._core.document(external_id, collection=collection, tenant=tenant))
 
-    def collections(self, **kwargs: Any) -> list[CollectionInfo]:
-        return self._run(self._core.collections(**kwargs))
-
-    def collection(self, name: str | None = None, **kwargs: Any) -> CollectionInfo:
-        return self._run(self._core.collection(name, **kwargs))
-
-    def create_collection(self, name: str, **kwargs: Any) -> CollectionInfo:
-        return self._run(self._core.create_collection(name, **kwargs))
-
-    def delete_collection(self, name: str, **kwargs: Any) -> int:
-        return self._run(self._core.delete_collection(name, **kwargs))
-
-    def document(self, external_id: str, **kwargs: Any) -> StoredDocument:
-        return self._run(self._core.document(external_id, **kwargs))
-
-    def delete_document(self, external_id: str, **kwargs: Any) -> None:
-        self._run(self._core.delete_document(external_id, **kwargs))
+    def delete_document(self, external_id: str, *, collection: str | None = None, tenant: str | None = None) -> None:
+        self._run(self._core.delete_document(external_id, collection=collection, tenant=tenant))
 
     def create_api_key(self, tenant: str, *, name: str | None = None) -> NewApiKey:
         return self._run(self._core.create_api_key(tenant, name=name))
@@ -502,3 +658,6 @@ class Seek:
 
     def readiness(self) -> Readiness:
         return self._run(self._core.readiness())
+
+    def pool_usage(self) -> PoolUsage | None:
+        return self._core.pool_usage()

@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgseek import Condition, Document, SearchFilter, Seek
+from pgseek import Condition, Document, SearchFilter, SearchOptions, Seek
 from pgseek.errors import ConfigurationError, QueryError
 
 TOPICS = ["rivers", "mountains", "forests", "deserts", "oceans", "glaciers"]
@@ -87,8 +87,11 @@ def test_bad_options_are_clear(seek: Seek) -> None:
     with pytest.raises(QueryError, match="unknown mode") as bad:
         seek.search("x", mode="fuzzy", collection="modes")
     assert bad.value.field == "mode"
+    # A misspelt option is caught by mypy (explicit signatures) and, untyped, by Python itself.
+    with pytest.raises(TypeError, match="colection"):
+        seek.search("x", colection="modes")  # type: ignore[call-arg]
     with pytest.raises(QueryError, match="unknown search option"):
-        seek.search("x", colection="modes")
+        SearchOptions().merged({"colection": "modes"})
 
 
 @pytest.mark.parametrize("distance", ["l2", "ip"])
