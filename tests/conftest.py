@@ -15,8 +15,8 @@ from psycopg.conninfo import make_conninfo
 
 from pgseek.config import Settings
 from pgseek.db.server import EmbeddedServer
-from pgseek.ingest.chunking import TokenCounter
 from pgseek.providers.local import LocalEmbedder
+from pgseek.providers.tokens import TokenCounter
 from pgseek.seek import Seek
 from pgseek.types import ModelInfo
 from tests.chat_server import ChatServer

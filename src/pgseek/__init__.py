@@ -17,9 +17,9 @@ from pgseek.errors import (
     PgvectorMissingError,
     QueryError,
 )
+from pgseek.filters import Condition, SearchFilter
 from pgseek.providers.protocols import Generator
 from pgseek.search.engine import SearchOptions
-from pgseek.search.filters import Condition, SearchFilter
 from pgseek.seek import AsyncSeek, Seek
 from pgseek.types import (
     Answer,

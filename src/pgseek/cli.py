@@ -20,8 +20,8 @@ from pgseek import demo as demo_corpus
 from pgseek.config import Settings
 from pgseek.db.connect import embedded_server
 from pgseek.errors import PgseekError
+from pgseek.filters import build_filter
 from pgseek.ingest.pipeline import IngestProgress
-from pgseek.search.filters import build_filter
 from pgseek.seek import Seek
 from pgseek.types import Answer, AnswerDelta, IngestReport, SearchResult
 

@@ -18,11 +18,12 @@ from pgseek.db.connect import Pool, PoolUsage, pool_usage, translate_errors
 from pgseek.db.status import DatabaseStatus, database_status
 from pgseek.db.store import VectorTuning
 from pgseek.errors import PgseekError
-from pgseek.evaluate.ann import AnnProbe, ann_recall
+from pgseek.evaluate.ann import DEFAULT_EF_VALUES, AnnProbe, ann_recall
 from pgseek.evaluate.claims import ClaimSet
 from pgseek.evaluate.datasets import EvalDataset
 from pgseek.evaluate.rag import RagReport, evaluate_rag
 from pgseek.evaluate.runner import EvalProgressCallback, EvalReport, evaluate
+from pgseek.filters import SearchFilter
 from pgseek.ingest.loaders import load_bytes, load_paths
 from pgseek.ingest.pipeline import Ingestion, IngestOptions, ProgressCallback
 from pgseek.names import check_document_id, check_name
@@ -30,7 +31,6 @@ from pgseek.providers.protocols import Generator, TokenizingEmbedder
 from pgseek.providers.registry import make_generator
 from pgseek.search import engine
 from pgseek.search.engine import SearchOptions
-from pgseek.search.filters import SearchFilter
 from pgseek.types import (
     Answer,
     AnswerEvent,
@@ -309,10 +309,19 @@ class AsyncSeek:
         return await evaluate_rag(self, claims, collection=collection, tenant=tenant, k=k, mode=mode, progress=progress)
 
     async def ann_recall(
-        self, queries: Sequence[str], *, collection: str, tenant: str | None = None, k: int = 10
+        self,
+        queries: Sequence[str],
+        *,
+        collection: str,
+        tenant: str | None = None,
+        k: int = 10,
+        ef_values: Sequence[int] = DEFAULT_EF_VALUES,
     ) -> AnnProbe:
         """Recall of the HNSW index against exact search over a sweep of ef_search, with latencies."""
-        return await ann_recall(self, queries, collection=collection, tenant=tenant, k=k)
+        pool, embedder = await self._ready(), await self.embedder()
+        return await ann_recall(
+            pool, embedder, queries, collection=collection, tenant=self._tenant(tenant), k=k, ef_values=ef_values
+        )
 
     async def status(self) -> DatabaseStatus:
         pool = await self._ready()
@@ -609,10 +618,16 @@ class Seek:
         )
 
     def ann_recall(
-        self, queries: Sequence[str], *, collection: str, tenant: str | None = None, k: int = 10
+        self,
+        queries: Sequence[str],
+        *,
+        collection: str,
+        tenant: str | None = None,
+        k: int = 10,
+        ef_values: Sequence[int] = DEFAULT_EF_VALUES,
     ) -> AnnProbe:
         """See ``AsyncSeek.ann_recall``."""
-        return self._run(self._core.ann_recall(queries, collection=collection, tenant=tenant, k=k))
+        return self._run(self._core.ann_recall(queries, collection=collection, tenant=tenant, k=k, ef_values=ef_values))
 
     def status(self) -> DatabaseStatus:
         return self._run(self._core.status())

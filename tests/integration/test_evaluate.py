@@ -10,7 +10,7 @@ import pytest
 
 from pgseek import AsyncSeek
 from pgseek.errors import NotFoundError
-from pgseek.evaluate import EvalProgress, ann_recall, evaluate, load_beir, load_golden, plot_ann, plot_report
+from pgseek.evaluate import EvalProgress, evaluate, load_beir, load_golden, plot_ann, plot_report
 
 CORPUS = {
     "d1": ("Eiffel Tower", "The Eiffel Tower is a wrought-iron lattice tower in Paris, France, 330 metres tall."),
@@ -78,7 +78,7 @@ async def test_beir_dataset_in_three_modes(beir: Path, tmp_path: Path, settings:
         assert embedder.texts_embedded - embedded == len(dataset.queries)  # the queries, nothing else
         assert again.row("vector").ndcg_at_k == pytest.approx(vector.ndcg_at_k)
 
-        probe = await ann_recall(seek, list(dataset.queries.values()), collection=report.collection, ef_values=(10, 40))
+        probe = await seek.ann_recall(list(dataset.queries.values()), collection=report.collection, ef_values=(10, 40))
         assert [r.ef_search for r in probe.rows] == [10, 40] and probe.queries == 4
         for r in probe.rows:
             assert 0.0 <= r.recall_at_k <= 1.0 and 0 < r.latency_p50_ms <= r.latency_p99_ms

@@ -12,7 +12,7 @@ from psycopg.types.json import Jsonb
 
 from pgseek.db.connect import prepare_database
 from pgseek.db.filters import compile_filter
-from pgseek.search.filters import Condition, SearchFilter, build_filter
+from pgseek.filters import Condition, SearchFilter, build_filter
 
 INJECTION = "x'); DROP TABLE documents; --"
 DOCUMENTS = {

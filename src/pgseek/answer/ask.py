@@ -18,10 +18,10 @@ import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
-from pgseek.answer.citations import parse_markers
 from pgseek.answer.context import build_context
-from pgseek.ingest.chunking import TokenCounter
+from pgseek.providers.markers import parse_markers
 from pgseek.providers.protocols import NO_ANSWER, Generator
+from pgseek.providers.tokens import TokenCounter
 from pgseek.types import Answer, AnswerDelta, AnswerEvent, Context, RefusalReason, SearchResult, Timings
 
 __all__ = ["REFUSAL", "AskPolicy", "answer_events", "best_similarity"]

@@ -17,11 +17,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from pgseek.answer.citations import remove_markers
-from pgseek.ingest.chunking import TokenCounter
+from pgseek.providers.prompt import render_source
+from pgseek.providers.tokens import TokenCounter
 from pgseek.types import Citation, Context, Hit
 
-__all__ = ["DUPLICATE_THRESHOLD", "build_context", "render_context", "render_source"]
+__all__ = ["DUPLICATE_THRESHOLD", "build_context"]
 
 DUPLICATE_THRESHOLD = 0.8
 """Two chunks are near-duplicates when this share of the shorter one's word trigrams is in the other."""
@@ -60,16 +60,6 @@ def build_context(
         kept_shingles.append(shingles)
         used += tokens
     return Context(tuple(sources), tokens=used, budget=budget, duplicates_dropped=duplicates, over_budget=over)
-
-
-def render_source(source: Citation) -> str:
-    label = source.title or source.document_id
-    where = f" ({source.source})" if source.source and source.source != label else ""
-    return f"[{source.marker}] {label}{where}\n{remove_markers(source.chunk)}"
-
-
-def render_context(context: Context) -> str:
-    return "\n\n".join(render_source(s) for s in context.sources)
 
 
 def _citation(hit: Hit, marker: int, chunk: str) -> Citation:

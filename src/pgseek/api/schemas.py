@@ -11,8 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from pgseek.filters import Condition, SearchFilter
 from pgseek.search.engine import MAX_K
-from pgseek.search.filters import Condition, SearchFilter
 from pgseek.types import Answer, ApiKey, CollectionInfo, IngestReport, Readiness, SearchResult, StoredDocument
 
 Scalar = str | int | float | bool | None

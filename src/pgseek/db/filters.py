@@ -13,7 +13,7 @@ from typing import Any
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from pgseek.search.filters import Condition, SearchFilter
+from pgseek.filters import Condition, SearchFilter
 from pgseek.types import JSONValue
 
 _JSONPATH_OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}

@@ -6,15 +6,13 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pgseek.db import store
-from pgseek.db.connect import translate_errors
+from pgseek.db.connect import Pool, translate_errors
 from pgseek.errors import InputError, NotFoundError
 from pgseek.evaluate.metrics import percentile
-
-if TYPE_CHECKING:  # seek.py imports this module: the facade's type is for annotations only
-    from pgseek.seek import AsyncSeek
+from pgseek.providers.protocols import Embedder
 
 __all__ = ["DEFAULT_EF_VALUES", "AnnProbe", "AnnRow", "ann_recall"]
 
@@ -65,11 +63,12 @@ class AnnProbe:
 
 
 async def ann_recall(
-    seek: AsyncSeek,
+    pool: Pool,
+    embedder: Embedder,
     queries: Sequence[str],
     *,
     collection: str,
-    tenant: str | None = None,
+    tenant: str,
     k: int = 10,
     ef_values: Sequence[int] = DEFAULT_EF_VALUES,
     max_scan_tuples: int = 20000,
@@ -88,10 +87,8 @@ async def ann_recall(
         raise InputError(f"k must be at least 1, got {k}", field="k")
     if not ef_values or any(ef < 1 for ef in ef_values):
         raise InputError("ef_values must be positive integers", field="ef_values")
-    pool = await seek._ready()
-    embedder = await seek.embedder()
     vectors = await asyncio.to_thread(embedder.embed, texts, purpose="query")
-    scope = tenant or seek.settings.tenant
+    scope = tenant
     async with translate_errors("probing the vector index"), pool.connection() as conn:
         found = await store.get_collection(conn, collection)
         table = await store.collection_table(conn, found)

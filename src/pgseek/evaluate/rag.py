@@ -9,17 +9,15 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pgseek.errors import InputError, QueryError
 from pgseek.evaluate.claims import ClaimSet
 from pgseek.evaluate.metrics import percentile
+from pgseek.evaluate.protocols import Answerer
 from pgseek.evaluate.rag_metrics import AnswerScores, RagScores, score_answer, summarize
 from pgseek.evaluate.runner import EvalProgress, EvalProgressCallback
 from pgseek.search.engine import MAX_K, MODES
-
-if TYPE_CHECKING:  # seek.py imports this module: the facade's type is for annotations only
-    from pgseek.seek import AsyncSeek
 
 __all__ = ["RagReport", "evaluate_rag"]
 
@@ -66,7 +64,7 @@ class RagReport:
 
 
 async def evaluate_rag(
-    seek: AsyncSeek,
+    seek: Answerer,
     claims: ClaimSet,
     *,
     collection: str,

@@ -16,8 +16,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from pgseek.answer.citations import strip_markers
 from pgseek.evaluate.claims import Claim
+from pgseek.providers.markers import strip_markers
 
 __all__ = ["AnswerScores", "RagScores", "contains_sentence", "score_answer", "summarize"]
 

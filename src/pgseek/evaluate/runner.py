@@ -6,17 +6,15 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pgseek.errors import InputError, QueryError
 from pgseek.evaluate.datasets import EvalDataset
 from pgseek.evaluate.metrics import dedupe_documents, mean, mrr_at_k, ndcg_at_k, percentile, recall_at_k
+from pgseek.evaluate.protocols import Retriever
 from pgseek.ingest.pipeline import IngestProgress
 from pgseek.search.engine import MAX_K, MODES
 from pgseek.types import IngestReport
-
-if TYPE_CHECKING:  # seek.py imports this module: the facade's type is for annotations only
-    from pgseek.seek import AsyncSeek
 
 __all__ = ["RECALL_DEPTH", "EvalProgress", "EvalReport", "ModeScores", "QueryScores", "evaluate"]
 
@@ -120,7 +118,7 @@ class EvalReport:
 
 
 async def evaluate(
-    seek: AsyncSeek,
+    seek: Retriever,
     dataset: EvalDataset,
     *,
     modes: Sequence[str] = ("vector", "keyword", "hybrid"),
@@ -185,7 +183,7 @@ def _ingest_progress(progress: EvalProgressCallback | None) -> Callable[[IngestP
 
 
 async def _run_mode(
-    seek: AsyncSeek,
+    seek: Retriever,
     dataset: EvalDataset,
     mode: str,
     k: int,

@@ -10,26 +10,15 @@ preferred cut points, then sentences, and only as a last resort token boundaries
 from __future__ import annotations
 
 import re
-import threading
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
 
+from pgseek.providers.tokens import Span, TokenCounter
+from pgseek.sentences import PARAGRAPH_BREAK, sentence_ranges, split_ranges, strip_range
 from pgseek.types import Chunk
 
-if TYPE_CHECKING:
-    from tokenizers import Tokenizer
-
-__all__ = ["ChunkingOptions", "HFTokenCounter", "TokenCounter", "chunk_text", "count_tokens", "sentence_spans"]
-
-Span = tuple[int, int]
-
-
-class TokenCounter(Protocol):
-    def token_spans(self, text: str) -> list[Span]:
-        """Character spans of each word piece of `text`, excluding special tokens ([CLS]/[SEP]), in order."""
-        ...
+__all__ = ["ChunkingOptions", "chunk_text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,30 +37,6 @@ class ChunkingOptions:
             raise ValueError(f"overlap_tokens must be in [0, max_tokens // 2), got {self.overlap_tokens}")
         if self.max_tokens > self.hard_limit:
             raise ValueError(f"hard_limit must be >= max_tokens, got {self.hard_limit} < {self.max_tokens}")
-
-
-class HFTokenCounter:
-    """A :class:`TokenCounter` backed by a Hugging Face ``tokenizers.Tokenizer``."""
-
-    def __init__(self, tokenizer: Tokenizer) -> None:
-        # The model's tokenizer.json truncates and pads to 128; counting must see every token, and the caller's
-        # tokenizer must keep its settings, so work on a copy.
-        copy = type(tokenizer).from_str(tokenizer.to_str())
-        copy.no_truncation()
-        copy.no_padding()
-        self._tokenizer = copy
-        # A tokenizers.Tokenizer fails ("Already borrowed") when two threads use it at once, and searches (event
-        # loop) and ingestion (worker thread) both count tokens.
-        self._lock = threading.Lock()
-
-    def token_spans(self, text: str) -> list[Span]:
-        with self._lock:
-            return list(self._tokenizer.encode(text, add_special_tokens=False).offsets)
-
-
-def count_tokens(counter: TokenCounter, text: str) -> int:
-    """Number of word pieces in `text`, special tokens excluded."""
-    return len(counter.token_spans(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +60,6 @@ _STRUCTURE_LINE = re.compile(
     r"^(?:(?P<fence>[ ]{0,3}(?:`{3,}|~{3,}))|(?P<hashes>#{1,6})[ \t]+(?P<title>[^\n]*\S))", re.M
 )
 _CLOSING_HASHES = re.compile(r"[ \t]+#+$")
-_PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n")
-# A sentence ends at terminal punctuation (plus closing quotes/brackets) when whitespace and something that looks like
-# a sentence start follow; CJK full stops need no whitespace. Lowercase after a period ("e.g. this") is not a break.
-_SENTENCE_END = re.compile(r"[.!?][\"'’”)\]]*(?=\s+[\"'“‘(\[]?[0-9A-ZÀ-ÖØ-ÞΑ-ΩА-Я])|[。！？][」』”’)）]*")
-_NON_SPACE = re.compile(r"\S")
 
 
 def chunk_text(text: str, counter: TokenCounter, options: ChunkingOptions = ChunkingOptions()) -> list[Chunk]:
@@ -160,64 +120,19 @@ def _heading_title(raw: str) -> str:
     return title or raw.strip()
 
 
-def _strip(text: str, start: int, end: int) -> tuple[int, int] | None:
-    """Shrink [start, end) to exclude surrounding whitespace; None when nothing else is left."""
-    first = _NON_SPACE.search(text, start, end)
-    if first is None:
-        return None
-    last = end
-    while text[last - 1].isspace():
-        last -= 1
-    return first.start(), last
-
-
-def _split_ranges(text: str, start: int, end: int, separator: re.Pattern[str]) -> Iterator[tuple[int, int]]:
-    """Stripped, non-empty ranges of text[start:end] between matches of `separator`."""
-    piece_start = start
-    for match in separator.finditer(text, start, end):
-        stripped = _strip(text, piece_start, match.start())
-        if stripped is not None:
-            yield stripped
-        piece_start = match.end()
-    stripped = _strip(text, piece_start, end)
-    if stripped is not None:
-        yield stripped
-
-
-def _sentence_ranges(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
-    piece_start = start
-    for match in _SENTENCE_END.finditer(text, start, end):
-        stripped = _strip(text, piece_start, match.end())
-        if stripped is not None:
-            yield stripped
-        piece_start = match.end()
-    stripped = _strip(text, piece_start, end)
-    if stripped is not None:
-        yield stripped
-
-
-def sentence_spans(text: str) -> list[Span]:
-    """Stripped (start, end) ranges of the sentences of `text`, paragraph by paragraph, with chunking's own rules."""
-    return [
-        sentence
-        for para_start, para_end in _split_ranges(text, 0, len(text), _PARAGRAPH_BREAK)
-        for sentence in _sentence_ranges(text, para_start, para_end)
-    ]
-
-
 def _units(text: str, start: int, end: int, counter: TokenCounter, max_tokens: int) -> Iterator[_Unit]:
     """Paragraphs of a section, or for oversized paragraphs their sentences, or token windows of oversized sentences.
 
     Each paragraph is tokenized once; sentence and window counts come from the paragraph's spans, which is exact for
     word-piece tokenizers because sentence breaks sit on whitespace.
     """
-    for para_start, para_end in _split_ranges(text, start, end, _PARAGRAPH_BREAK):
+    for para_start, para_end in split_ranges(text, start, end, PARAGRAPH_BREAK):
         spans = [(a + para_start, b + para_start) for a, b in counter.token_spans(text[para_start:para_end])]
         if len(spans) <= max_tokens:
             yield _Unit(para_start, para_end, len(spans))
             continue
         span_starts = [a for a, _ in spans]
-        for sent_start, sent_end in _sentence_ranges(text, para_start, para_end):
+        for sent_start, sent_end in sentence_ranges(text, para_start, para_end):
             lo = bisect_left(span_starts, sent_start)
             hi = bisect_left(span_starts, sent_end, lo)
             if hi - lo <= max_tokens:
@@ -276,6 +191,6 @@ def _emit(
         return
     absolute = [(a + start, b + start) for a, b in spans]
     for window in _windows(absolute, start, end, options.max_tokens):
-        stripped = _strip(text, window.start, window.end)
+        stripped = strip_range(text, window.start, window.end)
         if stripped is not None:
             yield from _emit(text, stripped[0], stripped[1], counter, options)

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pgseek.answer.citations import strip_markers
-from pgseek.ingest.chunking import sentence_spans
+from pgseek.providers.markers import strip_markers
 from pgseek.providers.protocols import NO_ANSWER, Embedder
+from pgseek.sentences import sentence_spans
 from pgseek.types import Context
 
 __all__ = ["ExtractiveGenerator", "ScoredSentence", "content_words"]

@@ -20,8 +20,8 @@ from numpy.typing import NDArray
 
 from pgseek.config import DEFAULT_MODEL
 from pgseek.errors import EmbeddingError
-from pgseek.ingest.chunking import HFTokenCounter, TokenCounter
 from pgseek.providers import onnx_backend
+from pgseek.providers.tokens import HFTokenCounter, TokenCounter
 from pgseek.types import ModelInfo
 
 Backend = Literal["auto", "torch", "onnx"]

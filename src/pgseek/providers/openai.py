@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from pgseek.answer.context import render_context
 from pgseek.errors import ConfigurationError, GenerationError
+from pgseek.providers.prompt import render_context
 from pgseek.types import Context
 
 if TYPE_CHECKING:

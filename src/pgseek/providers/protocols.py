@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from pgseek.ingest.chunking import TokenCounter
+from pgseek.providers.tokens import TokenCounter
 from pgseek.types import Context, ModelInfo
 
 

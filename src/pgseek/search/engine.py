@@ -12,9 +12,9 @@ from pgseek.db import store
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.filters import compile_filter
 from pgseek.errors import QueryError
+from pgseek.filters import SearchFilter
 from pgseek.names import check_name
 from pgseek.providers.protocols import TokenizingEmbedder
-from pgseek.search.filters import SearchFilter
 from pgseek.search.hybrid import DEFAULT_K, reciprocal_rank_fusion
 from pgseek.types import Hit, LegRank, SearchResult, Timings
 
