@@ -329,7 +329,8 @@ class Pgseek:
         from pgvector.psycopg import register_vector_async
 
         from bench_write import pgseek_batches
-        from pgseek.db import store
+        from pgseek.db import catalog as db_catalog
+        from pgseek.db import writes as db_writes
 
         chunks: dict[str, list[Any]] = {}
         for u in units:  # in corpus order, each document's chunks together: the order of ``vectors``
@@ -341,17 +342,17 @@ class Pgseek:
         async with conn:
             await register_vector_async(conn)
             async with conn.transaction():
-                await store.setup_lock(conn)
-                await store.ensure_tenant(conn, self.settings.tenant)
-                collection = await store.get_collection(conn, "bench", create=True)
-                table = await store.ensure_embedding_table(conn, info)
-                await store.bind_collection_model(conn, collection, table, info)
+                await db_catalog.setup_lock(conn)
+                await db_catalog.ensure_tenant(conn, self.settings.tenant)
+                collection = await db_catalog.get_collection(conn, "bench", create=True)
+                table = await db_catalog.ensure_embedding_table(conn, info)
+                await db_catalog.bind_collection_model(conn, collection, table, info)
             for group in groups:
                 async with conn.transaction():
-                    await store.write_documents(conn, self.settings.tenant, collection, table.table, group)
+                    await db_writes.write_documents(conn, self.settings.tenant, collection, table.table, group)
             self.load_seconds = time.perf_counter() - started
             s = self.settings
-            await store.ensure_hnsw_index(
+            await db_writes.ensure_hnsw_index(
                 conn,
                 table.table,
                 collection.distance,
@@ -359,7 +360,7 @@ class Pgseek:
                 ef_construction=s.hnsw_ef_construction,
                 memory=s.index_build_memory,
             )
-            await store.analyze(conn, ["documents", "chunks", table.table])
+            await db_writes.analyze(conn, ["documents", "chunks", table.table])
         self.index_seconds = time.perf_counter() - started - self.load_seconds
 
     def search(self, model: SentenceModel, query: str, group: str | None = None, mode: str | None = None) -> Found:

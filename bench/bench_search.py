@@ -7,7 +7,7 @@ Data: the first ``--base`` SciFact documents (title + abstract, cut to 200 word 
 pgseek's model; ``--rows`` synthetic chunks repeat them, chunk i taking base chunk i % base's text and its vector
 plus gaussian noise (sigma 0.06 per dimension, numpy seed 0), renormalised: near-duplicates that keep the corpus's
 structure. The chunks are spread over 100 tenants t000..t099 with Zipf-like sizes (weight 1/rank^1.1, at least 25
-each) in a random interleaved order, and written with pgseek's own write path (``store.write_documents``, one
+each) in a random interleaved order, and written with pgseek's own write path (``writes.write_documents``, one
 document per chunk) into collection ``bench_filtered``; then the HNSW index (m 16, ef_construction 64) and ANALYZE.
 
 Filtered recall (``search_filtered``): for each of the 10 smallest tenants (each < 0.5% of the rows) and each query,
@@ -18,7 +18,7 @@ and the p50/p99 latency of the database call (the whole transaction: tenant scop
     hnsw, relaxed_order     pgvector 0.8 iterative scan, max_scan_tuples 20,000, HNSW forced
     hnsw, strict_order      the same in strict order
     postgres planner        iterative off, ef_search 40, nothing forced: what a plain pgvector query gets
-    pgseek planner          store.vector_search with VectorTuning(40, 20000, 5000): exact or iterative, by estimate
+    pgseek planner          db_search.vector_search with VectorTuning(40, 20000, 5000): exact or iterative, by estimate
 
 The baseline is the unfiltered query (as the owner, no tenant scope and no tenant condition, HNSW, ef_search 40);
 each variant's p50 is divided by its p50. Target: pgseek returns 10 rows whenever 10 match, recall@10 >= 0.95, at no
@@ -89,7 +89,7 @@ DATA_NOTE = (
     "SciFact title + abstract cut to {tokens} word pieces, embedded with pgseek's model (purpose=document); chunk i "
     "takes base chunk i % base's text and vector + N(0, {sigma}^2) per dimension (numpy default_rng(0)), renormalised; "
     "tenants t000..t099 with sizes {floor} + floor(share of the rest by weight 1/rank^{s}), rows assigned in a random "
-    "permutation (interleaved); one document per chunk, written with store.write_documents in transactions of "
+    "permutation (interleaved); one document per chunk, written with db_writes.write_documents in transactions of "
     "{batch} consecutive chunks (one write_documents call per tenant inside)"
 )
 LATENCY_NOTE = (
@@ -218,7 +218,8 @@ async def load(
     import psycopg
     from pgvector.psycopg import register_vector_async
 
-    from pgseek.db import store
+    from pgseek.db import catalog as db_catalog
+    from pgseek.db import writes as db_writes
     from pgseek.types import Chunk, Document
 
     rows = len(labels)
@@ -226,31 +227,31 @@ async def load(
     async with conn:
         await register_vector_async(conn)
         async with conn.transaction():
-            await store.setup_lock(conn)
+            await db_catalog.setup_lock(conn)
             for name in names:
-                await store.ensure_tenant(conn, name)
-            collection = await store.get_collection(conn, COLLECTION, create=True, distance="cosine")
-            table = await store.ensure_embedding_table(conn, info)
-            await store.bind_collection_model(conn, collection, table, info)
-        collection = await store.get_collection(conn, COLLECTION)
+                await db_catalog.ensure_tenant(conn, name)
+            collection = await db_catalog.get_collection(conn, COLLECTION, create=True, distance="cosine")
+            table = await db_catalog.ensure_embedding_table(conn, info)
+            await db_catalog.bind_collection_model(conn, collection, table, info)
+        collection = await db_catalog.get_collection(conn, COLLECTION)
 
-        def pending(i: int) -> store.PendingDocument:
+        def pending(i: int) -> db_writes.PendingDocument:
             text = texts[i % len(texts)]
             tenant = names[labels[i]]
             doc = Document(external_id=f"{tenant}/{i}", text=text, title=titles[i % len(texts)] or None)
             digest = hashlib.sha256(f"{doc.external_id}\0{text}".encode()).hexdigest()
             chunk = Chunk(position=0, text=text, start=0, end=len(text), token_count=len(text.split()))
-            return store.PendingDocument(doc, digest, [chunk], vectors[i : i + 1])
+            return db_writes.PendingDocument(doc, digest, [chunk], vectors[i : i + 1])
 
         started = time.perf_counter()
         step = max(WRITE_BATCH, rows // 10 // WRITE_BATCH * WRITE_BATCH)
         for start in range(0, rows, WRITE_BATCH):
-            by_tenant: dict[int, list[store.PendingDocument]] = defaultdict(list)
+            by_tenant: dict[int, list[db_writes.PendingDocument]] = defaultdict(list)
             for i in range(start, min(rows, start + WRITE_BATCH)):
                 by_tenant[int(labels[i])].append(pending(i))
             async with conn.transaction():
                 for label, batch in by_tenant.items():
-                    await store.write_documents(conn, names[label], collection, table.table, batch)
+                    await db_writes.write_documents(conn, names[label], collection, table.table, batch)
             done = min(rows, start + WRITE_BATCH)
             if done == rows or done % step == 0:
                 elapsed = time.perf_counter() - started
@@ -258,13 +259,13 @@ async def load(
         load_seconds = time.perf_counter() - started
 
         started = time.perf_counter()
-        await store.ensure_hnsw_index(
+        await db_writes.ensure_hnsw_index(
             conn, table.table, "cosine", m=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION, memory=INDEX_MEMORY
         )
         index_seconds = time.perf_counter() - started
         print(f"  HNSW index built in {index_seconds:.1f} s", flush=True)
         started = time.perf_counter()
-        await store.analyze(conn, [table.table, "chunks", "documents"])
+        await db_writes.analyze(conn, [table.table, "chunks", "documents"])
         analyze_seconds = time.perf_counter() - started
     return {"load_seconds": load_seconds, "index_seconds": index_seconds, "analyze_seconds": analyze_seconds}
 
@@ -344,13 +345,13 @@ class Searcher:
 
     async def run(self, variant: Variant, tenant: str | None, vector: np.ndarray) -> tuple[list[int], float]:
         """Chunk ids of the top K and the milliseconds of the call; ``tenant`` None: the unfiltered query."""
-        from pgseek.db import store
+        from pgseek.db import scope as db_scope
 
         statement, params = _settings_statement(variant.settings)
         started = time.perf_counter()
         async with self.conn.transaction():
             if tenant is not None:
-                await store.tenant_scope(self.conn, tenant)
+                await db_scope.enter_tenant(self.conn, tenant)
             if params:
                 await self.conn.execute(statement, params)
             cur = await self.conn.execute(self.statement(variant, tenant), self._values(tenant, vector))
@@ -360,12 +361,12 @@ class Searcher:
     async def explain(self, variant: Variant, tenant: str | None, vector: np.ndarray) -> str:
         from psycopg import sql
 
-        from pgseek.db import store
+        from pgseek.db import scope as db_scope
 
         statement, params = _settings_statement(variant.settings)
         async with self.conn.transaction():
             if tenant is not None:
-                await store.tenant_scope(self.conn, tenant)
+                await db_scope.enter_tenant(self.conn, tenant)
             if params:
                 await self.conn.execute(statement, params)
             query = sql.SQL("EXPLAIN (FORMAT JSON) ") + self.statement(variant, tenant)
@@ -374,11 +375,11 @@ class Searcher:
         return _access(row[0] if row else None, self.table)
 
     async def pgseek(self, tenant: str, vector: np.ndarray) -> tuple[list[int], float, Any]:
-        from pgseek.db import store
+        from pgseek.db import search as db_search
 
-        tuning = store.VectorTuning(EF_SEARCH, MAX_SCAN_TUPLES, EXACT_BELOW)
+        tuning = db_search.VectorTuning(EF_SEARCH, MAX_SCAN_TUPLES, EXACT_BELOW)
         started = time.perf_counter()
-        rows, plan = await store.vector_search(
+        rows, plan = await db_search.vector_search(
             self.conn, self.table, self.collection, tenant, vector, k=K, tuning=tuning
         )
         return [r.chunk_id for r in rows], (time.perf_counter() - started) * 1000, plan
@@ -399,13 +400,13 @@ async def filtered(
     """Measures per variant over the smallest tenants, and (pgseek, exact) on the largest tenant for context.
 
     Two connections with psycopg's defaults (statements prepared after 5 executions), as pgseek's pool has them
-    outside transaction pooling: one for the bench's own SQL, one for store.vector_search alone, so that the
+    outside transaction pooling: one for the bench's own SQL, one for db_search.vector_search alone, so that the
     prepared-statement history of pgseek's VECTOR_SEARCH is its own, as it would be in a pgseek process.
     """
     import psycopg
     from pgvector.psycopg import register_vector_async
 
-    from pgseek.db import store
+    from pgseek.db import catalog as db_catalog
 
     measures = {v.key: Measure() for v in (EXACT, *SQL_VARIANTS, PGSEEK, UNFILTERED)}
     context = {v.key: Measure() for v in (EXACT, PGSEEK)}
@@ -414,8 +415,8 @@ async def filtered(
     async with conn, ours:
         await register_vector_async(conn)
         await register_vector_async(ours)
-        collection = await store.get_collection(conn, COLLECTION)
-        table = await store.collection_table(conn, collection)
+        collection = await db_catalog.get_collection(conn, COLLECTION)
+        table = await db_catalog.collection_table(conn, collection)
         assert table is not None
         s = Searcher(conn, table, collection)
         p = Searcher(ours, table, collection)
@@ -590,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
             labels = rng.permutation(np.repeat(np.arange(TENANTS), sizes))
             query_vectors = np.asarray(embedder.embed(filtered_queries, purpose="query"), dtype=np.float32)
 
-            print(f"writing {args.rows:,} chunks with store.write_documents ...", flush=True)
+            print(f"writing {args.rows:,} chunks with db_writes.write_documents ...", flush=True)
             timings = asyncio.run(load(url, embedder.info, names, labels, titles, texts, vectors))
             del vectors
 
@@ -654,13 +655,13 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "latency": LATENCY_NOTE.format(warmup=WARMUP_QUERIES),
             "variants": {
-                v.label: ("store.vector_search" if v is PGSEEK else v.settings)
+                v.label: ("search.vector_search" if v is PGSEEK else v.settings)
                 for v in (*SQL_VARIANTS, PGSEEK, EXACT, UNFILTERED)
             },
             "prepared_statements": prepared,
             "plan_column": "how the embeddings table was read, from EXPLAIN of the first query per tenant (pgseek: "
-            "the plan store.vector_search chose, per query)",
-            "query_shape": "queries.VECTOR_SEARCH under store.tenant_scope; the unfiltered baseline drops the tenant "
+            "the plan db_search.vector_search chose, per query)",
+            "query_shape": "queries.VECTOR_SEARCH in a tenant scope; the unfiltered baseline drops the tenant "
             "condition and runs as the owner (row-level security does not apply to the table owner)",
         }
     )

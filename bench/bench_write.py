@@ -4,7 +4,7 @@
     python bench/bench_write.py --rows 3000   # quick run
 
 Both sides write the same chunk texts, metadata and random unit 384-d float32 vectors (numpy seed 0) into fresh
-tables on the same embedded server; the model is not involved. (a) pgseek: ``store.write_documents`` (document
+tables on the same embedded server; the model is not involved. (a) pgseek: ``writes.write_documents`` (document
 upsert, binary COPY of chunks and of vectors) in transactions of about 256 chunks, as the ingest pipeline does.
 (b) guide: psycopg2 + ``execute_values`` ``INSERT ... ON CONFLICT (id) DO UPDATE`` with numpy vectors adapted by
 ``pgvector.psycopg2.register_vector``, page_size 500, committing after each call of 5,000 rows. Rows are chunks.
@@ -41,7 +41,7 @@ DATA_NOTE = (
     f"random unit float32 vectors, numpy default_rng(0), {DIMS} dimensions"
 )
 PGSEEK_NOTE = (
-    "store.write_documents on one psycopg AsyncConnection (register_vector_async), one transaction per group of "
+    "db_writes.write_documents on one psycopg AsyncConnection (register_vector_async), one transaction per group of "
     f">= {PGSEEK_BATCH_CHUNKS} chunks (whole documents, as the ingest pipeline groups them); a fresh collection per "
     "round. It also upserts the document rows, and its chunks table computes a tsvector column and maintains a GIN "
     "full-text index and a (document_id, position) index, which the guide table does not."
@@ -124,14 +124,14 @@ def make_data(rows: int) -> tuple[list[Any], np.ndarray]:
 
 def pgseek_batches(docs: Sequence[Any], vectors: np.ndarray) -> list[list[Any]]:
     """PendingDocuments grouped like the pipeline groups them: a transaction once a group reaches 256 chunks."""
-    from pgseek.db import store
+    from pgseek.db import writes as db_writes
 
-    batches: list[list[store.PendingDocument]] = [[]]
+    batches: list[list[db_writes.PendingDocument]] = [[]]
     in_batch = 0
     offset = 0
     for doc, chunks in docs:
         digest = hashlib.sha256(f"{doc.external_id}\0{doc.text}".encode()).hexdigest()
-        batches[-1].append(store.PendingDocument(doc, digest, chunks, vectors[offset : offset + len(chunks)]))
+        batches[-1].append(db_writes.PendingDocument(doc, digest, chunks, vectors[offset : offset + len(chunks)]))
         offset += len(chunks)
         in_batch += len(chunks)
         if in_batch >= PGSEEK_BATCH_CHUNKS:
@@ -144,7 +144,8 @@ async def run_pgseek(url: str, collection_name: str, batches: list[list[Any]]) -
     import psycopg
     from pgvector.psycopg import register_vector_async
 
-    from pgseek.db import store
+    from pgseek.db import catalog as db_catalog
+    from pgseek.db import writes as db_writes
     from pgseek.types import ModelInfo
 
     info = ModelInfo(provider="bench", name="bench-random-384", dimensions=DIMS, version="seed0")
@@ -153,17 +154,17 @@ async def run_pgseek(url: str, collection_name: str, batches: list[list[Any]]) -
     async with conn:
         await register_vector_async(conn)
         async with conn.transaction():
-            await store.setup_lock(conn)
-            await store.ensure_tenant(conn, tenant)
-            collection = await store.get_collection(conn, collection_name, create=True)
-            table = await store.ensure_embedding_table(conn, info)
-            await store.bind_collection_model(conn, collection, table, info)
+            await db_catalog.setup_lock(conn)
+            await db_catalog.ensure_tenant(conn, tenant)
+            collection = await db_catalog.get_collection(conn, collection_name, create=True)
+            table = await db_catalog.ensure_embedding_table(conn, info)
+            await db_catalog.bind_collection_model(conn, collection, table, info)
         await conn.execute("CHECKPOINT")
         await conn.commit()
         started = time.perf_counter()
         for batch in batches:
             async with conn.transaction():
-                await store.write_documents(conn, tenant, collection, table.table, batch)
+                await db_writes.write_documents(conn, tenant, collection, table.table, batch)
         seconds = time.perf_counter() - started
         cur = await conn.execute(f'SELECT count(*) FROM "{table.table}" WHERE collection_id = %s', (collection.id,))
         row = await cur.fetchone()

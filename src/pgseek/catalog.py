@@ -2,13 +2,14 @@
 
 Collection names and settings (distance, text-search configuration, embedding model) are shared by a deployment;
 each tenant uses a collection by creating it or ingesting into it, and sees only its own documents and counts in
-it. Every read and delete of tenant rows runs under row-level security (``store.tenant_scope``).
+it. Every read and delete of tenant rows runs under row-level security, in a ``tenant_transaction``.
 """
 
 from __future__ import annotations
 
-from pgseek.db import store
+from pgseek.db import catalog as stored
 from pgseek.db.connect import Pool, translate_errors
+from pgseek.db.scope import TenantConn, enter_tenant, tenant_transaction
 from pgseek.errors import ConflictError, NotFoundError
 from pgseek.names import check_document_id, check_name
 from pgseek.types import CollectionInfo, StoredDocument
@@ -19,14 +20,14 @@ def _not_found(name: str) -> NotFoundError:
 
 
 async def list_collections(pool: Pool, tenant: str) -> list[CollectionInfo]:
-    async with translate_errors("listing collections"), pool.connection() as conn, conn.transaction():
-        return await store.tenant_collections(conn, tenant)
+    async with translate_errors("listing collections"), tenant_transaction(pool, tenant) as scope:
+        return await stored.tenant_collections(scope)
 
 
 async def collection_info(pool: Pool, tenant: str, name: str) -> CollectionInfo:
     check_name(name, field="collection", what="collection name")
-    async with translate_errors("reading a collection"), pool.connection() as conn, conn.transaction():
-        found = await store.tenant_collections(conn, tenant, name)
+    async with translate_errors("reading a collection"), tenant_transaction(pool, tenant) as scope:
+        found = await stored.tenant_collections(scope, name)
     if not found:
         raise _not_found(name)
     return found[0]
@@ -48,9 +49,9 @@ async def create_collection(
     """
     check_name(name, field="collection", what="collection name")
     async with translate_errors("creating a collection"), pool.connection() as conn, conn.transaction():
-        await store.setup_lock(conn)
-        await store.ensure_tenant(conn, tenant)
-        collection = await store.get_collection(
+        await stored.setup_lock(conn)
+        await stored.ensure_tenant(conn, tenant)
+        collection = await stored.get_collection(
             conn,
             name,
             create=True,
@@ -66,27 +67,28 @@ async def create_collection(
                     f"collection {name!r} exists with {setting} {actual!r}, not {wanted!r}: leave {setting} out to "
                     "use it as it is, or choose another name"
                 )
-        if not await store.register_collection(conn, tenant, collection.id):
+        if not await stored.register_collection(conn, tenant, collection.id):
             raise ConflictError(f"collection {name!r} exists already; delete it first to start it over")
-        return (await store.tenant_collections(conn, tenant, name))[0]
+        scope = await enter_tenant(conn, tenant)
+        return (await stored.tenant_collections(scope, name))[0]
 
 
 async def delete_collection(pool: Pool, tenant: str, name: str) -> int:
     """Delete the tenant's documents in a collection and its use of it; the number of documents deleted."""
     check_name(name, field="collection", what="collection name")
-    async with translate_errors("deleting a collection"), pool.connection() as conn, conn.transaction():
-        await store.setup_lock(conn)  # no ingest may register the collection while it may be dropped
-        if not await store.tenant_collections(conn, tenant, name):
+    async with translate_errors("deleting a collection"), tenant_transaction(pool, tenant) as scope:
+        await stored.setup_lock(scope.conn)  # no ingest may register the collection while it may be dropped
+        if not await stored.tenant_collections(scope, name):
             raise _not_found(name)
-        collection = await store.get_collection(conn, name)
-        return await store.delete_tenant_collection(conn, tenant, collection)
+        collection = await stored.get_collection(scope.conn, name)
+        return await stored.delete_tenant_collection(scope, collection)
 
 
 async def get_document(pool: Pool, tenant: str, collection: str, external_id: str) -> StoredDocument:
     check_name(collection, field="collection", what="collection name")
     check_document_id(external_id)
-    async with translate_errors("reading a document"), pool.connection() as conn, conn.transaction():
-        found = await store.get_document(conn, tenant, await _collection(conn, collection), external_id)
+    async with translate_errors("reading a document"), tenant_transaction(pool, tenant) as scope:
+        found = await stored.get_document(scope, await _collection(scope, collection), external_id)
     if found is None:
         raise NotFoundError(f"no document {external_id!r} in collection {collection!r}")
     return found
@@ -95,14 +97,14 @@ async def get_document(pool: Pool, tenant: str, collection: str, external_id: st
 async def delete_document(pool: Pool, tenant: str, collection: str, external_id: str) -> None:
     check_name(collection, field="collection", what="collection name")
     check_document_id(external_id)
-    async with translate_errors("deleting a document"), pool.connection() as conn, conn.transaction():
-        deleted = await store.delete_document(conn, tenant, await _collection(conn, collection), external_id)
+    async with translate_errors("deleting a document"), tenant_transaction(pool, tenant) as scope:
+        deleted = await stored.delete_document(scope, await _collection(scope, collection), external_id)
     if not deleted:
         raise NotFoundError(f"no document {external_id!r} in collection {collection!r}")
 
 
-async def _collection(conn: store.Conn, name: str) -> store.Collection:
+async def _collection(scope: TenantConn, name: str) -> stored.Collection:
     try:
-        return await store.get_collection(conn, name)
+        return await stored.get_collection(scope.conn, name)
     except NotFoundError:
         raise _not_found(name) from None

@@ -11,7 +11,8 @@ import hashlib
 import re
 import secrets
 
-from pgseek.db import store
+from pgseek.db import catalog
+from pgseek.db import keys as stored_keys
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.errors import AuthenticationError, NotFoundError
 from pgseek.names import check_name
@@ -41,15 +42,15 @@ async def create(pool: Pool, tenant: str, name: str | None = None) -> NewApiKey:
         check_name(name, field="name", what="key name")
     key_id, key = generate()
     async with translate_errors("creating an API key"), pool.connection() as conn, conn.transaction():
-        await store.ensure_tenant(conn, tenant)
-        row = await store.insert_api_key(conn, key_id, tenant, name, digest(key))
+        await catalog.ensure_tenant(conn, tenant)
+        row = await stored_keys.insert_api_key(conn, key_id, tenant, name, digest(key))
     return NewApiKey(id=row.id, key=key, tenant=row.tenant, name=row.name, created_at=row.created_at)
 
 
 async def revoke(pool: Pool, key_id: str) -> ApiKey:
     """Revoke a key by id: requests made with it get 401 from then on."""
     async with translate_errors("revoking an API key"), pool.connection() as conn, conn.transaction():
-        row = await store.revoke_api_key(conn, key_id)
+        row = await stored_keys.revoke_api_key(conn, key_id)
     if row is None:
         raise NotFoundError(f"no API key with id {key_id!r}; pgseek keys list shows the ids")
     return row
@@ -57,7 +58,7 @@ async def revoke(pool: Pool, key_id: str) -> ApiKey:
 
 async def list_keys(pool: Pool, tenant: str | None = None) -> list[ApiKey]:
     async with translate_errors("listing API keys"), pool.connection() as conn:
-        return await store.list_api_keys(conn, tenant)
+        return await stored_keys.list_api_keys(conn, tenant)
 
 
 async def authenticate(pool: Pool, key: str) -> ApiKey:
@@ -65,7 +66,7 @@ async def authenticate(pool: Pool, key: str) -> ApiKey:
     if not _SHAPE.fullmatch(key):
         raise AuthenticationError("the API key is not valid: send Authorization: Bearer <key from pgseek keys create>")
     async with translate_errors("checking an API key"), pool.connection() as conn:
-        row = await store.find_api_key(conn, digest(key))
+        row = await stored_keys.find_api_key(conn, digest(key))
     if row is None:
         raise AuthenticationError("the API key is unknown or revoked: create one with pgseek keys create --tenant T")
     return row

@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 from pgseek import catalog, keys
 from pgseek.answer.ask import AskPolicy, answer_events
 from pgseek.config import Settings
-from pgseek.db import connect, migrate, store
+from pgseek.db import connect, migrate
 from pgseek.db.connect import Pool, PoolUsage, pool_usage, translate_errors
-from pgseek.db.status import DatabaseStatus, database_status
-from pgseek.db.store import VectorTuning
+from pgseek.db.search import VectorTuning
+from pgseek.db.status import DatabaseStatus, database_status, ping
 from pgseek.errors import PgseekError
 from pgseek.evaluate.ann import DEFAULT_EF_VALUES, AnnProbe, ann_recall
 from pgseek.evaluate.claims import ClaimSet
@@ -406,7 +406,7 @@ class AsyncSeek:
         try:
             pool = await self._ready()
             async with translate_errors("checking readiness"), pool.connection(timeout=READINESS_TIMEOUT_S) as conn:
-                await store.ping(conn)
+                await ping(conn)
                 pending = tuple(await migrate.pending(conn))
             database = True
         except PgseekError as exc:

@@ -25,7 +25,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from pgseek import AsyncSeek, Document, Seek
 from pgseek.config import Settings
-from pgseek.db import store
+from pgseek.db import scope as db_scope
 from pgseek.db.connect import prepare_database, transaction_pooled
 from pgseek.providers.local import LocalEmbedder
 from tests.conftest import DelegatingEmbedder
@@ -212,7 +212,7 @@ def test_no_setting_role_or_tenant_leaks_between_transactions(pgbouncer_url: str
             for _ in range(rounds):
                 async with conn.transaction():
                     await conn.execute("SELECT '[1]'::vector")  # loads pgvector, which defines hnsw.ef_search
-                    await store.tenant_scope(conn, tenant)
+                    await db_scope.enter_tenant(conn, tenant)
                     await conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (ef,))
                     await asyncio.sleep(0.001)  # others run while this transaction holds its server connection
                     cur = await conn.execute(READ_STATE)

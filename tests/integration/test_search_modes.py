@@ -163,7 +163,10 @@ def test_iterative_scan_returns_k_where_a_plain_index_scan_falls_short(seek: See
     from pgvector.psycopg import register_vector_async
     from psycopg import sql
 
-    from pgseek.db import queries, store
+    from pgseek.db import catalog as db_catalog
+    from pgseek.db import queries
+    from pgseek.db import scope as db_scope
+    from pgseek.db import search as db_search
     from pgseek.db.filters import compile_filter
 
     vector = seek.embedder().embed(["wildlife near the rivers"], purpose="query")[0]
@@ -172,8 +175,8 @@ def test_iterative_scan_returns_k_where_a_plain_index_scan_falls_short(seek: See
     async def run() -> tuple[str, int, int]:
         async with await psycopg.AsyncConnection.connect(database_url) as conn:
             await register_vector_async(conn)
-            collection = await store.get_collection(conn, "modes")
-            table = await store.collection_table(conn, collection)
+            collection = await db_catalog.get_collection(conn, "modes")
+            table = await db_catalog.collection_table(conn, collection)
             assert table is not None
             names = {
                 "table": sql.Identifier(table),
@@ -185,13 +188,13 @@ def test_iterative_scan_returns_k_where_a_plain_index_scan_falls_short(seek: See
             statement = queries.VECTOR_SEARCH.format(**names)
             async with conn.transaction():
                 await conn.execute("SET LOCAL enable_sort = off")  # only the HNSW index yields rows in order
-                await store.tenant_scope(conn, "default")
+                await db_scope.enter_tenant(conn, "default")
                 cur = await conn.execute(sql.SQL("EXPLAIN ") + statement, values)
                 plan = "\n".join(str(r[0]) for r in await cur.fetchall())
                 cur = await conn.execute(statement, values)  # hnsw.iterative_scan is off by default
                 plain = len(await cur.fetchall())
-                tuning = store.VectorTuning(ef_search=40, max_scan_tuples=20000, exact_below=0)
-                rows, chosen = await store.vector_search(
+                tuning = db_search.VectorTuning(ef_search=40, max_scan_tuples=20000, exact_below=0)
+                rows, chosen = await db_search.vector_search(
                     conn, table, collection, "default", vector, k=10, tuning=tuning, where=rare
                 )
                 assert chosen.kind == "iterative"

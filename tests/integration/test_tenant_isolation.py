@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from pgseek import Document, Seek
-from pgseek.db import store
+from pgseek.db import scope as db_scope
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def _scoped_rows(database_url: str, tenant: str | None, query: str) -> list[tupl
     async def run() -> list[tuple[Any, ...]]:
         async with await psycopg.AsyncConnection.connect(database_url) as conn:
             if tenant is not None:
-                await store.tenant_scope(conn, tenant)
+                await db_scope.enter_tenant(conn, tenant)
             else:
                 await conn.execute("SET LOCAL ROLE pgseek_app")
             cur = await conn.execute(query)

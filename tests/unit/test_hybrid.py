@@ -43,7 +43,7 @@ def test_empty_and_bad_arguments() -> None:
 
 
 def test_search_operators_are_recognised() -> None:
-    from pgseek.db.store import uses_search_operators
+    from pgseek.db.search import uses_search_operators
 
     assert not uses_search_operators("insulin lowers blood glucose")
     assert not uses_search_operators("x-ray imaging of the knee")

@@ -30,7 +30,8 @@ INSERT INTO collections (name, distance, text_search_config) VALUES (%s, %s, %s:
 ON CONFLICT (name) DO NOTHING"""
 TEXT_SEARCH_CONFIG_EXISTS = "SELECT 1 FROM pg_ts_config WHERE cfgname = %s"
 GET_COLLECTION = """
-SELECT c.id, c.name, c.text_search_config::text, c.distance, c.embedding_model_id, c.text_search_config::oid
+SELECT c.id, c.name, c.text_search_config::text AS text_search_config, c.distance, c.embedding_model_id,
+       c.text_search_config::oid AS text_search_config_oid
 FROM collections c WHERE c.name = %s"""
 SET_COLLECTION_MODEL = """
 UPDATE collections SET embedding_model_id = %s WHERE id = %s AND embedding_model_id IS NULL"""
@@ -128,8 +129,8 @@ SET_LOCAL_EXACT_SCAN = "SELECT set_config('enable_indexscan', 'off', true)"
 # generic plan would otherwise outlive the enable_indexscan setting that chose it.
 VECTOR_SEARCH = sql.SQL("""/* pgseek {plan} */
 WITH nearest AS MATERIALIZED (
-    SELECT c.id, d.external_id, d.title, d.source, c.text, c.position, d.metadata, c.heading_path,
-           c.char_start, c.char_end, e.embedding {operator} %(query)s AS distance
+    SELECT c.id AS chunk_id, d.external_id, d.title, d.source, c.text, c.position, d.metadata, c.heading_path,
+           c.char_start AS start, c.char_end AS "end", e.embedding {operator} %(query)s AS value
     FROM {table} e
     JOIN chunks c ON c.id = e.chunk_id
     JOIN documents d ON d.id = c.document_id
@@ -137,7 +138,7 @@ WITH nearest AS MATERIALIZED (
     ORDER BY e.embedding {operator} %(query)s
     LIMIT %(k)s
 )
-SELECT * FROM nearest ORDER BY distance""")
+SELECT * FROM nearest ORDER BY value""")
 ESTIMATE_MATCHES = sql.SQL("""
 EXPLAIN (FORMAT JSON)
 SELECT 1 FROM {table} e
@@ -173,8 +174,8 @@ WITH terms AS (
     GROUP BY p.id
 )
 -- Sorted before the join, so that the join stops once k rows have passed the filter.
-SELECT c.id, d.external_id, d.title, d.source, c.text, c.position, d.metadata, c.heading_path,
-       c.char_start, c.char_end, ranked.score AS rank
+SELECT c.id AS chunk_id, d.external_id, d.title, d.source, c.text, c.position, d.metadata, c.heading_path,
+       c.char_start AS start, c.char_end AS "end", ranked.score AS value
 FROM (SELECT id, score FROM scored ORDER BY score DESC, id) AS ranked
 JOIN chunks c ON c.id = ranked.id
 JOIN documents d ON d.id = c.document_id
@@ -186,13 +187,14 @@ SERVER_SETTINGS = """
 SELECT current_setting('server_version'), (SELECT extversion FROM pg_extension WHERE extname = 'vector'),
        current_setting('shared_buffers'), current_setting('maintenance_work_mem')"""
 COLLECTION_STATS = """
-SELECT c.name, c.distance, m.name, m.dimensions, m.table_name,
-       (SELECT count(*) FROM documents d WHERE d.collection_id = c.id),
-       (SELECT count(*) FROM chunks k WHERE k.collection_id = c.id)
+SELECT c.name, c.distance, m.name AS model, m.dimensions, m.table_name AS embeddings_table,
+       (SELECT count(*) FROM documents d WHERE d.collection_id = c.id) AS documents,
+       (SELECT count(*) FROM chunks k WHERE k.collection_id = c.id) AS chunks
 FROM collections c LEFT JOIN embedding_models m ON m.id = c.embedding_model_id
 ORDER BY c.name"""
 VECTOR_INDEXES = """
-SELECT t.relname, i.relname, am.amname, pg_relation_size(i.oid), pg_get_indexdef(i.oid)
+SELECT t.relname AS table, i.relname AS name, am.amname AS method, pg_relation_size(i.oid) AS size_bytes,
+       pg_get_indexdef(i.oid) AS definition
 FROM pg_index x
 JOIN pg_class i ON i.oid = x.indexrelid
 JOIN pg_class t ON t.oid = x.indrelid
@@ -209,9 +211,10 @@ INSERT INTO tenant_collections (tenant_id, collection_id) VALUES (%s, %s) ON CON
 # Counts are the tenant's own: row-level security hides the other tenants' documents and chunks from pgseek_app, and
 # the explicit tenant conditions let the planner use the (tenant_id, ...) indexes.
 TENANT_COLLECTIONS = """
-SELECT c.name, c.distance, c.text_search_config::text, m.name, m.dimensions, tc.created_at,
-       (SELECT count(*) FROM documents d WHERE d.tenant_id = %(tenant)s AND d.collection_id = c.id),
-       (SELECT count(*) FROM chunks k WHERE k.tenant_id = %(tenant)s AND k.collection_id = c.id)
+SELECT c.name, c.distance, c.text_search_config::text AS text_search_config, m.name AS model, m.dimensions,
+       tc.created_at,
+       (SELECT count(*) FROM documents d WHERE d.tenant_id = %(tenant)s AND d.collection_id = c.id) AS documents,
+       (SELECT count(*) FROM chunks k WHERE k.tenant_id = %(tenant)s AND k.collection_id = c.id) AS chunks
 FROM tenant_collections tc
 JOIN collections c ON c.id = tc.collection_id
 LEFT JOIN embedding_models m ON m.id = c.embedding_model_id
@@ -229,22 +232,22 @@ WHERE c.id = %s AND c.name <> 'default'
   AND NOT EXISTS (SELECT 1 FROM tenant_collections t WHERE t.collection_id = c.id)"""
 
 GET_DOCUMENT = """
-SELECT d.external_id, d.title, d.source, d.metadata, d.content, d.created_at, d.updated_at,
-       (SELECT count(*) FROM chunks c WHERE c.document_id = d.id)
+SELECT d.external_id, d.title, d.source, d.metadata, d.content AS text, d.created_at, d.updated_at,
+       (SELECT count(*) FROM chunks c WHERE c.document_id = d.id) AS chunks
 FROM documents d WHERE d.tenant_id = %s AND d.collection_id = %s AND d.external_id = %s"""
 # Chunks and their vectors go with the document (ON DELETE CASCADE).
 DELETE_DOCUMENT = "DELETE FROM documents WHERE tenant_id = %s AND collection_id = %s AND external_id = %s RETURNING id"
 
 INSERT_API_KEY = """
 INSERT INTO api_keys (id, tenant_id, name, key_hash) VALUES (%s, %s, %s, %s)
-RETURNING id, tenant_id, name, created_at, revoked_at"""
+RETURNING id, tenant_id AS tenant, name, created_at, revoked_at"""
 FIND_API_KEY = """
-SELECT id, tenant_id, name, created_at, revoked_at FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL"""
+SELECT id, tenant_id AS tenant, name, created_at, revoked_at FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL"""
 REVOKE_API_KEY = """
 UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = %s
-RETURNING id, tenant_id, name, created_at, revoked_at"""
+RETURNING id, tenant_id AS tenant, name, created_at, revoked_at"""
 LIST_API_KEYS = """
-SELECT id, tenant_id, name, created_at, revoked_at FROM api_keys
+SELECT id, tenant_id AS tenant, name, created_at, revoked_at FROM api_keys
 WHERE %(tenant)s::text IS NULL OR tenant_id = %(tenant)s
 ORDER BY created_at, id"""
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import psycopg
+from psycopg.rows import class_row
 
 from pgseek.db import queries
 from pgseek.db.connect import redact
+from pgseek.db.scope import Conn
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,14 +43,18 @@ class DatabaseStatus:
     indexes: tuple[IndexStatus, ...]
 
 
-async def database_status(conn: psycopg.AsyncConnection[Any], *, embedded: bool, url: str) -> DatabaseStatus:
+async def database_status(conn: Conn, *, embedded: bool, url: str) -> DatabaseStatus:
+    """The server's versions and settings, every collection with its counts (all tenants: an operator's view), and
+    the vector indexes."""
     cur = await conn.execute(queries.SERVER_SETTINGS)
     settings = await cur.fetchone()
-    assert settings is not None
-    cur = await conn.execute(queries.COLLECTION_STATS)
-    collections = tuple(CollectionStatus(*row) for row in await cur.fetchall())
-    cur = await conn.execute(queries.VECTOR_INDEXES)
-    indexes = tuple(IndexStatus(*row) for row in await cur.fetchall())
+    assert settings is not None  # a SELECT without FROM returns one row
+    async with conn.cursor(row_factory=class_row(CollectionStatus)) as collections:
+        await collections.execute(queries.COLLECTION_STATS)
+        found = tuple(await collections.fetchall())
+    async with conn.cursor(row_factory=class_row(IndexStatus)) as indexes:
+        await indexes.execute(queries.VECTOR_INDEXES)
+        built = tuple(await indexes.fetchall())
     version, pgvector, shared_buffers, maintenance_work_mem = settings
     return DatabaseStatus(
         embedded=embedded,
@@ -59,6 +63,10 @@ async def database_status(conn: psycopg.AsyncConnection[Any], *, embedded: bool,
         pgvector_version=pgvector,
         shared_buffers=shared_buffers,
         maintenance_work_mem=maintenance_work_mem,
-        collections=collections,
-        indexes=indexes,
+        collections=found,
+        indexes=built,
     )
+
+
+async def ping(conn: Conn) -> None:
+    await conn.execute(queries.PING)

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pgseek.db import store
+from pgseek.db import catalog
 from pgseek.db.connect import Pool, translate_errors
+from pgseek.db.search import VectorTuning, vector_search
 from pgseek.errors import InputError, NotFoundError
 from pgseek.evaluate.metrics import percentile
 from pgseek.providers.protocols import Embedder
@@ -17,7 +18,7 @@ from pgseek.providers.protocols import Embedder
 __all__ = ["DEFAULT_EF_VALUES", "AnnProbe", "AnnRow", "ann_recall"]
 
 DEFAULT_EF_VALUES: tuple[int, ...] = (10, 20, 40, 80, 160, 320)
-_EXACT = store.VectorTuning(ef_search=40, max_scan_tuples=20000, exact_below=10**9)
+_EXACT = VectorTuning(ef_search=40, max_scan_tuples=20000, exact_below=10**9)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,14 +91,14 @@ async def ann_recall(
     vectors = await asyncio.to_thread(embedder.embed, texts, purpose="query")
     scope = tenant
     async with translate_errors("probing the vector index"), pool.connection() as conn:
-        found = await store.get_collection(conn, collection)
-        table = await store.collection_table(conn, found)
+        found = await catalog.get_collection(conn, collection)
+        table = await catalog.collection_table(conn, found)
         if table is None:
             raise NotFoundError(f"collection {collection!r} has no vectors yet; ingest into it first")
 
-        async def run(vector: Any, tuning: store.VectorTuning) -> tuple[set[int], float]:
+        async def run(vector: Any, tuning: VectorTuning) -> tuple[set[int], float]:
             started = time.perf_counter()
-            rows, _ = await store.vector_search(conn, table, found, scope, vector, k=k, tuning=tuning)
+            rows, _ = await vector_search(conn, table, found, scope, vector, k=k, tuning=tuning)
             return {r.chunk_id for r in rows}, (time.perf_counter() - started) * 1000
 
         exact: list[set[int]] = []
@@ -108,7 +109,7 @@ async def ann_recall(
             exact_ms.append(ms)
         rows: list[AnnRow] = []
         for ef in ef_values:
-            tuning = store.VectorTuning(ef_search=ef, max_scan_tuples=max_scan_tuples, exact_below=0)
+            tuning = VectorTuning(ef_search=ef, max_scan_tuples=max_scan_tuples, exact_below=0)
             recalls: list[float] = []
             latencies: list[float] = []
             for vector, truth in zip(vectors, exact, strict=True):

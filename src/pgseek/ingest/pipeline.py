@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from pgseek.db import store
+from pgseek.db import catalog, writes
 from pgseek.db.connect import Pool, translate_errors
+from pgseek.db.scope import tenant_transaction
 from pgseek.errors import DatabaseError
 from pgseek.ingest.chunking import ChunkingOptions, chunk_text
 from pgseek.providers.protocols import TokenizingEmbedder
@@ -69,7 +70,7 @@ class _Tally:
 
 @dataclass(frozen=True, slots=True)
 class _Embedded:
-    pending: list[store.PendingDocument]
+    pending: list[writes.PendingDocument]
 
 
 def content_hash(doc: Document, fingerprint: str) -> str:
@@ -144,21 +145,21 @@ class Ingestion:
             model_seconds=t.model_seconds,
         )
 
-    async def _setup(self) -> tuple[store.Collection, str]:
+    async def _setup(self) -> tuple[catalog.Collection, str]:
         info = self._embedder.info
         async with self._pool.connection() as conn, conn.transaction():
-            await store.setup_lock(conn)
-            await store.ensure_tenant(conn, self._options.tenant)
-            collection = await store.get_collection(
+            await catalog.setup_lock(conn)
+            await catalog.ensure_tenant(conn, self._options.tenant)
+            collection = await catalog.get_collection(
                 conn,
                 self._options.collection,
                 create=True,
                 distance=self._options.distance,
                 text_search_config=self._options.text_search_config,
             )
-            await store.register_collection(conn, self._options.tenant, collection.id)
-            table = await store.ensure_embedding_table(conn, info)
-            await store.bind_collection_model(conn, collection, table, info)
+            await catalog.register_collection(conn, self._options.tenant, collection.id)
+            table = await catalog.ensure_embedding_table(conn, info)
+            await catalog.bind_collection_model(conn, collection, table, info)
         return collection, table.table
 
     async def _produce(self, sources: Iterator[Document | LoadFailure], queue: asyncio.Queue[_Embedded | None]) -> None:
@@ -193,13 +194,13 @@ class Ingestion:
 
     async def _changed(self, group: dict[str, Document]) -> list[tuple[Document, str]]:
         hashes = {key: content_hash(doc, self._fingerprint) for key, doc in group.items()}
-        async with self._pool.connection() as conn:
-            known = await store.existing_hashes(conn, self._options.tenant, self._collection.id, list(group))
+        async with tenant_transaction(self._pool, self._options.tenant) as scope:
+            known = await writes.existing_hashes(scope, self._collection.id, list(group))
         fresh = [(doc, hashes[key]) for key, doc in group.items() if known.get(key) != hashes[key]]
         self._tally.unchanged += len(group) - len(fresh)
         return fresh
 
-    def _embed(self, docs: list[tuple[Document, str]]) -> list[store.PendingDocument]:
+    def _embed(self, docs: list[tuple[Document, str]]) -> list[writes.PendingDocument]:
         """Chunk and embed in a worker thread: the model releases the GIL, so the writer keeps streaming."""
         prepared: list[tuple[Document, str, list[Chunk], list[str]]] = []
         for doc, digest in docs:
@@ -212,10 +213,10 @@ class Ingestion:
         started = time.perf_counter()
         vectors = self._embedder.embed(all_texts, purpose="document")
         self._tally.model_seconds += time.perf_counter() - started
-        pending: list[store.PendingDocument] = []
+        pending: list[writes.PendingDocument] = []
         offset = 0
         for doc, digest, chunks, _ in prepared:
-            pending.append(store.PendingDocument(doc, digest, chunks, vectors[offset : offset + len(chunks)]))
+            pending.append(writes.PendingDocument(doc, digest, chunks, vectors[offset : offset + len(chunks)]))
             offset += len(chunks)
         return pending
 
@@ -226,7 +227,7 @@ class Ingestion:
         while (batch := await queue.get()) is not None:
             try:
                 async with self._pool.connection() as conn, conn.transaction():
-                    written = await store.write_documents(
+                    written = await writes.write_documents(
                         conn, self._options.tenant, self._collection, self._table, batch.pending
                     )
                 self._count(written, batch.pending)
@@ -234,11 +235,11 @@ class Ingestion:
                 await self._write_one_by_one(batch.pending)
             self._progress(self._tally.progress())
 
-    async def _write_one_by_one(self, pending: list[store.PendingDocument]) -> None:
+    async def _write_one_by_one(self, pending: list[writes.PendingDocument]) -> None:
         for item in pending:
             try:
                 async with self._pool.connection() as conn, conn.transaction():
-                    written = await store.write_documents(
+                    written = await writes.write_documents(
                         conn, self._options.tenant, self._collection, self._table, [item]
                     )
                 self._count(written, [item])
@@ -246,7 +247,7 @@ class Ingestion:
                 where = item.document.source or item.document.external_id
                 self._tally.failures.append(LoadFailure(where, f"database rejected the document: {exc}"))
 
-    def _count(self, written: list[store.WrittenDocument], pending: list[store.PendingDocument]) -> None:
+    def _count(self, written: list[writes.WrittenDocument], pending: list[writes.PendingDocument]) -> None:
         self._tally.added += sum(w.inserted for w in written)
         self._tally.updated += sum(not w.inserted for w in written)
         self._tally.chunks += sum(len(p.chunks) for p in pending)
@@ -256,7 +257,7 @@ class Ingestion:
             return
         o = self._options
         async with self._pool.connection() as conn:
-            built = await store.ensure_hnsw_index(
+            built = await writes.ensure_hnsw_index(
                 conn,
                 self._table,
                 self._collection.distance,
@@ -265,4 +266,4 @@ class Ingestion:
                 memory=o.index_memory,
             )
             if built or self._tally.chunks >= o.analyze_after_rows:
-                await store.analyze(conn, ["documents", "chunks", self._table])
+                await writes.analyze(conn, ["documents", "chunks", self._table])

@@ -8,9 +8,20 @@ import time
 from dataclasses import dataclass, fields
 from typing import Any, Literal, get_args
 
-from pgseek.db import store
+from pgseek.db import catalog
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.filters import compile_filter
+from pgseek.db.scope import tenant_transaction
+from pgseek.db.search import (
+    NO_FILTER,
+    ChunkRow,
+    VectorPlan,
+    VectorTuning,
+    Where,
+    keyword_search,
+    score,
+    vector_search,
+)
 from pgseek.errors import QueryError
 from pgseek.filters import SearchFilter
 from pgseek.names import check_name
@@ -50,7 +61,7 @@ class SearchOptions:
 class Defaults:
     collection: str
     tenant: str
-    tuning: store.VectorTuning
+    tuning: VectorTuning
 
 
 def validate(query: str, opts: SearchOptions, embedder: TokenizingEmbedder) -> None:
@@ -81,15 +92,15 @@ async def search(
 ) -> SearchResult:
     validate(query, opts, embedder)
     started = time.perf_counter()
-    where = compile_filter(opts.filter) if opts.filter is not None else store.NO_FILTER
+    where = compile_filter(opts.filter) if opts.filter is not None else NO_FILTER
     depth = opts.k if opts.mode != "hybrid" else (opts.candidates or max(4 * opts.k, 40))
     tenant = opts.tenant or defaults.tenant
-    legs: dict[str, list[tuple[store.ChunkRow, float]]] = {}
-    plan: store.VectorPlan | None = None
+    legs: dict[str, list[tuple[ChunkRow, float]]] = {}
+    plan: VectorPlan | None = None
     async with translate_errors("searching"):
         async with pool.connection() as conn:
-            collection = await store.get_collection(conn, opts.collection or defaults.collection)
-            table = await store.collection_table(conn, collection)
+            collection = await catalog.get_collection(conn, opts.collection or defaults.collection)
+            table = await catalog.collection_table(conn, collection)
         # The keyword leg needs no vector: it runs on its own connection while the query is embedded.
         keyword = (
             asyncio.create_task(_keyword_leg(pool, collection, tenant, query, depth, where))
@@ -102,10 +113,10 @@ async def search(
             embedded = time.perf_counter()
             if opts.mode != "keyword" and table is not None:
                 async with pool.connection() as conn:
-                    rows, plan = await store.vector_search(
+                    rows, plan = await vector_search(
                         conn, table, collection, tenant, vector, k=depth, tuning=defaults.tuning, where=where
                     )
-                legs["vector"] = [(row, store.score(collection.distance, row.value)) for row in rows]
+                legs["vector"] = [(row, score(collection.distance, row.value)) for row in rows]
             if keyword is not None:
                 legs["keyword"] = await keyword
         finally:
@@ -137,18 +148,18 @@ async def search(
 
 
 async def _keyword_leg(
-    pool: Pool, collection: store.Collection, tenant: str, query: str, depth: int, where: store.Where
-) -> list[tuple[store.ChunkRow, float]]:
-    async with pool.connection() as conn:
-        rows = await store.keyword_search(conn, collection, tenant, query, k=depth, where=where)
+    pool: Pool, collection: catalog.Collection, tenant: str, query: str, depth: int, where: Where
+) -> list[tuple[ChunkRow, float]]:
+    async with tenant_transaction(pool, tenant) as scope:
+        rows = await keyword_search(scope, collection, query, k=depth, where=where)
     return [(row, row.value) for row in rows]
 
 
-def _single(leg: list[tuple[store.ChunkRow, float]], name: str) -> list[Hit]:
+def _single(leg: list[tuple[ChunkRow, float]], name: str) -> list[Hit]:
     return [_hit(row, score, {name: LegRank(rank, score)}) for rank, (row, score) in enumerate(leg, 1)]
 
 
-def _fuse(legs: dict[str, list[tuple[store.ChunkRow, float]]], opts: SearchOptions) -> list[Hit]:
+def _fuse(legs: dict[str, list[tuple[ChunkRow, float]]], opts: SearchOptions) -> list[Hit]:
     rows = {row.chunk_id: row for leg in legs.values() for row, _ in leg}
     fused = reciprocal_rank_fusion(
         {name: [(row.chunk_id, score) for row, score in leg] for name, leg in legs.items()},
@@ -161,7 +172,7 @@ def _fuse(legs: dict[str, list[tuple[store.ChunkRow, float]]], opts: SearchOptio
     return [_hit(rows[f.key], f.score, f.legs) for f in fused]
 
 
-def _hit(row: store.ChunkRow, score: float, legs: dict[str, LegRank] | Any) -> Hit:
+def _hit(row: ChunkRow, score: float, legs: dict[str, LegRank] | Any) -> Hit:
     return Hit(
         document_id=row.external_id,
         title=row.title,
@@ -171,7 +182,7 @@ def _hit(row: store.ChunkRow, score: float, legs: dict[str, LegRank] | Any) -> H
         score=score,
         metadata=row.metadata,
         chunk_id=row.chunk_id,
-        heading_path=row.heading_path,
+        heading_path=tuple(row.heading_path),
         start=row.start,
         end=row.end,
         legs=dict(legs),

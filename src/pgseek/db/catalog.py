@@ -1,0 +1,150 @@
+"""Tenants, collections, embedding models and their vector tables, and a tenant's own view of collections and
+documents. Deployment-wide rows (collections, models) are read as the connecting role; a tenant's rows only through
+``TenantConn`` (scope.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg import sql
+from psycopg.rows import class_row, dict_row
+
+from pgseek.db import queries
+from pgseek.db.scope import Conn, TenantConn
+from pgseek.errors import ConfigurationError, NotFoundError
+from pgseek.types import CollectionInfo, ModelInfo, StoredDocument
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    id: int
+    name: str
+    text_search_config: str
+    distance: str
+    embedding_model_id: int | None
+    text_search_config_oid: int
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingTable:
+    model_id: int
+    table: str
+
+
+async def setup_lock(conn: Conn) -> None:
+    await conn.execute(queries.SETUP_LOCK)
+
+
+async def ensure_tenant(conn: Conn, tenant: str) -> None:
+    await conn.execute(queries.ENSURE_TENANT, (tenant,))
+
+
+async def get_collection(
+    conn: Conn, name: str, *, create: bool = False, distance: str = "cosine", text_search_config: str = "english"
+) -> Collection:
+    """A collection by name; ``create`` makes it when missing. An existing one keeps its own settings."""
+    if create:
+        cur = await conn.execute(queries.TEXT_SEARCH_CONFIG_EXISTS, (text_search_config,))
+        if await cur.fetchone() is None:
+            raise ConfigurationError(
+                f"text search configuration {text_search_config!r} does not exist in this database; use 'english', "
+                "'simple' (no stemming, any language) or another name from pg_ts_config"
+            )
+        await conn.execute(queries.ENSURE_COLLECTION, (name, distance, text_search_config))
+    async with conn.cursor(row_factory=class_row(Collection)) as cur:
+        await cur.execute(queries.GET_COLLECTION, (name,))
+        found = await cur.fetchone()
+    if found is None:
+        raise NotFoundError(f"collection {name!r} does not exist; ingest into it first (pgseek ingest --collection)")
+    return found
+
+
+async def ensure_embedding_table(conn: Conn, info: ModelInfo) -> EmbeddingTable:
+    """Register a model and create its vector table on first use. A new model never overwrites old vectors."""
+    key = (info.provider, info.name, info.version, info.dimensions)
+    cur = await conn.execute(queries.GET_MODEL, key)
+    row = await cur.fetchone()
+    if row is not None and row[1] != "pending":
+        return EmbeddingTable(int(row[0]), str(row[1]))
+    if row is None:
+        cur = await conn.execute(queries.INSERT_MODEL, (info.provider, info.name, info.dimensions, info.version))
+        inserted = await cur.fetchone()
+        if inserted is None:  # another process registered it in between
+            return await ensure_embedding_table(conn, info)
+        model_id = int(inserted[0])
+    else:
+        model_id = int(row[0])
+    table = f"embeddings_{model_id}"
+    await conn.execute(
+        queries.CREATE_EMBEDDINGS_TABLE.format(table=sql.Identifier(table), dims=sql.Literal(info.dimensions))
+    )
+    for statement in queries.SECURE_EMBEDDINGS_TABLE:
+        await conn.execute(
+            statement.format(table=sql.Identifier(table), scope_index=sql.Identifier(f"{table}_scope_idx"))
+        )
+    await conn.execute(queries.NAME_MODEL_TABLE, (table, model_id))
+    return EmbeddingTable(model_id, table)
+
+
+async def bind_collection_model(conn: Conn, collection: Collection, model: EmbeddingTable, info: ModelInfo) -> None:
+    """Give a collection its model on first ingest; refuse to mix models in one collection."""
+    if collection.embedding_model_id is None:
+        await conn.execute(queries.SET_COLLECTION_MODEL, (model.model_id, collection.id))
+        return
+    if collection.embedding_model_id != model.model_id:
+        raise ConfigurationError(
+            f"collection {collection.name!r} is embedded with another model (id {collection.embedding_model_id}), "
+            f"not {info.name} {info.version}; use that model (PGSEEK_MODEL) or ingest into a new collection"
+        )
+
+
+async def collection_table(conn: Conn, collection: Collection) -> str | None:
+    if collection.embedding_model_id is None:
+        return None
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(queries.GET_MODEL_BY_ID, (collection.embedding_model_id,))
+        row = await cur.fetchone()
+    return None if row is None else str(row["table_name"])
+
+
+async def register_collection(conn: Conn, tenant: str, collection_id: int) -> bool:
+    """Record that ``tenant`` uses the collection; False when it did already."""
+    cur = await conn.execute(queries.REGISTER_TENANT_COLLECTION, (tenant, collection_id))
+    return await cur.fetchone() is not None
+
+
+async def tenant_collections(scope: TenantConn, name: str | None = None) -> list[CollectionInfo]:
+    """The tenant's collections (or the one named) with the tenant's own document and chunk counts."""
+    async with scope.conn.cursor(row_factory=class_row(CollectionInfo)) as cur:
+        await cur.execute(queries.TENANT_COLLECTIONS, {"tenant": scope.tenant, "name": name})
+        return await cur.fetchall()
+
+
+async def delete_tenant_collection(scope: TenantConn, collection: Collection) -> int:
+    """Delete the tenant's documents (with their chunks and vectors) in a collection and its use of it; return the
+    number of documents deleted. The collection itself goes when no tenant uses it any more.
+
+    The deletes run under the tenant's row-level security, so they cannot reach another tenant's rows whatever
+    their WHERE clause says; only the final check for other users runs as the connecting role, which ends the
+    scope: nothing may use ``scope`` afterwards.
+    """
+    conn = scope.conn
+    cur = await conn.execute(queries.DELETE_TENANT_DOCUMENTS, (scope.tenant, collection.id))
+    deleted = cur.rowcount
+    await conn.execute(queries.UNREGISTER_TENANT_COLLECTION, (scope.tenant, collection.id))
+    await conn.execute(queries.RESET_ROLE)
+    await conn.execute(queries.DROP_UNUSED_COLLECTION, (collection.id,))
+    return deleted
+
+
+async def get_document(scope: TenantConn, collection: Collection, external_id: str) -> StoredDocument | None:
+    async with scope.conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(queries.GET_DOCUMENT, (scope.tenant, collection.id, external_id))
+        row = await cur.fetchone()
+    return None if row is None else StoredDocument(collection=collection.name, **row)
+
+
+async def delete_document(scope: TenantConn, collection: Collection, external_id: str) -> bool:
+    """Delete one of the tenant's documents with its chunks and vectors; False when the tenant has no such one."""
+    cur = await scope.conn.execute(queries.DELETE_DOCUMENT, (scope.tenant, collection.id, external_id))
+    return await cur.fetchone() is not None

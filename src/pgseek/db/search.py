@@ -1,0 +1,145 @@
+"""The two legs of a search, each one statement under the tenant's row-level security: the k nearest chunks by
+vector distance (exact or an iterative HNSW scan, chosen per query) and Okapi BM25 over the chunks' tsvectors."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from psycopg import sql
+from psycopg.rows import class_row
+
+from pgseek.db import queries
+from pgseek.db.catalog import Collection
+from pgseek.db.scope import Conn, TenantConn, enter_tenant
+
+_OPERATORS = {"cosine": "<=>", "l2": "<->", "ip": "<#>"}
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRow:
+    """A chunk with its document, mapped by column name; ``value`` is the leg's own measure (vector: distance,
+    keyword: BM25 score)."""
+
+    chunk_id: int
+    external_id: str
+    title: str | None
+    source: str | None
+    text: str
+    position: int
+    metadata: dict[str, Any]
+    heading_path: Sequence[str]
+    start: int
+    end: int
+    value: float
+
+
+Where = tuple[sql.Composable, dict[str, Any]]
+NO_FILTER: Where = (sql.SQL("TRUE"), {})
+
+
+@dataclass(frozen=True, slots=True)
+class VectorPlan:
+    """How a vector search runs: "iterative" (HNSW, walking on until k rows pass the filter) or "exact"."""
+
+    kind: str
+    estimated_rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class VectorTuning:
+    ef_search: int
+    max_scan_tuples: int
+    exact_below: int
+    """Scan exactly when the planner expects at most this many matching rows."""
+
+
+async def vector_search(
+    conn: Conn,
+    table: str,
+    collection: Collection,
+    tenant: str,
+    query: NDArray[np.float32],
+    *,
+    k: int,
+    tuning: VectorTuning,
+    where: Where = NO_FILTER,
+) -> tuple[list[ChunkRow], VectorPlan]:
+    """k nearest chunks (value: distance) under tenant, collection and filter, with the plan that found them.
+
+    Every setting is SET LOCAL: it ends with this transaction, which keeps pooled connections clean.
+    """
+    fragment, params = where
+    names = {"table": sql.Identifier(table), "filter": fragment}
+    values = {**params, "query": query, "tenant": tenant, "collection": collection.id, "k": k}
+    async with conn.transaction():
+        # Estimated before entering the tenant role: under row-level security the planner sees the policies'
+        # current_setting() comparison on every joined table, guesses each at 0.5% and underestimates large
+        # tenants by orders of magnitude. EXPLAIN only plans; it reads no rows.
+        plan = await _choose_plan(conn, names, values, tuning)
+        scope = await enter_tenant(conn, tenant)
+        if plan.kind == "exact":
+            await conn.execute(queries.SET_LOCAL_EXACT_SCAN)
+        else:
+            settings = (str(max(tuning.ef_search, k)), str(tuning.max_scan_tuples))
+            await conn.execute(queries.SET_LOCAL_ITERATIVE_SCAN, settings)
+        statement = queries.VECTOR_SEARCH.format(
+            operator=sql.SQL(_OPERATORS[collection.distance]), plan=sql.SQL(plan.kind), **names
+        )
+        return await _chunk_rows(scope, statement, values), plan
+
+
+async def _choose_plan(
+    conn: Conn, names: dict[str, sql.Composable], values: dict[str, Any], tuning: VectorTuning
+) -> VectorPlan:
+    """Ask the planner how many rows match (tenant, collection, filter): few enough, and exact is cheaper."""
+    cur = await conn.execute(queries.ESTIMATE_MATCHES.format(**names), values)
+    row = await cur.fetchone()
+    estimate = int(row[0][0]["Plan"]["Plan Rows"]) if row else 0
+    return VectorPlan("exact" if estimate <= tuning.exact_below else "iterative", estimate)
+
+
+async def keyword_search(
+    scope: TenantConn, collection: Collection, text: str, *, k: int, where: Where = NO_FILTER
+) -> list[ChunkRow]:
+    """Chunks matching ``text`` as a web-style query (quotes, OR, -word), by Okapi BM25 (value: score)."""
+    fragment, params = where
+    values = {
+        **params,
+        "operators": uses_search_operators(text),
+        "config": collection.text_search_config,
+        "text": text,
+        "tenant": scope.tenant,
+        "collection": collection.id,
+        "k": k,
+    }
+    return await _chunk_rows(scope, queries.KEYWORD_SEARCH.format(filter=fragment), values)
+
+
+_OPERATORS_RE = re.compile(r'"|(^|\s)-\w|\s+or\s+', re.IGNORECASE)
+
+
+def uses_search_operators(text: str) -> bool:
+    """True when a keyword query uses web-search syntax: a quoted phrase, ``or``, or ``-word``."""
+    return _OPERATORS_RE.search(text) is not None
+
+
+async def _chunk_rows(scope: TenantConn, statement: sql.Composed, values: dict[str, Any]) -> list[ChunkRow]:
+    async with scope.conn.cursor(row_factory=class_row(ChunkRow)) as cur:
+        await cur.execute(statement, values)
+        return await cur.fetchall()
+
+
+def score(distance: str, value: float) -> float:
+    """Turn a distance into a score where higher is better.
+
+    cosine: 1 - distance (similarity in [-1, 1]); ip: pgvector's <#> is the negated inner product, so negate it back;
+    l2: the negated Euclidean distance (0 is identical).
+    """
+    if distance == "cosine":
+        return 1.0 - value
+    return -value

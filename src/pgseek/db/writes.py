@@ -1,0 +1,161 @@
+"""Document writes: upsert documents, stream chunks and vectors with binary COPY, build and analyze the vector index.
+
+PostgreSQL refuses COPY FROM under row-level security, so writes run as the connecting (owner) role with the tenant
+written explicitly on every row; every read, the hashes that decide what to re-embed included, goes through
+``TenantConn`` (scope.py). See docs/decisions/0004.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import psycopg
+from numpy.typing import NDArray
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from pgseek.db import queries
+from pgseek.db.catalog import Collection
+from pgseek.db.scope import Conn, TenantConn
+from pgseek.errors import DatabaseError
+from pgseek.types import Chunk, Document
+
+_OPCLASSES = {"cosine": "vector_cosine_ops", "l2": "vector_l2_ops", "ip": "vector_ip_ops"}
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDocument:
+    """A document ready to be written: its chunks embedded, its hash computed."""
+
+    document: Document
+    content_hash: str
+    chunks: Sequence[Chunk]
+    vectors: NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenDocument:
+    external_id: str
+    inserted: bool
+
+
+async def existing_hashes(scope: TenantConn, collection_id: int, external_ids: Sequence[str]) -> dict[str, str]:
+    """The stored content hash of each of these documents the tenant has."""
+    async with scope.conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(queries.EXISTING_HASHES, (scope.tenant, collection_id, list(external_ids)))
+        return {str(r["external_id"]): str(r["content_hash"]) for r in await cur.fetchall()}
+
+
+async def write_documents(
+    conn: Conn, tenant: str, collection: Collection, table: str, pending: Sequence[PendingDocument]
+) -> list[WrittenDocument]:
+    """Upsert documents and stream their chunks and vectors with binary COPY, inside the caller's transaction.
+
+    Raises DatabaseError when the database rejects the batch (a constraint, a value jsonb cannot hold...).
+    """
+    try:
+        return await _write_documents(conn, tenant, collection, table, pending)
+    except psycopg.Error as exc:
+        raise DatabaseError(str(exc).strip()) from exc
+
+
+async def _write_documents(
+    conn: Conn, tenant: str, collection: Collection, table: str, pending: Sequence[PendingDocument]
+) -> list[WrittenDocument]:
+    docs = [p.document for p in pending]
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            queries.UPSERT_DOCUMENTS,
+            (
+                tenant,
+                collection.id,
+                [d.external_id for d in docs],
+                [d.source for d in docs],
+                [d.title for d in docs],
+                [Jsonb(dict(d.metadata)) for d in docs],
+                [d.text for d in docs],
+                [p.content_hash for p in pending],
+            ),
+        )
+        rows = await cur.fetchall()
+    doc_ids = {str(r["external_id"]): int(r["id"]) for r in rows}
+    total = sum(len(p.chunks) for p in pending)
+    allocated = await conn.execute(queries.ALLOCATE_CHUNK_IDS, (total,))
+    chunk_ids = [int(r[0]) for r in await allocated.fetchall()]
+    await _copy_chunks(conn, tenant, collection, pending, doc_ids, chunk_ids)
+    await _copy_vectors(conn, tenant, collection.id, table, pending, chunk_ids)
+    await conn.execute(queries.DELETE_REPLACED_CHUNKS, (list(doc_ids.values()), chunk_ids))
+    return [WrittenDocument(str(r["external_id"]), bool(r["inserted"])) for r in rows]
+
+
+async def _copy_chunks(
+    conn: Conn,
+    tenant: str,
+    collection: Collection,
+    pending: Sequence[PendingDocument],
+    doc_ids: dict[str, int],
+    chunk_ids: list[int],
+) -> None:
+    ids = iter(chunk_ids)
+    async with conn.cursor() as cur, cur.copy(queries.COPY_CHUNKS) as copy:
+        copy.set_types(queries.COPY_CHUNK_TYPES)
+        for p in pending:
+            doc_id = doc_ids[p.document.external_id]
+            for c in p.chunks:
+                await copy.write_row(
+                    (
+                        next(ids),
+                        doc_id,
+                        tenant,
+                        collection.id,
+                        c.position,
+                        c.text,
+                        c.token_count,
+                        c.start,
+                        c.end,
+                        list(c.heading_path),
+                        collection.text_search_config_oid,
+                    )
+                )
+
+
+async def _copy_vectors(
+    conn: Conn, tenant: str, collection_id: int, table: str, pending: Sequence[PendingDocument], chunk_ids: list[int]
+) -> None:
+    ids = iter(chunk_ids)
+    statement = queries.COPY_EMBEDDINGS.format(table=sql.Identifier(table))
+    async with conn.cursor() as cur, cur.copy(statement) as copy:
+        copy.set_types(["int8", "text", "int4", "vector"])
+        for p in pending:
+            for vector in p.vectors:
+                await copy.write_row((next(ids), tenant, collection_id, vector))
+
+
+async def ensure_hnsw_index(
+    conn: Conn, table: str, distance: str, *, m: int, ef_construction: int, memory: str
+) -> bool:
+    """Create the table's HNSW index when missing; True when it was built now."""
+    index = f"{table}_hnsw_{distance}"
+    cur = await conn.execute(queries.INDEX_EXISTS, (index,))
+    if await cur.fetchone() is not None:
+        return False
+    async with conn.transaction():
+        # The graph builds several times faster when it fits in maintenance_work_mem.
+        await conn.execute(queries.SET_LOCAL_MAINTENANCE_WORK_MEM, (memory,))
+        await conn.execute(
+            queries.CREATE_HNSW_INDEX.format(
+                index=sql.Identifier(index),
+                table=sql.Identifier(table),
+                opclass=sql.SQL(_OPCLASSES[distance]),
+                m=sql.Literal(m),
+                ef_construction=sql.Literal(ef_construction),
+            )
+        )
+    return True
+
+
+async def analyze(conn: Conn, tables: Sequence[str]) -> None:
+    await conn.execute(queries.ANALYZE.format(tables=sql.SQL(", ").join(sql.Identifier(t) for t in tables)))
