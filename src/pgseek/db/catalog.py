@@ -62,18 +62,19 @@ async def get_collection(
 async def ensure_embedding_table(conn: Conn, info: ModelInfo) -> EmbeddingTable:
     """Register a model and create its vector table on first use. A new model never overwrites old vectors."""
     key = (info.provider, info.name, info.version, info.dimensions)
-    cur = await conn.execute(queries.GET_MODEL, key)
-    row = await cur.fetchone()
-    if row is not None and row[1] != "pending":
-        return EmbeddingTable(int(row[0]), str(row[1]))
-    if row is None:
-        cur = await conn.execute(queries.INSERT_MODEL, (info.provider, info.name, info.dimensions, info.version))
-        inserted = await cur.fetchone()
-        if inserted is None:  # another process registered it in between
-            return await ensure_embedding_table(conn, info)
-        model_id = int(inserted[0])
-    else:
-        model_id = int(row[0])
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(queries.GET_MODEL, key)
+        row = await cur.fetchone()
+        if row is not None and row["table_name"] != "pending":
+            return EmbeddingTable(int(row["id"]), str(row["table_name"]))
+        if row is None:
+            await cur.execute(queries.INSERT_MODEL, (info.provider, info.name, info.dimensions, info.version))
+            inserted = await cur.fetchone()
+            if inserted is None:  # another process registered it in between
+                return await ensure_embedding_table(conn, info)
+            model_id = int(inserted["id"])
+        else:
+            model_id = int(row["id"])
     table = f"embeddings_{model_id}"
     await conn.execute(
         queries.CREATE_EMBEDDINGS_TABLE.format(table=sql.Identifier(table), dims=sql.Literal(info.dimensions))

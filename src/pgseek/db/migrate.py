@@ -10,6 +10,7 @@ from importlib import resources
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from pgseek.db import queries
 from pgseek.errors import MigrationError
@@ -54,8 +55,7 @@ async def migrate(conn: psycopg.AsyncConnection[Any]) -> list[int]:
         async with conn.transaction():
             await conn.execute(queries.MIGRATION_LOCK)
             await conn.execute(queries.CREATE_MIGRATIONS_TABLE)
-            cur = await conn.execute(queries.APPLIED_MIGRATIONS)
-            done = {int(row[0]): str(row[1]) for row in await cur.fetchall()}
+            done = await _applied(conn)
             return [m.version for m in available() if await _apply_pending(conn, m, done)]
     except psycopg.Error as exc:
         raise MigrationError(f"schema migration failed, nothing was changed: {exc}") from exc
@@ -83,6 +83,12 @@ async def pending(conn: psycopg.AsyncConnection[Any]) -> list[int]:
     row = await cur.fetchone()
     if row is None or not row[0]:
         return [m.version for m in available()]
-    cur = await conn.execute(queries.APPLIED_MIGRATIONS)
-    done = {int(r[0]) for r in await cur.fetchall()}
+    done = await _applied(conn)
     return [m.version for m in available() if m.version not in done]
+
+
+async def _applied(conn: psycopg.AsyncConnection[Any]) -> dict[int, str]:
+    """Applied versions with their checksums."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(queries.APPLIED_MIGRATIONS)
+        return {int(row["version"]): str(row["checksum"]) for row in await cur.fetchall()}

@@ -184,8 +184,10 @@ ORDER BY ranked.score DESC, ranked.id
 LIMIT %(k)s""")
 
 SERVER_SETTINGS = """
-SELECT current_setting('server_version'), (SELECT extversion FROM pg_extension WHERE extname = 'vector'),
-       current_setting('shared_buffers'), current_setting('maintenance_work_mem')"""
+SELECT current_setting('server_version') AS postgres_version,
+       (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS pgvector_version,
+       current_setting('shared_buffers') AS shared_buffers,
+       current_setting('maintenance_work_mem') AS maintenance_work_mem"""
 COLLECTION_STATS = """
 SELECT c.name, c.distance, m.name AS model, m.dimensions, m.table_name AS embeddings_table,
        (SELECT count(*) FROM documents d WHERE d.collection_id = c.id) AS documents,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from psycopg.rows import class_row
+from psycopg.rows import class_row, dict_row
 
 from pgseek.db import queries
 from pgseek.db.connect import redact
@@ -46,8 +46,9 @@ class DatabaseStatus:
 async def database_status(conn: Conn, *, embedded: bool, url: str) -> DatabaseStatus:
     """The server's versions and settings, every collection with its counts (all tenants: an operator's view), and
     the vector indexes."""
-    cur = await conn.execute(queries.SERVER_SETTINGS)
-    settings = await cur.fetchone()
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(queries.SERVER_SETTINGS)
+        settings = await cur.fetchone()
     assert settings is not None  # a SELECT without FROM returns one row
     async with conn.cursor(row_factory=class_row(CollectionStatus)) as collections:
         await collections.execute(queries.COLLECTION_STATS)
@@ -55,14 +56,10 @@ async def database_status(conn: Conn, *, embedded: bool, url: str) -> DatabaseSt
     async with conn.cursor(row_factory=class_row(IndexStatus)) as indexes:
         await indexes.execute(queries.VECTOR_INDEXES)
         built = tuple(await indexes.fetchall())
-    version, pgvector, shared_buffers, maintenance_work_mem = settings
     return DatabaseStatus(
         embedded=embedded,
         url=redact(url),
-        postgres_version=version,
-        pgvector_version=pgvector,
-        shared_buffers=shared_buffers,
-        maintenance_work_mem=maintenance_work_mem,
+        **settings,
         collections=found,
         indexes=built,
     )
