@@ -179,3 +179,9 @@ async def test_jsonl_uploads_count_against_the_batch_limit(
         assert (await c.get("/v1/collections/batch", headers=bearer(key))).status_code == 404
         five = [("files", ("five.jsonl", "\n".join(lines.split("\n")[:5]).encode(), "application/jsonl"))]
         assert (await c.post("/v1/collections/batch/files", files=five, headers=bearer(key))).status_code == 200
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+async def test_collections_cannot_be_named_as_dot_segments(client: httpx.AsyncClient, key: str, name: str) -> None:
+    made = await client.post("/v1/collections", json={"name": name}, headers=bearer(key))
+    assert_error(made, 422, "invalid_input", "collection")
