@@ -31,7 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal, get_args
 
 from pgseek.errors import InputError
-from pgseek.names import has_nul
+from pgseek.names import MAX_JSON_INT, json_problem, text_problem
 from pgseek.types import JSONValue
 
 Op = Literal["eq", "ne", "in", "gt", "gte", "lt", "lte"]
@@ -58,6 +58,9 @@ _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?
 _LITERALS: dict[str, JSONValue] = {"true": True, "false": False, "null": None}
 _TIME_KEYS = ("created_at", "updated_at")
 _DOCUMENT_ID = "document_id"
+MAX_FILTER_VALUES = 1000
+"""Most values one filter may hold, all parts together (``in`` lists, document ids, conditions, ``contains``
+leaves): a filter of 100,000 values took seconds to plan and run, and no search needs one."""
 
 
 def _field(key: str) -> str:
@@ -78,7 +81,9 @@ def _check_key(key: object) -> None:
 def _is_scalar(value: object) -> bool:
     if isinstance(value, float):
         return math.isfinite(value)  # NaN and infinity have no JSON form
-    return value is None or isinstance(value, str | int | bool)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return abs(value) <= MAX_JSON_INT
+    return value is None or isinstance(value, str | bool)
 
 
 def iso_moment(text: str) -> str | None:
@@ -98,7 +103,7 @@ def iso_moment(text: str) -> str | None:
 
 
 def _range_value(key: str, op: str, value: object) -> JSONValue:
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+    if isinstance(value, int | float) and not isinstance(value, bool) and _is_scalar(value):
         return value
     if isinstance(value, datetime | date):
         return value.isoformat()
@@ -106,19 +111,37 @@ def _range_value(key: str, op: str, value: object) -> JSONValue:
     if moment is None:
         raise InputError(
             f"filter {key!r} {op} needs a number or an ISO-8601 date (2024-05-01) or datetime "
-            f"(2024-05-01T12:00:00+00:00), not {value!r}",
+            f"(2024-05-01T12:00:00+00:00), not {_shown(value)}{_NUMBERS}",
             field=_field(key),
         )
     return moment
 
 
+_NUMBERS = " (numbers must be finite, integers within 64 bits)"
+
+
+def _shown(value: object) -> str:
+    # A huge integer has no str() beyond 4,300 digits, and a long list would flood the message.
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_JSON_INT:
+        return "an integer beyond 64 bits"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _in_value(key: str, value: object) -> tuple[JSONValue, ...]:
     if not isinstance(value, list | tuple) or not value:
-        raise InputError(f"filter {key!r} in needs a non-empty list of values, not {value!r}", field=_field(key))
+        raise InputError(f"filter {key!r} in needs a non-empty list of values, not {_shown(value)}", field=_field(key))
+    if len(value) > MAX_FILTER_VALUES:
+        raise InputError(
+            f"filter {key!r} in has {len(value)} values; the limit is {MAX_FILTER_VALUES}: split the search, or "
+            "tag the documents with a metadata key to filter on",
+            field=_field(key),
+        )
     bad = [v for v in value if not _is_scalar(v)]
     if bad:
         raise InputError(
-            f"filter {key!r} in takes strings, numbers, booleans or null, not {bad[0]!r}", field=_field(key)
+            f"filter {key!r} in takes strings, numbers, booleans or null, not {_shown(bad[0])}{_NUMBERS}",
+            field=_field(key),
         )
     return tuple(value)
 
@@ -130,7 +153,7 @@ def _checked_value(key: str, op: str, value: object) -> JSONValue:
         return _range_value(key, op, value)
     if not _is_scalar(value):
         raise InputError(
-            f"filter {key!r} {op} takes a string, number, boolean or null, not {value!r}; "
+            f"filter {key!r} {op} takes a string, number, boolean or null, not {_shown(value)}{_NUMBERS}; "
             "to match nested objects or arrays use contains (--where-json)",
             field=_field(key),
         )
@@ -154,8 +177,9 @@ class Condition:
             )
         # Frozen: normalised values are set once, here, through object.__setattr__.
         object.__setattr__(self, "value", _checked_value(self.key, self.op, self.value))
-        if has_nul(self.value):
-            raise InputError(f"filter {self.key!r} has a value with a NUL character: remove it", field=_field(self.key))
+        problem = json_problem(self.value)
+        if problem is not None:
+            raise InputError(f"filter {self.key!r} value {problem}", field=_field(self.key))
 
     @property
     def path(self) -> tuple[str, ...]:
@@ -176,21 +200,45 @@ def _check_contains(value: object) -> None:
         return
     if not isinstance(value, Mapping):
         raise InputError(f'contains must be a JSON object such as {{"lang": "en"}}, not {value!r}', field="contains")
+    # Checked before json.dumps, which recurses without bound and cannot print huge integers.
+    problem = json_problem(dict(value))
+    if problem is not None:
+        raise InputError(f"contains {problem}", field="contains")
     try:
         json.dumps(dict(value), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InputError(f"contains must hold only JSON values: {exc}", field="contains") from exc
-    if has_nul(dict(value)):
-        raise InputError(
-            "contains has a NUL character, which PostgreSQL jsonb cannot hold: remove it", field="contains"
-        )
 
 
 def _check_document_ids(ids: tuple[object, ...]) -> None:
-    bad = [i for i in ids if not isinstance(i, str) or not i or "\x00" in i]
-    if bad:
+    if len(ids) > MAX_FILTER_VALUES:
         raise InputError(
-            f"document ids must be non-empty strings without NUL characters, not {bad[0]!r}", field="document_ids"
+            f"the filter has {len(ids)} document ids; the limit is {MAX_FILTER_VALUES}: split the search",
+            field="document_ids",
+        )
+    for i in ids:
+        problem = text_problem(i) if isinstance(i, str) and i else "is empty, or not a string"
+        if problem is not None:
+            raise InputError(f"a document id of the filter {problem}", field="document_ids")
+
+
+def _leaves(value: object) -> int:
+    """JSON scalars in a value (its size for the filter limit); depth is bounded by the checks before."""
+    if isinstance(value, Mapping):
+        return sum(_leaves(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return sum(_leaves(v) for v in value)
+    return 1
+
+
+def _check_size(f: SearchFilter) -> None:
+    size = len(f.document_ids) + sum(_leaves(c.value) for c in f.metadata)
+    size += _leaves(dict(f.contains)) if f.contains is not None else 0
+    if size > MAX_FILTER_VALUES:
+        raise InputError(
+            f"the filter holds {size} values (conditions, in lists, document ids and contains together); the limit "
+            f"is {MAX_FILTER_VALUES}: simplify it",
+            field="filter",
         )
 
 
@@ -219,6 +267,7 @@ class SearchFilter:
             raise InputError("metadata must hold Condition objects", field="filter")
         _check_contains(self.contains)
         _check_document_ids(self.document_ids)
+        _check_size(self)
         for name in ("created_after", "created_before", "updated_after", "updated_before"):
             object.__setattr__(self, name, _utc(name, getattr(self, name)))
 
@@ -253,7 +302,10 @@ def _scalar(raw: str) -> JSONValue:
     if text in _LITERALS:
         return _LITERALS[text]
     if _JSON_NUMBER.fullmatch(text):
-        return json.loads(text)
+        try:
+            return json.loads(text)
+        except ValueError:  # more than 4,300 digits: Python's own bound on reading integers
+            raise InputError(f"the number {text[:20]}... is too long: use at most 19 digits", field="filter") from None
     return text
 
 
@@ -318,6 +370,8 @@ def _document_ids(op: Op, raw: str) -> tuple[str, ...]:
 def parse_where_json(text: str) -> dict[str, JSONValue]:
     try:
         value = json.loads(text)
+    except RecursionError:
+        raise InputError("--where-json is nested too deep to read", field="where_json") from None
     except ValueError as exc:
         raise InputError(
             f'--where-json is not valid JSON ({exc}): write an object such as \'{{"lang": "en"}}\'', field="where_json"

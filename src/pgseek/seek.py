@@ -17,7 +17,7 @@ from pgseek.db import connect, migrate
 from pgseek.db.connect import Pool, PoolUsage, pool_usage, translate_errors
 from pgseek.db.search import VectorTuning
 from pgseek.db.status import DatabaseStatus, database_status, ping
-from pgseek.errors import PgseekError
+from pgseek.errors import PayloadTooLargeError, PgseekError
 from pgseek.evaluate.ann import DEFAULT_EF_VALUES, AnnProbe, ann_recall
 from pgseek.evaluate.claims import ClaimSet
 from pgseek.evaluate.datasets import EvalDataset
@@ -159,8 +159,12 @@ class AsyncSeek:
         collection: str | None = None,
         tenant: str | None = None,
         progress: ProgressCallback | None = None,
+        max_documents: int | None = None,
     ) -> IngestReport:
-        """Ingest files received as (name, bytes), such as HTTP uploads, with the loaders ``ingest`` uses for paths."""
+        """Ingest files received as (name, bytes), such as HTTP uploads, with the loaders ``ingest`` uses for paths.
+
+        With ``max_documents``, PayloadTooLargeError (and nothing stored) when the files hold more documents than
+        that, each record of a ``.jsonl`` file counting as one."""
 
         for name, _ in files:
             check_document_id(name, field="files")
@@ -169,6 +173,12 @@ class AsyncSeek:
             return [item for name, data in files for item in load_bytes(name, data)]
 
         sources = await asyncio.to_thread(load)  # PDF and HTML parsing is CPU work
+        if max_documents is not None and len(sources) > max_documents:
+            raise PayloadTooLargeError(
+                f"the files hold {len(sources)} records (each line of a .jsonl file is one); the limit is "
+                f"{max_documents} (PGSEEK_MAX_BATCH_DOCUMENTS): split them into several requests",
+                field="files",
+            )
         return await self.ingest_documents(sources, collection=collection, tenant=tenant, progress=progress)
 
     async def search(
@@ -500,9 +510,14 @@ class Seek:
         collection: str | None = None,
         tenant: str | None = None,
         progress: ProgressCallback | None = None,
+        max_documents: int | None = None,
     ) -> IngestReport:
         """See ``AsyncSeek.ingest_files``."""
-        return self._run(self._core.ingest_files(files, collection=collection, tenant=tenant, progress=progress))
+        return self._run(
+            self._core.ingest_files(
+                files, collection=collection, tenant=tenant, progress=progress, max_documents=max_documents
+            )
+        )
 
     def search(
         self,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import random
 import threading
 from pathlib import Path
 
@@ -103,15 +105,18 @@ def _chunk_count(conn: psycopg.Connection[tuple[int]], external_id: str) -> int:
 
 
 def test_a_database_failure_rolls_back_only_that_document(seek: Seek, database_url: str) -> None:
+    # An id too long for a btree index entry (about 2,700 bytes; random text does not compress): nothing before
+    # PostgreSQL refuses it (values it can never store, such as NUL, are refused before embedding), so this
+    # document fails inside the database, after embedding.
+    bad = "bad-" + base64.b64encode(random.Random(7).randbytes(6000)).decode()
     docs = [
         Document("good-1", "Glaciers carve valleys into U shapes over thousands of years.", title="Glaciers"),
-        # PostgreSQL's jsonb rejects \u0000: this document fails inside the database, after embedding.
-        Document("bad", "Deserts receive little rain.", title="Deserts", metadata={"note": "nul\x00byte"}),
+        Document(bad, "Deserts receive little rain.", title="Deserts"),
         Document("good-2", "Coral reefs grow in warm, shallow, clear sea water.", title="Reefs"),
     ]
     report = seek.ingest_documents(docs, collection="rollback")
     assert report.documents_added == 2
-    assert [f.path for f in report.failures] == ["bad"]
+    assert [f.path for f in report.failures] == [bad]
     assert "database rejected" in report.failures[0].error
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
@@ -170,3 +175,19 @@ def test_index_is_built_and_ef_search_does_not_leak(
 
         # The same (only) connection ran the search with ef_search 77, set for that transaction alone.
         assert seek._run(show()) == ("40",)
+
+
+def test_documents_a_program_builds_are_checked_like_loaded_ones(seek: Seek) -> None:
+    docs = [
+        Document("ok", "Glaciers carve valleys into U shapes over thousands of years."),
+        Document("..", "An id that HTTP clients would shorten to the collection."),
+        Document("sur", "Broken \ud800 text."),
+        Document("nan", "Not a number.", metadata={"n": float("nan")}),
+        Document("nul", "A NUL in metadata.", metadata={"note": "nul\x00byte"}),
+    ]
+    report = seek.ingest_documents(docs, collection="checked")
+    assert report.documents_added == 1
+    failures = {f.path: f.error for f in report.failures}
+    assert set(failures) == {"..", "sur", "nan", "nul"}
+    assert "dot segment" in failures[".."] and "lone surrogate" in failures["sur"]
+    assert "NaN" in failures["nan"] and "NUL" in failures["nul"]

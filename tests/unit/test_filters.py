@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from pgseek.errors import InputError
-from pgseek.filters import Condition, SearchFilter, build_filter, parse_filter
+from pgseek.filters import MAX_FILTER_VALUES, Condition, SearchFilter, build_filter, parse_filter
 
 
 @pytest.mark.parametrize(
@@ -205,3 +205,64 @@ def test_is_empty() -> None:
     assert not SearchFilter(contains={"a": 1}).is_empty()
     assert not SearchFilter(document_ids=("x",)).is_empty()
     assert not SearchFilter(updated_before=datetime(2024, 1, 1, tzinfo=UTC)).is_empty()
+
+
+def _nested(levels: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+HOSTILE_CONDITIONS: list[tuple[Any, Any, str]] = [
+    ("gt", 10**400, "64 bits"),
+    ("eq", 2**63, "64 bits"),
+    ("lt", float("inf"), "must be finite"),
+    ("eq", float("nan"), "must be finite"),
+    ("eq", "\ud800", "lone surrogate"),
+    ("in", ["a", "\udc00"], "lone surrogate"),
+    ("in", list(range(MAX_FILTER_VALUES + 1)), f"limit is {MAX_FILTER_VALUES}"),
+]
+
+
+@pytest.mark.parametrize(("op", "value", "message"), HOSTILE_CONDITIONS)
+def test_hostile_condition_values_are_refused(op: Any, value: Any, message: str) -> None:
+    with pytest.raises(InputError, match=message) as caught:
+        Condition("year", op, value)
+    assert caught.value.field == "filter.year"
+
+
+def test_the_largest_accepted_values_pass() -> None:
+    assert Condition("n", "lte", 2**63 - 1).value == 2**63 - 1
+    assert len(Condition("n", "in", list(range(MAX_FILTER_VALUES))).value) == MAX_FILTER_VALUES
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "message"),
+    [
+        ({"contains": {"k": "\ud800"}}, "contains", "lone surrogate"),
+        ({"contains": {"k": _nested(40)}}, "contains", "nested too deep"),
+        ({"contains": {"k": _nested(900)}}, "contains", "nested too deep"),
+        ({"contains": {"k": 10**30}}, "contains", "64 bits"),
+        ({"document_ids": ("\ud800",)}, "document_ids", "lone surrogate"),
+        ({"document_ids": tuple(str(i) for i in range(MAX_FILTER_VALUES + 1))}, "document_ids", "limit"),
+        (
+            {"document_ids": tuple(str(i) for i in range(600)), "metadata": (Condition("n", "in", list(range(600))),)},
+            "filter",
+            "holds 1200 values",
+        ),
+    ],
+)
+def test_hostile_filters_are_refused(kwargs: dict[str, Any], field: str, message: str) -> None:
+    with pytest.raises(InputError, match=message) as caught:
+        SearchFilter(**kwargs)
+    assert caught.value.field == field
+
+
+def test_cli_filters_refuse_numbers_and_json_python_cannot_read() -> None:
+    with pytest.raises(InputError, match="too long"):
+        parse_filter("n>" + "9" * 5000)
+    with pytest.raises(InputError, match="nested too deep"):
+        build_filter([], "[" * 100_000)
+    with pytest.raises(InputError, match="64 bits"):
+        parse_filter("n>" + "9" * 30)

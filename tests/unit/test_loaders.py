@@ -341,3 +341,44 @@ def test_html_lists_with_breaks_and_svg_title(tmp_path: Path) -> None:
     doc = only(load_file(write(tmp_path / "l.html", page)))
     assert doc.text == "- first\ncont\n\n- second"
     assert doc.title == "l"
+
+
+def test_hostile_jsonl_lines_are_one_failure_each(tmp_path: Path) -> None:
+    deep = "[" * 5000 + "]" * 5000
+    lines = [
+        json.dumps({"id": "ok1", "text": "first"}),
+        '{"id": "s", "text": "broken \\ud800"}',
+        '{"id": "t", "title": "\\udfff", "text": "x"}',
+        '{"id": "m", "text": "x", "metadata": {"\\ud800": 1}}',
+        deep,
+        '{"id": "d", "text": "x", "metadata": {"a": ' + "[" * 40 + "]" * 40 + "}}",
+        '{"id": "n", "text": "x", "metadata": {"a": NaN}}',
+        '{"id": "i", "text": "x", "metadata": {"a": -Infinity}}',
+        '{"id": "b", "text": "x", "metadata": {"a": ' + "9" * 5000 + "}}",
+        '{"id": "b2", "text": "x", "metadata": {"a": ' + "9" * 30 + "}}",
+        '{"id": "..", "text": "x"}',
+        '{"id": "x/../y", "text": "x"}',
+        '{"id": "%2E", "text": "x"}',
+        json.dumps({"id": "ok2", "text": "last"}),
+    ]
+    path = write(tmp_path / "hostile.jsonl", "\n".join(lines))
+    items = list(load_paths([str(path)]))
+    assert [i.external_id for i in items if isinstance(i, Document)] == ["ok1", "ok2"]
+    failures = {int(i.path.rsplit(":", 1)[1]): i.error for i in items if isinstance(i, LoadFailure)}
+    assert sorted(failures) == list(range(2, 14))
+    expected = {
+        2: "field 'text' contains a lone surrogate",
+        3: "field 'title' contains a lone surrogate",
+        4: "field 'metadata' contains a lone surrogate",
+        5: "nested too deep",
+        6: "field 'metadata' is nested too deep",
+        7: "NaN or infinite",
+        8: "NaN or infinite",
+        9: "invalid JSON",
+        10: "beyond 64 bits",
+        11: "dot segment",
+        12: "dot segment",
+        13: "dot segment",
+    }
+    for line, part in expected.items():
+        assert part in failures[line], (line, failures[line])

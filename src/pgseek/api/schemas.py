@@ -11,7 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from pgseek.filters import Condition, SearchFilter
+from pgseek.errors import InputError
+from pgseek.filters import MAX_FILTER_VALUES, Condition, SearchFilter
 from pgseek.search.engine import MAX_K
 from pgseek.types import Answer, ApiKey, CollectionInfo, IngestReport, Readiness, SearchResult, StoredDocument
 
@@ -173,30 +174,47 @@ class MetadataCondition(_Request):
 
     key: str = Field(min_length=1, max_length=100)
     op: Literal["eq", "ne", "in", "gt", "gte", "lt", "lte"]
-    value: Scalar | list[Scalar] = Field(description="A list for in; a number or ISO-8601 date for gt/gte/lt/lte.")
+    # The list's bound is checked by Condition (422 naming filters.metadata.N): a max_length here would make pydantic
+    # report the union's other member (value.str) as the field at fault.
+    value: Scalar | list[Scalar] = Field(
+        description=f"A list for in (at most {MAX_FILTER_VALUES} values); a number or ISO-8601 date for gt/gte/lt/lte."
+    )
 
 
 class SearchFilters(_Request):
     """What a search may return beyond the caller's tenant and the collection; every part is ANDed."""
 
-    metadata: list[MetadataCondition] = Field(default_factory=list)
+    metadata: list[MetadataCondition] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
     contains: dict[str, Any] | None = Field(default=None, description="JSON object the metadata must contain.")
-    document_ids: list[str] = Field(default_factory=list, description="External ids; any of them matches.")
+    document_ids: list[str] = Field(
+        default_factory=list, max_length=MAX_FILTER_VALUES, description="External ids; any of them matches."
+    )
     created_after: IsoDatetime | None = None
     created_before: IsoDatetime | None = None
     updated_after: IsoDatetime | None = None
     updated_before: IsoDatetime | None = None
 
     def to_filter(self) -> SearchFilter:
-        return SearchFilter(
-            metadata=tuple(Condition(c.key, c.op, c.value) for c in self.metadata),
-            contains=self.contains,
-            document_ids=tuple(self.document_ids),
-            created_after=self.created_after,
-            created_before=self.created_before,
-            updated_after=self.updated_after,
-            updated_before=self.updated_before,
-        )
+        """The library's filter; its InputError names the request's field (``filters.metadata.2``)."""
+        conditions = []
+        for i, c in enumerate(self.metadata):
+            try:
+                conditions.append(Condition(c.key, c.op, c.value))
+            except InputError as exc:
+                raise InputError(str(exc), field=f"filters.metadata.{i}") from exc
+        try:
+            return SearchFilter(
+                metadata=tuple(conditions),
+                contains=self.contains,
+                document_ids=tuple(self.document_ids),
+                created_after=self.created_after,
+                created_before=self.created_before,
+                updated_after=self.updated_after,
+                updated_before=self.updated_before,
+            )
+        except InputError as exc:
+            field = "filters" if exc.field in (None, "filter") else f"filters.{exc.field}"
+            raise InputError(str(exc), field=field) from exc
 
 
 class SearchRequest(_Request):
@@ -206,7 +224,7 @@ class SearchRequest(_Request):
     filters: SearchFilters | None = None
     collection: str | None = Field(default=None, min_length=1, max_length=200, pattern=NAME_PATTERN)
     min_score: float | None = Field(
-        default=None, strict=True, description="Drop hits scoring below this (the mode's score)."
+        default=None, strict=True, allow_inf_nan=False, description="Drop hits scoring below this (the mode's score)."
     )
 
 

@@ -89,7 +89,7 @@ def transaction_pooled(url: str, settings: Settings) -> bool:
     """True behind a transaction pooler: PGSEEK_POOLER=transaction, or the URL names PgBouncer's default port 6432.
 
     There, consecutive transactions of one client connection may run on different server connections, so no session
-    state may be relied on: settings are SET LOCAL (store.py) and server-side prepared statements are off.
+    state may be relied on: settings are SET LOCAL (db/scope.py) and server-side prepared statements are off.
     """
     if settings.pooler == "transaction":
         return True

@@ -24,7 +24,7 @@ from charset_normalizer import from_bytes
 from pypdf import PdfReader
 
 from pgseek.errors import DocumentError
-from pgseek.names import has_nul
+from pgseek.names import document_id_problem, json_problem, text_problem
 from pgseek.types import Document, LoadFailure
 
 __all__ = ["SUPPORTED_SUFFIXES", "document_from_record", "load_bytes", "load_file", "load_paths"]
@@ -319,21 +319,24 @@ def _jsonl_record(record: Any, source: str | None) -> Document:
         raise DocumentError("field 'id' is missing (or '_id')", field="id")
     if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or str(raw_id) == "":
         raise DocumentError("field 'id' must be a non-empty string or integer", field="id")
-    if "\x00" in str(raw_id):
-        raise DocumentError("field 'id' contains a NUL character, which PostgreSQL text cannot hold", field="id")
+    problem = document_id_problem(str(raw_id))
+    if problem is not None:
+        raise DocumentError(f"field 'id' {problem}", field="id")
     text = _jsonl_text(record)
     title = record.get("title")
     if title is not None and not isinstance(title, str):
         raise DocumentError("field 'title' must be a string", field="title")
+    problem = text_problem(title) if title is not None else None
+    if problem is not None:
+        raise DocumentError(f"field 'title' {problem}", field="title")
     metadata = record.get("metadata", {})
     if metadata is None:
         metadata = {}
     if not isinstance(metadata, dict):
         raise DocumentError("field 'metadata' must be an object", field="metadata")
-    if has_nul(metadata):
-        raise DocumentError(
-            "field 'metadata' contains a NUL character, which PostgreSQL jsonb cannot hold", field="metadata"
-        )
+    problem = json_problem(metadata)
+    if problem is not None:
+        raise DocumentError(f"field 'metadata' {problem}", field="metadata")
     title = title.replace("\x00", "") if title else None
     return Document(str(raw_id), text, title=title or None, source=source, metadata=metadata)
 
@@ -350,6 +353,9 @@ def _jsonl_text(record: dict[str, Any]) -> str:
     text = record["text"]
     if not isinstance(text, str):
         raise DocumentError("field 'text' must be a string", field="text")
+    problem = text_problem(text.replace("\x00", ""))  # NULs are dropped below, as from files
+    if problem is not None:
+        raise DocumentError(f"field 'text' {problem}", field="text")
     text = _clean_extracted(text) if text.strip() else ""
     if not text:
         raise DocumentError("field 'text' is empty", field="text")
@@ -382,6 +388,10 @@ def _jsonl_line(raw: bytes, lineno: int, source: str, seen: dict[str, int], path
         return LoadFailure(f"{path}:{lineno}", f"line {lineno}: not valid UTF-8")
     except json.JSONDecodeError as exc:
         return LoadFailure(f"{path}:{lineno}", f"line {lineno}: invalid JSON: {exc.msg} (column {exc.colno})")
+    except RecursionError:
+        return LoadFailure(f"{path}:{lineno}", f"line {lineno}: JSON nested too deep to read")
+    except ValueError as exc:  # json's own limits, such as an integer of more than 4,300 digits
+        return LoadFailure(f"{path}:{lineno}", f"line {lineno}: invalid JSON: {exc}")
     except DocumentError as exc:
         return LoadFailure(f"{path}:{lineno}", f"line {lineno}: {exc}")
     if doc.external_id in seen:

@@ -20,6 +20,7 @@ from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.scope import tenant_transaction
 from pgseek.errors import DatabaseError
 from pgseek.ingest.chunking import ChunkingOptions, chunk_text
+from pgseek.names import document_id_problem, json_problem, text_problem
 from pgseek.providers.protocols import TokenizingEmbedder
 from pgseek.types import Chunk, Document, IngestReport, LoadFailure
 
@@ -105,6 +106,25 @@ def _title_prefix(title: str | None, embedder: TokenizingEmbedder) -> str:
     return title if len(spans) <= MAX_TITLE_TOKENS else title[: spans[MAX_TITLE_TOKENS - 1][1]]
 
 
+def _document_problem(doc: Document) -> str | None:
+    """What the loaders check, checked again for documents a program built itself: one bad document is a failure,
+    never a database error that would stop the batch."""
+    problem = document_id_problem(doc.external_id)
+    if problem is not None:
+        return f"the document id {problem}"
+    for name, text in (("text", doc.text), ("title", doc.title), ("source", doc.source)):
+        problem = text_problem(text) if text is not None else None
+        if problem is not None:
+            return f"the {name} {problem}"
+    problem = json_problem(doc.metadata)
+    return f"the metadata {problem}" if problem is not None else None
+
+
+def _printable(text: str) -> str:
+    # A lone surrogate cannot be encoded in a JSON response or a terminal: shown escaped instead.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class Ingestion:
     """One ingest run; create, then ``await run(sources)``."""
 
@@ -180,6 +200,10 @@ class Ingestion:
             self._tally.seen += 1
             if isinstance(item, LoadFailure):
                 self._tally.failures.append(item)
+                continue
+            problem = _document_problem(item)
+            if problem is not None:
+                self._tally.failures.append(LoadFailure(_printable(item.external_id), problem))
                 continue
             if item.external_id in group:
                 # The same id twice in one run: the later record wins and the earlier one is never written.

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from dataclasses import dataclass, fields
 from typing import Any, Literal, get_args
 
 from pgseek.db import catalog
 from pgseek.db.connect import Pool, translate_errors
-from pgseek.db.filters import compile_filter
+from pgseek.db.filters import compile_filter, refused_values
 from pgseek.db.scope import tenant_transaction
 from pgseek.db.search import (
     NO_FILTER,
@@ -76,6 +77,8 @@ def validate(query: str, opts: SearchOptions, embedder: TokenizingEmbedder) -> N
         raise QueryError(f"unknown mode {opts.mode!r}: use one of {', '.join(MODES)}", field="mode")
     if not 1 <= opts.k <= MAX_K:
         raise QueryError(f"k must be between 1 and {MAX_K}, got {opts.k}", field="k")
+    if opts.min_score is not None and not math.isfinite(opts.min_score):
+        raise QueryError(f"min_score must be a finite number, not {opts.min_score}", field="min_score")
     if opts.candidates is not None and not opts.k <= opts.candidates <= MAX_K:
         raise QueryError(f"candidates must be between k and {MAX_K}, got {opts.candidates}", field="candidates")
     if opts.mode != "keyword":
@@ -97,7 +100,8 @@ async def search(
     tenant = opts.tenant or defaults.tenant
     legs: dict[str, list[tuple[ChunkRow, float]]] = {}
     plan: VectorPlan | None = None
-    async with translate_errors("searching"):
+    suspect = "filters" if opts.filter is not None and not opts.filter.is_empty() else "query"
+    async with translate_errors("searching"), refused_values(suspect):
         async with pool.connection() as conn:
             collection = await catalog.get_collection(conn, opts.collection or defaults.collection)
             table = await catalog.collection_table(conn, collection)

@@ -140,7 +140,9 @@ async def test_joining_a_collection_by_name_shows_none_of_its_documents(
     assert joined.status_code == 201 and joined.json()["documents"] == 0
     assert await _search(client, keys["globex"], query="secret plan", collection="acme-private", mode="hybrid") == []
     assert await _search(client, keys["acme"], query="secret plan", collection="acme-private") == ["plan"]
-    left = await client.delete("/v1/collections/acme-private", headers=keys["globex"])
+    left = await client.delete(
+        "/v1/collections/acme-private", params={"confirm": "acme-private"}, headers=keys["globex"]
+    )
     assert left.json()["documents_deleted"] == 0
     assert (await client.get("/v1/collections/acme-private", headers=keys["acme"])).json()["documents"] == 1
 
@@ -149,7 +151,7 @@ async def test_joining_a_collection_by_name_shows_none_of_its_documents(
 async def test_deleting_a_shared_collection_deletes_only_the_callers_documents(
     client: httpx.AsyncClient, keys: dict[str, dict[str, str]]
 ) -> None:
-    response = await client.delete("/v1/collections/shared", headers=keys["globex"])
+    response = await client.delete("/v1/collections/shared", params={"confirm": "shared"}, headers=keys["globex"])
     assert response.json() == {"name": "shared", "documents_deleted": 5}
     assert (await client.get("/v1/collections/shared", headers=keys["globex"])).status_code == 404
     assert (await client.get("/v1/collections/shared", headers=keys["acme"])).json()["documents"] == 5

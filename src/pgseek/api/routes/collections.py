@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from pgseek.api.deps import CollectionPath, KeyDep, SeekDep
 from pgseek.api.errors import ERROR_RESPONSES
@@ -15,6 +16,7 @@ from pgseek.api.schemas import (
     CollectionsPublic,
     ErrorResponse,
 )
+from pgseek.errors import InputError
 
 router = APIRouter(prefix="/v1", tags=["collections"], responses=ERROR_RESPONSES)
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -52,7 +54,23 @@ async def get_collection(collection: CollectionPath, key: KeyDep, seek: SeekDep)
 
 
 @router.delete("/collections/{collection}", responses=_NOT_FOUND)
-async def delete_collection(collection: CollectionPath, key: KeyDep, seek: SeekDep) -> CollectionDeleted:
-    """Delete the tenant's documents in the collection (other tenants' stay) and stop using it."""
+async def delete_collection(
+    collection: CollectionPath,
+    key: KeyDep,
+    seek: SeekDep,
+    confirm: Annotated[
+        str | None, Query(max_length=200, description="The collection's name again: a deletion must be deliberate.")
+    ] = None,
+) -> CollectionDeleted:
+    """Delete the tenant's documents in the collection (other tenants' stay) and stop using it. Requires
+    `?confirm=<collection>`: a request for a document whose id a client shortened by its dot segments (`..`) reaches
+    this route, and must not delete everything."""
+    if confirm != collection:
+        said = "without confirm" if confirm is None else f"with confirm={confirm!r}"
+        raise InputError(
+            f"deleting collection {collection!r} deletes all your documents in it; this request came {said}: "
+            f"send DELETE /v1/collections/{quote(collection, safe='')}?confirm={quote(collection, safe='')}",
+            field="confirm",
+        )
     deleted = await seek.delete_collection(collection, tenant=key.tenant)
     return CollectionDeleted(name=collection, documents_deleted=deleted)

@@ -15,7 +15,12 @@ from pgseek.types import Document
 
 router = APIRouter(prefix="/v1", tags=["documents"], responses=ERROR_RESPONSES)
 DocumentPath = Annotated[
-    str, Path(min_length=1, pattern=NO_NUL_PATTERN, description="The document's external id (may contain '/').")
+    str,
+    Path(
+        min_length=1,
+        pattern=NO_NUL_PATTERN,
+        description="The document's external id, percent-encoded ('/' may stay); ids never have '.' or '..' segments.",
+    ),
 ]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "No such document for this tenant"}
@@ -64,10 +69,13 @@ async def upload_files(
     seek: SeekDep,
     metrics: MetricsDep,
 ) -> IngestResponse:
-    """Ingest uploaded files with the loaders of `pgseek ingest`; each file that cannot be read is a failure."""
-    _check_batch(len(files), seek.settings.max_batch_documents, "files")
+    """Ingest uploaded files with the loaders of `pgseek ingest`; each file that cannot be read is a failure.
+
+    Every record of a `.jsonl` file counts as a document against the batch limit (413, nothing stored)."""
+    limit = seek.settings.max_batch_documents
+    _check_batch(len(files), limit, "files")
     received = [(f.filename or f"upload-{i}", await f.read()) for i, f in enumerate(files)]
-    report = await seek.ingest_files(received, collection=collection, tenant=key.tenant)
+    report = await seek.ingest_files(received, collection=collection, tenant=key.tenant, max_documents=limit)
     metrics.observe_ingest(report)
     return IngestResponse.of(report)
 
