@@ -138,12 +138,23 @@ WITH nearest AS MATERIALIZED (
     LIMIT %(k)s
 )
 SELECT * FROM nearest ORDER BY distance""")
-ESTIMATE_MATCHES = sql.SQL("""
-EXPLAIN (FORMAT JSON)
-SELECT 1 FROM {table} e
-JOIN chunks c ON c.id = e.chunk_id
-JOIN documents d ON d.id = c.document_id
-WHERE e.tenant_id = %(tenant)s AND e.collection_id = %(collection)s AND {filter}""")
+# The plan of a vector search depends on the tenant's own rows only (decision 0007): with no filter, its chunk count
+# in the collection, which the keyword_stats triggers keep; with one, its matching rows counted under row-level
+# security up to one past the exact-scan bound (no more than an exact scan would read anyway). Never the planner's
+# estimate: table statistics are built from every tenant's rows.
+TENANT_CHUNK_COUNT = """
+SELECT coalesce(sum(chunk_count), 0) FROM keyword_stats
+WHERE tenant_id = %(tenant)s AND collection_id = %(collection)s"""
+COUNT_MATCHES_UP_TO = sql.SQL("""
+SELECT count(*) FROM (
+    SELECT 1 FROM {table} e
+    JOIN chunks c ON c.id = e.chunk_id
+    JOIN documents d ON d.id = c.document_id
+    WHERE e.tenant_id = %(tenant)s AND e.collection_id = %(collection)s AND {filter}
+    LIMIT %(bound)s
+) AS matches""")
+# Hybrid search runs both legs in one transaction that reads one snapshot (decision 0008).
+READ_ONLY_REPEATABLE_READ = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 # Okapi BM25 (k1 1.2, b 0.75) in SQL. Candidates are the chunks holding any query lexeme (GIN index); because every
 # chunk with a lexeme is a candidate, a lexeme's document frequency is counted among the candidates themselves, and
 # the chunk count and mean length come from keyword_stats. A query written with search operators (quotes, or, -word)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -276,7 +277,11 @@ NO_FILTER: Where = (sql.SQL("TRUE"), {})
 
 @dataclass(frozen=True, slots=True)
 class VectorPlan:
-    """How a vector search runs: "iterative" (HNSW, walking on until k rows pass the filter) or "exact"."""
+    """How a vector search runs: "iterative" (HNSW, walking on until k rows pass the filter) or "exact".
+
+    ``estimated_rows``: the tenant's chunks in the collection (no filter), or its chunks passing the filter counted up
+    to ``exact_below + 1`` (a count past ``exact_below`` means "more than that").
+    """
 
     kind: str
     estimated_rows: int
@@ -287,7 +292,7 @@ class VectorTuning:
     ef_search: int
     max_scan_tuples: int
     exact_below: int
-    """Scan exactly when the planner expects at most this many matching rows."""
+    """Scan exactly when at most this many of the tenant's rows match."""
 
 
 async def vector_search(
@@ -309,11 +314,8 @@ async def vector_search(
     names = {"table": sql.Identifier(table), "filter": fragment}
     values = {**params, "query": query, "tenant": tenant, "collection": collection.id, "k": k}
     async with conn.transaction():
-        # Estimated before entering the tenant role: under row-level security the planner sees the policies'
-        # current_setting() comparison on every joined table, guesses each at 0.5% and underestimates large
-        # tenants by orders of magnitude. EXPLAIN only plans; it reads no rows.
-        plan = await _choose_plan(conn, names, values, tuning)
         await tenant_scope(conn, tenant)
+        plan = await _choose_plan(conn, names, values, tuning, filtered=bool(params))
         if plan.kind == "exact":
             await conn.execute(queries.SET_LOCAL_EXACT_SCAN)
         else:
@@ -327,13 +329,33 @@ async def vector_search(
 
 
 async def _choose_plan(
-    conn: Conn, names: dict[str, sql.Composable], values: dict[str, Any], tuning: VectorTuning
+    conn: Conn, names: dict[str, sql.Composable], values: dict[str, Any], tuning: VectorTuning, *, filtered: bool
 ) -> VectorPlan:
-    """Ask the planner how many rows match (tenant, collection, filter): few enough, and exact is cheaper."""
-    cur = await conn.execute(queries.ESTIMATE_MATCHES.format(**names), values)
+    """Count the tenant's matching rows, under its scope: few enough, and exact is cheaper.
+
+    Only the tenant's own rows may decide the plan and the reported count (decision 0007): the planner's estimate
+    comes from statistics over every tenant's rows, so it would tell one tenant about another's volume.
+    """
+    if not filtered:
+        cur = await conn.execute(queries.TENANT_CHUNK_COUNT, values)
+    else:
+        bound = {**values, "bound": tuning.exact_below + 1}
+        cur = await conn.execute(queries.COUNT_MATCHES_UP_TO.format(**names), bound)
     row = await cur.fetchone()
-    estimate = int(row[0][0]["Plan"]["Plan Rows"]) if row else 0
-    return VectorPlan("exact" if estimate <= tuning.exact_below else "iterative", estimate)
+    count = int(row[0]) if row else 0
+    return VectorPlan("exact" if count <= tuning.exact_below else "iterative", count)
+
+
+@asynccontextmanager
+async def one_snapshot(conn: Conn) -> AsyncIterator[None]:
+    """A read-only REPEATABLE READ transaction: every search run inside it reads the same committed state.
+
+    Hybrid search runs both legs in one (decision 0008), so a document being replaced cannot show up in its old
+    version in one leg and its new version in the other.
+    """
+    async with conn.transaction():
+        await conn.execute(queries.READ_ONLY_REPEATABLE_READ)
+        yield
 
 
 async def keyword_search(
