@@ -12,9 +12,9 @@ import pytest
 from numpy.typing import NDArray
 
 from pgseek import Document, Seek
+from pgseek.db import store
 from pgseek.search.filters import Condition, SearchFilter
 from tests.conftest import DelegatingEmbedder
-from pgseek.db import store
 
 
 @pytest.fixture(scope="module")

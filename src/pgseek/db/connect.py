@@ -117,6 +117,36 @@ async def open_pool(url: str, settings: Settings) -> Pool:
     return pool
 
 
+@asynccontextmanager
+async def claims_connection(pool: Pool) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """A connection of its own for one ingest run's claims (``store.claim_documents``), outside the pool.
+
+    Outside, because it is held for the whole run while the run takes pool connections to write: runs holding every
+    pooled connection would wait on each other for ever. Its claims go when it is done, whatever happened, before
+    the connection closes (behind a transaction pooler, the server connection outlives it).
+    """
+    kwargs = pool.kwargs if isinstance(pool.kwargs, dict) else {}  # open_pool gives a dict; the type allows more
+    try:
+        conn = await psycopg.AsyncConnection.connect(str(pool.conninfo), **kwargs)
+    except psycopg.OperationalError as exc:
+        raise DatabaseError(f"cannot open a connection for ingest claims: {exc}") from exc
+    async with conn:
+        try:
+            yield conn
+        finally:
+            await _release_claims(conn)
+
+
+async def _release_claims(conn: psycopg.AsyncConnection[Any]) -> None:
+    if conn.broken:  # the server ended the session, and its locks with it
+        return
+    try:
+        await conn.execute(queries.RELEASE_ALL_CLAIMS)
+    except psycopg.Error:  # the transaction failed: end it, then release on the same session
+        await conn.rollback()
+        await conn.execute(queries.RELEASE_ALL_CLAIMS)
+
+
 def redact(url: str) -> str:
     """Hide a password in a URL before it goes into an error message."""
     if "@" not in url or "://" not in url:

@@ -80,7 +80,22 @@ FROM unnest(%s::text[], %s::text[], %s::text[], %s::jsonb[], %s::text[], %s::tex
 ON CONFLICT (tenant_id, collection_id, external_id) DO UPDATE
 SET source = EXCLUDED.source, title = EXCLUDED.title, metadata = EXCLUDED.metadata,
     content = EXCLUDED.content, content_hash = EXCLUDED.content_hash, updated_at = now()
+WHERE d.content_hash IS DISTINCT FROM EXCLUDED.content_hash
 RETURNING d.external_id, d.id, (d.xmax = 0) AS inserted"""
+# A document whose stored hash equals the new one is left alone (no row returned): someone else wrote this very
+# version meanwhile, and it is counted unchanged, not updated.
+
+# Claims on documents an ingest run is embedding, so that a concurrent run of the same documents waits for them
+# instead of embedding them too (decision 0008). Session-level advisory locks on the run's own connection, in the
+# two-key space (collection id, hash of tenant and external id): a hash collision only makes a run wait. That
+# connection keeps a transaction open, so that a transaction pooler keeps it on one server connection.
+CLAIM_DOCUMENTS = """
+SELECT u.external_id FROM unnest(%(ids)s::text[]) AS u(external_id)
+WHERE pg_try_advisory_lock(%(collection)s, hashtext(%(tenant)s || E'\\n' || u.external_id))"""
+RELEASE_DOCUMENTS = """
+SELECT pg_advisory_unlock(%(collection)s, hashtext(%(tenant)s || E'\\n' || u.external_id))
+FROM unnest(%(ids)s::text[]) AS u(external_id)"""
+RELEASE_ALL_CLAIMS = "SELECT pg_advisory_unlock_all()"
 ALLOCATE_CHUNK_IDS = "SELECT nextval(pg_get_serial_sequence('chunks', 'id')) FROM generate_series(1, %s)"
 COPY_CHUNKS = """
 COPY chunks (id, document_id, tenant_id, collection_id, position, text, token_count, char_start, char_end,

@@ -54,6 +54,8 @@ class PendingDocument:
 class WrittenDocument:
     external_id: str
     inserted: bool
+    unchanged: bool = False
+    """The database already held this very version (same content hash): nothing was written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +160,23 @@ async def existing_hashes(conn: Conn, tenant: str, collection_id: int, external_
     return {str(r[0]): str(r[1]) for r in await cur.fetchall()}
 
 
+async def claim_documents(conn: Conn, tenant: str, collection_id: int, external_ids: Sequence[str]) -> set[str]:
+    """Claim the documents no other ingest run holds (on ``conn``, a run's claims connection); return those claimed."""
+    values = {"ids": list(external_ids), "tenant": tenant, "collection": collection_id}
+    cur = await conn.execute(queries.CLAIM_DOCUMENTS, values)
+    return {str(r[0]) for r in await cur.fetchall()}
+
+
+async def release_documents(conn: Conn, tenant: str, collection_id: int, external_ids: Sequence[str]) -> None:
+    if external_ids:
+        values = {"ids": list(external_ids), "tenant": tenant, "collection": collection_id}
+        await conn.execute(queries.RELEASE_DOCUMENTS, values)
+
+
+async def release_all_claims(conn: Conn) -> None:
+    await conn.execute(queries.RELEASE_ALL_CLAIMS)
+
+
 async def write_documents(
     conn: Conn, tenant: str, collection: Collection, table: str, pending: Sequence[PendingDocument]
 ) -> list[WrittenDocument]:
@@ -192,13 +211,17 @@ async def _write_documents(
     )
     rows = await cur.fetchall()
     doc_ids = {str(r[0]): int(r[1]) for r in rows}
-    total = sum(len(p.chunks) for p in pending)
-    cur = await conn.execute(queries.ALLOCATE_CHUNK_IDS, (total,))
-    chunk_ids = [int(r[0]) for r in await cur.fetchall()]
-    await _copy_chunks(conn, tenant, collection, pending, doc_ids, chunk_ids)
-    await _copy_vectors(conn, tenant, collection.id, table, pending, chunk_ids)
-    await conn.execute(queries.DELETE_REPLACED_CHUNKS, (list(doc_ids.values()), chunk_ids))
-    return [WrittenDocument(str(r[0]), bool(r[2])) for r in rows]
+    # Documents the upsert left alone (their stored hash is the new one) keep their chunks and vectors.
+    written = [p for p in pending if p.document.external_id in doc_ids]
+    if written:
+        total = sum(len(p.chunks) for p in written)
+        cur = await conn.execute(queries.ALLOCATE_CHUNK_IDS, (total,))
+        chunk_ids = [int(r[0]) for r in await cur.fetchall()]
+        await _copy_chunks(conn, tenant, collection, written, doc_ids, chunk_ids)
+        await _copy_vectors(conn, tenant, collection.id, table, written, chunk_ids)
+        await conn.execute(queries.DELETE_REPLACED_CHUNKS, (list(doc_ids.values()), chunk_ids))
+    same = [WrittenDocument(p.document.external_id, False, unchanged=True) for p in pending if p not in written]
+    return [WrittenDocument(str(r[0]), bool(r[2])) for r in rows] + same
 
 
 async def _copy_chunks(
