@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import psycopg
 import pytest
-from numpy.typing import NDArray
 
 from pgseek import Document, Seek
 from pgseek.db import store
 from pgseek.search.filters import Condition, SearchFilter
-from tests.conftest import DelegatingEmbedder
+from tests.conftest import NearbyVectors
 
 
 @pytest.fixture(scope="module")
@@ -89,17 +86,6 @@ def _notes(tenant: str, start: int, count: int) -> list[Document]:
     ]
 
 
-class _NearbyVectors(DelegatingEmbedder):
-    """The real model for the first text of a batch, small random offsets of its vector for the rest: volume for the
-    database at a fraction of the model's cost (the test is about what the database tells a tenant)."""
-
-    def embed(self, texts: Sequence[str], *, purpose: str = "document") -> NDArray[np.float32]:
-        first = self.inner.embed(list(texts[:1]), purpose=purpose)
-        noise = np.random.default_rng(len(texts)).normal(0, 0.05, (len(texts), first.shape[1])).astype(np.float32)
-        vectors = first + noise
-        return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
-
-
 def test_a_tenants_plan_and_estimate_do_not_depend_on_another_tenants_volume(
     settings: Any, local_embedder: Any
 ) -> None:
@@ -109,7 +95,7 @@ def test_a_tenants_plan_and_estimate_do_not_depend_on_another_tenants_volume(
         seek.ingest_documents(_notes("small", 0, 20), tenant="small", collection="volumes")
         seek.ingest_documents(_notes("big", 0, 10), tenant="big", collection="volumes")
         before = _probe(seek)
-    with Seek(settings, embedder=_NearbyVectors(local_embedder)) as bulk:
+    with Seek(settings, embedder=NearbyVectors(local_embedder)) as bulk:
         report = bulk.ingest_documents(_notes("big", 10, 1990), tenant="big", collection="volumes")
         assert report.documents_added == 1990  # and the ingest ran ANALYZE: the statistics now know "big"
     with Seek(settings, embedder=local_embedder) as seek:

@@ -132,7 +132,7 @@ ANALYZE = sql.SQL("ANALYZE {tables}")
 # rows come back nearly sorted, so the outer query sorts them exactly (the shape pgvector's README recommends).
 #
 # Under row-level security the planner underestimates the rows a tenant sees and would sort them all instead of
-# walking the index; when pgseek has estimated many matches, enable_sort off leaves the HNSW index as the only way to
+# walking the index; when pgseek has counted many matches, enable_sort off leaves the HNSW index as the only way to
 # rows in distance order. All SET LOCAL (set_config(..., true)): they end with the transaction, safe behind a pooler.
 SET_LOCAL_ITERATIVE_SCAN = """
 SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', 'relaxed_order', true),
