@@ -88,7 +88,8 @@ class NearbyVectors(DelegatingEmbedder):
         first = self.inner.embed(list(texts[:1]), purpose=purpose)
         noise = np.random.default_rng(len(texts)).normal(0, 0.05, (len(texts), first.shape[1])).astype(np.float32)
         vectors = first + noise
-        return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+        unit: NDArray[np.float32] = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+        return unit
 
 
 @pytest.fixture(scope="session")

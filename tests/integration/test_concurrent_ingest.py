@@ -62,7 +62,8 @@ async def test_writing_a_version_the_database_already_holds_counts_it_unchanged(
         collection = await store.get_collection(conn, "upserts")
         table = await store.collection_table(conn, collection)
         assert table is not None
-        outcomes, chunk_ids = [], []
+        outcomes: list[list[store.WrittenDocument]] = []
+        chunk_ids: list[Any] = []
         for _ in range(2):
             async with conn.transaction():
                 outcomes.append(await store.write_documents(conn, "default", collection, table, [pending]))

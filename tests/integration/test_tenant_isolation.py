@@ -70,7 +70,7 @@ def test_search_returns_only_the_callers_tenant(settings: Any, local_embedder: A
 
 def _probe(seek: Seek) -> list[tuple[Any, ...]]:
     """What tenant "small" learns from its searches: the plan, the count behind it, the hits."""
-    seen = []
+    seen: list[tuple[Any, ...]] = []
     for mode in ("vector", "hybrid"):
         for filter_ in (None, SearchFilter(metadata=(Condition("kind", "eq", "note"),))):
             result = seek.search("harbour notes", k=5, mode=mode, filter=filter_, tenant="small", collection="volumes")

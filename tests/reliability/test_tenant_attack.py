@@ -143,7 +143,10 @@ async def _attack(probe: Probe) -> None:
                     await probe("POST", "/v1/search", json={k: v for k, v in body.items() if v is not None})
     for filters in SEARCH_FILTERS[:3]:
         for accept in ("application/json", "text/event-stream"):
-            question = {"question": "What is the vault code in the harbour ledger?", "collection": "shared"}
+            question: dict[str, Any] = {
+                "question": "What is the vault code in the harbour ledger?",
+                "collection": "shared",
+            }
             if filters is not None:
                 question["filters"] = filters
             await probe("POST", "/v1/ask", json=question, headers={"Accept": accept})
@@ -196,8 +199,10 @@ async def test_the_attacker_learns_nothing_of_the_victim(
     small = Probe(client, attacker)
     await _attack(small)
     async with AsyncSeek(attack_settings, embedder=NearbyVectors(local_embedder)) as bulk:
-        docs = [Document(d["id"], d["text"], title=d["title"], metadata=d["metadata"]) for d in _victim_docs(10, LARGE)]
-        report = await bulk.ingest_documents(docs, tenant=VICTIM, collection="shared")
+        grown = [
+            Document(d["id"], d["text"], title=d["title"], metadata=d["metadata"]) for d in _victim_docs(10, LARGE)
+        ]
+        report = await bulk.ingest_documents(grown, tenant=VICTIM, collection="shared")
         assert report.documents_added == LARGE
     assert (await client.get("/v1/collections/shared", headers=victim)).json()["chunks"] >= LARGE
     large = Probe(client, attacker)
