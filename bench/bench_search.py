@@ -375,13 +375,14 @@ class Searcher:
         return _access(row[0] if row else None, self.table)
 
     async def pgseek(self, tenant: str, vector: np.ndarray) -> tuple[list[int], float, Any]:
+        from pgseek.db import scope as db_scope
         from pgseek.db import search as db_search
 
         tuning = db_search.VectorTuning(EF_SEARCH, MAX_SCAN_TUPLES, EXACT_BELOW)
         started = time.perf_counter()
-        rows, plan = await db_search.vector_search(
-            self.conn, self.table, self.collection, tenant, vector, k=K, tuning=tuning
-        )
+        async with self.conn.transaction():
+            scope = await db_scope.enter_tenant(self.conn, tenant)
+            rows, plan = await db_search.vector_search(scope, self.table, self.collection, vector, k=K, tuning=tuning)
         return [r.chunk_id for r in rows], (time.perf_counter() - started) * 1000, plan
 
 

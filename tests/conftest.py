@@ -80,6 +80,18 @@ class CountingEmbedder(DelegatingEmbedder):
         return self.inner.embed(texts, purpose=purpose)
 
 
+class NearbyVectors(DelegatingEmbedder):
+    """The real model for the first text of a batch, small random offsets of its vector for the rest: volume for the
+    database at a fraction of the model's cost, for tests about what the database does with many rows."""
+
+    def embed(self, texts: Sequence[str], *, purpose: str = "document") -> NDArray[np.float32]:
+        first = self.inner.embed(list(texts[:1]), purpose=purpose)
+        noise = np.random.default_rng(len(texts)).normal(0, 0.05, (len(texts), first.shape[1])).astype(np.float32)
+        vectors = first + noise
+        unit: NDArray[np.float32] = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+        return unit
+
+
 @pytest.fixture(scope="session")
 def local_embedder(pgseek_home: Path) -> LocalEmbedder:
     return LocalEmbedder(cache_dir=pgseek_home / "models")

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
         default=1000, ge=1, description="Most documents (or files) one HTTP ingest request may carry (413 beyond)."
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    operator_key: SecretStr | None = Field(
+        default=None,
+        description="Bearer token of the operator endpoints (/metrics); unset, they are closed. Never a tenant key.",
+    )
 
     # Tunables of the embedded server; its stock defaults made queries ~2x and HNSW builds ~3.4x slower.
     embedded_shared_buffers: str = Field(default="512MB", pattern=r"^\d+(kB|MB|GB)$")
@@ -112,6 +116,21 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https:// (e.g. http://127.0.0.1:8000/v1)")
         return value.rstrip("/")
+
+    @field_validator("operator_key")
+    @classmethod
+    def _check_operator_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value()
+        if len(secret) < 24:
+            raise ValueError(
+                "must be at least 24 characters (e.g. python -c 'import secrets; print(secrets.token_urlsafe())')"
+            )
+        if secret.startswith("pgseek_"):
+            # The shape of tenant API keys: a tenant's key must never open the operator endpoints.
+            raise ValueError("must not be a tenant API key (those start with pgseek_): make a separate secret")
+        return value
 
     @field_validator("home")
     @classmethod

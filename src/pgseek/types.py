@@ -125,7 +125,8 @@ class SearchResult:
     plan: str | None = None
     """The vector leg's plan: "iterative" (HNSW index, iterative scan) or "exact" (no index); None without one."""
     estimated_rows: int | None = None
-    """The planner's estimate of the chunks that match tenant, collection and filter (what chose the plan)."""
+    """What chose the plan, from the tenant's own rows only: its chunks in the collection, or with a filter its chunks
+    passing it, counted up to one past ``exact_search_below``."""
     fewer_than_k: bool = False
     """True when fewer than k chunks matched: every match was returned."""
     distance: str = "cosine"

@@ -188,14 +188,14 @@ def test_iterative_scan_returns_k_where_a_plain_index_scan_falls_short(seek: See
             statement = queries.VECTOR_SEARCH.format(**names)
             async with conn.transaction():
                 await conn.execute("SET LOCAL enable_sort = off")  # only the HNSW index yields rows in order
-                await db_scope.enter_tenant(conn, "default")
+                scope = await db_scope.enter_tenant(conn, "default")
                 cur = await conn.execute(sql.SQL("EXPLAIN ") + statement, values)
                 plan = "\n".join(str(r[0]) for r in await cur.fetchall())
                 cur = await conn.execute(statement, values)  # hnsw.iterative_scan is off by default
                 plain = len(await cur.fetchall())
                 tuning = db_search.VectorTuning(ef_search=40, max_scan_tuples=20000, exact_below=0)
                 rows, chosen = await db_search.vector_search(
-                    conn, table, collection, "default", vector, k=10, tuning=tuning, where=rare
+                    scope, table, collection, vector, k=10, tuning=tuning, where=rare
                 )
                 assert chosen.kind == "iterative"
                 return plan, plain, len(rows)

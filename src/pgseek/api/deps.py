@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated, cast
 
 from fastapi import Depends, Path, Request
@@ -47,6 +48,30 @@ async def current_key(
 
 
 KeyDep = Annotated[ApiKey, Depends(current_key)]
+
+
+async def operator(
+    seek: SeekDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    """Let the request through only with the operator key (PGSEEK_OPERATOR_KEY); a tenant's API key is not one.
+
+    Operator endpoints describe every tenant at once (decision 0007), so no tenant may read them.
+    """
+    expected = seek.settings.operator_key
+    if expected is None:
+        raise AuthenticationError(
+            "this is an operator endpoint and the server has no operator key: set PGSEEK_OPERATOR_KEY on the server "
+            "and send it as Authorization: Bearer <operator key>"
+        )
+    given = credentials.credentials.encode() if credentials is not None else b""
+    if not hmac.compare_digest(given, expected.get_secret_value().encode()):
+        raise AuthenticationError(
+            "this is an operator endpoint: send Authorization: Bearer <operator key> (PGSEEK_OPERATOR_KEY); "
+            "tenant API keys are not accepted"
+        )
+
+
+OperatorDep = Annotated[None, Depends(operator)]
 CollectionPath = Annotated[
     str, Path(min_length=1, max_length=200, pattern=NAME_PATTERN, description="The collection's name.")
 ]

@@ -81,7 +81,22 @@ FROM unnest(%s::text[], %s::text[], %s::text[], %s::jsonb[], %s::text[], %s::tex
 ON CONFLICT (tenant_id, collection_id, external_id) DO UPDATE
 SET source = EXCLUDED.source, title = EXCLUDED.title, metadata = EXCLUDED.metadata,
     content = EXCLUDED.content, content_hash = EXCLUDED.content_hash, updated_at = now()
+WHERE d.content_hash IS DISTINCT FROM EXCLUDED.content_hash
 RETURNING d.external_id, d.id, (d.xmax = 0) AS inserted"""
+# A document whose stored hash equals the new one is left alone (no row returned): someone else wrote this very
+# version meanwhile, and it is counted unchanged, not updated.
+
+# Claims on documents an ingest run is embedding, so that a concurrent run of the same documents waits for them
+# instead of embedding them too (decision 0008). Session-level advisory locks on the run's own connection, in the
+# two-key space (collection id, hash of tenant and external id): a hash collision only makes a run wait. That
+# connection keeps a transaction open, so that a transaction pooler keeps it on one server connection.
+CLAIM_DOCUMENTS = """
+SELECT u.external_id FROM unnest(%(ids)s::text[]) AS u(external_id)
+WHERE pg_try_advisory_lock(%(collection)s, hashtext(%(tenant)s || E'\\n' || u.external_id))"""
+RELEASE_DOCUMENTS = """
+SELECT pg_advisory_unlock(%(collection)s, hashtext(%(tenant)s || E'\\n' || u.external_id))
+FROM unnest(%(ids)s::text[]) AS u(external_id)"""
+RELEASE_ALL_CLAIMS = "SELECT pg_advisory_unlock_all()"
 ALLOCATE_CHUNK_IDS = "SELECT nextval(pg_get_serial_sequence('chunks', 'id')) FROM generate_series(1, %s)"
 COPY_CHUNKS = """
 COPY chunks (id, document_id, tenant_id, collection_id, position, text, token_count, char_start, char_end,
@@ -118,7 +133,7 @@ ANALYZE = sql.SQL("ANALYZE {tables}")
 # rows come back nearly sorted, so the outer query sorts them exactly (the shape pgvector's README recommends).
 #
 # Under row-level security the planner underestimates the rows a tenant sees and would sort them all instead of
-# walking the index; when pgseek has estimated many matches, enable_sort off leaves the HNSW index as the only way to
+# walking the index; when pgseek has counted many matches, enable_sort off leaves the HNSW index as the only way to
 # rows in distance order. All SET LOCAL (set_config(..., true)): they end with the transaction, safe behind a pooler.
 SET_LOCAL_ITERATIVE_SCAN = """
 SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', 'relaxed_order', true),
@@ -139,12 +154,23 @@ WITH nearest AS MATERIALIZED (
     LIMIT %(k)s
 )
 SELECT * FROM nearest ORDER BY value""")
-ESTIMATE_MATCHES = sql.SQL("""
-EXPLAIN (FORMAT JSON)
-SELECT 1 FROM {table} e
-JOIN chunks c ON c.id = e.chunk_id
-JOIN documents d ON d.id = c.document_id
-WHERE e.tenant_id = %(tenant)s AND e.collection_id = %(collection)s AND {filter}""")
+# The plan of a vector search depends on the tenant's own rows only (decision 0007): with no filter, its chunk count
+# in the collection, which the keyword_stats triggers keep; with one, its matching rows counted under row-level
+# security up to one past the exact-scan bound (no more than an exact scan would read anyway). Never the planner's
+# estimate: table statistics are built from every tenant's rows.
+TENANT_CHUNK_COUNT = """
+SELECT coalesce(sum(chunk_count), 0) AS count FROM keyword_stats
+WHERE tenant_id = %(tenant)s AND collection_id = %(collection)s"""
+COUNT_MATCHES_UP_TO = sql.SQL("""
+SELECT count(*) AS count FROM (
+    SELECT 1 FROM {table} e
+    JOIN chunks c ON c.id = e.chunk_id
+    JOIN documents d ON d.id = c.document_id
+    WHERE e.tenant_id = %(tenant)s AND e.collection_id = %(collection)s AND {filter}
+    LIMIT %(bound)s
+) AS matches""")
+# Hybrid search runs both legs in one transaction that reads one snapshot (decision 0008).
+READ_ONLY_REPEATABLE_READ = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 # Okapi BM25 (k1 1.2, b 0.75) in SQL. Candidates are the chunks holding any query lexeme (GIN index); because every
 # chunk with a lexeme is a candidate, a lexeme's document frequency is counted among the candidates themselves, and
 # the chunk count and mean length come from keyword_stats. A query written with search operators (quotes, or, -word)

@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from psycopg import sql
-from psycopg.rows import class_row
+from psycopg.rows import class_row, dict_row
 
 from pgseek.db import queries
 from pgseek.db.catalog import Collection
-from pgseek.db.scope import Conn, TenantConn, enter_tenant
+from pgseek.db.scope import TenantConn
 
 _OPERATORS = {"cosine": "<=>", "l2": "<->", "ip": "<#>"}
 
@@ -44,7 +44,11 @@ NO_FILTER: Where = (sql.SQL("TRUE"), {})
 
 @dataclass(frozen=True, slots=True)
 class VectorPlan:
-    """How a vector search runs: "iterative" (HNSW, walking on until k rows pass the filter) or "exact"."""
+    """How a vector search runs: "iterative" (HNSW, walking on until k rows pass the filter) or "exact".
+
+    ``estimated_rows``: the tenant's chunks in the collection (no filter), or its chunks passing the filter counted up
+    to ``exact_below + 1`` (a count past ``exact_below`` means "more than that").
+    """
 
     kind: str
     estimated_rows: int
@@ -55,14 +59,13 @@ class VectorTuning:
     ef_search: int
     max_scan_tuples: int
     exact_below: int
-    """Scan exactly when the planner expects at most this many matching rows."""
+    """Scan exactly when at most this many of the tenant's rows match."""
 
 
 async def vector_search(
-    conn: Conn,
+    scope: TenantConn,
     table: str,
     collection: Collection,
-    tenant: str,
     query: NDArray[np.float32],
     *,
     k: int,
@@ -71,36 +74,40 @@ async def vector_search(
 ) -> tuple[list[ChunkRow], VectorPlan]:
     """k nearest chunks (value: distance) under tenant, collection and filter, with the plan that found them.
 
-    Every setting is SET LOCAL: it ends with this transaction, which keeps pooled connections clean.
+    Every setting is SET LOCAL: it ends with the scope's transaction, which keeps pooled connections clean. In a
+    transaction shared with the keyword leg (hybrid search), run this leg last: its settings stay to the end.
     """
     fragment, params = where
     names = {"table": sql.Identifier(table), "filter": fragment}
-    values = {**params, "query": query, "tenant": tenant, "collection": collection.id, "k": k}
-    async with conn.transaction():
-        # Estimated before entering the tenant role: under row-level security the planner sees the policies'
-        # current_setting() comparison on every joined table, guesses each at 0.5% and underestimates large
-        # tenants by orders of magnitude. EXPLAIN only plans; it reads no rows.
-        plan = await _choose_plan(conn, names, values, tuning)
-        scope = await enter_tenant(conn, tenant)
-        if plan.kind == "exact":
-            await conn.execute(queries.SET_LOCAL_EXACT_SCAN)
-        else:
-            settings = (str(max(tuning.ef_search, k)), str(tuning.max_scan_tuples))
-            await conn.execute(queries.SET_LOCAL_ITERATIVE_SCAN, settings)
-        statement = queries.VECTOR_SEARCH.format(
-            operator=sql.SQL(_OPERATORS[collection.distance]), plan=sql.SQL(plan.kind), **names
-        )
-        return await _chunk_rows(scope, statement, values), plan
+    values = {**params, "query": query, "tenant": scope.tenant, "collection": collection.id, "k": k}
+    plan = await _choose_plan(scope, names, values, tuning, filtered=bool(params))
+    if plan.kind == "exact":
+        await scope.conn.execute(queries.SET_LOCAL_EXACT_SCAN)
+    else:
+        settings = (str(max(tuning.ef_search, k)), str(tuning.max_scan_tuples))
+        await scope.conn.execute(queries.SET_LOCAL_ITERATIVE_SCAN, settings)
+    statement = queries.VECTOR_SEARCH.format(
+        operator=sql.SQL(_OPERATORS[collection.distance]), plan=sql.SQL(plan.kind), **names
+    )
+    return await _chunk_rows(scope, statement, values), plan
 
 
 async def _choose_plan(
-    conn: Conn, names: dict[str, sql.Composable], values: dict[str, Any], tuning: VectorTuning
+    scope: TenantConn, names: dict[str, sql.Composable], values: dict[str, Any], tuning: VectorTuning, *, filtered: bool
 ) -> VectorPlan:
-    """Ask the planner how many rows match (tenant, collection, filter): few enough, and exact is cheaper."""
-    cur = await conn.execute(queries.ESTIMATE_MATCHES.format(**names), values)
-    row = await cur.fetchone()
-    estimate = int(row[0][0]["Plan"]["Plan Rows"]) if row else 0
-    return VectorPlan("exact" if estimate <= tuning.exact_below else "iterative", estimate)
+    """Count the tenant's matching rows, under its scope: few enough, and exact is cheaper.
+
+    Only the tenant's own rows may decide the plan and the reported count (decision 0007): the planner's estimate
+    comes from statistics over every tenant's rows, so it would tell one tenant about another's volume.
+    """
+    async with scope.conn.cursor(row_factory=dict_row) as cur:
+        if not filtered:
+            await cur.execute(queries.TENANT_CHUNK_COUNT, values)
+        else:
+            await cur.execute(queries.COUNT_MATCHES_UP_TO.format(**names), {**values, "bound": tuning.exact_below + 1})
+        row = await cur.fetchone()
+    count = int(row["count"]) if row else 0
+    return VectorPlan("exact" if count <= tuning.exact_below else "iterative", count)
 
 
 async def keyword_search(

@@ -40,6 +40,8 @@ class PendingDocument:
 class WrittenDocument:
     external_id: str
     inserted: bool
+    unchanged: bool = False
+    """The database already held this very version (same content hash): nothing was written."""
 
 
 async def existing_hashes(scope: TenantConn, collection_id: int, external_ids: Sequence[str]) -> dict[str, str]:
@@ -47,6 +49,21 @@ async def existing_hashes(scope: TenantConn, collection_id: int, external_ids: S
     async with scope.conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(queries.EXISTING_HASHES, (scope.tenant, collection_id, list(external_ids)))
         return {str(r["external_id"]): str(r["content_hash"]) for r in await cur.fetchall()}
+
+
+async def claim_documents(scope: TenantConn, collection_id: int, external_ids: Sequence[str]) -> set[str]:
+    """Claim the documents no other ingest run holds (on a run's claims connection, scope.claims_scope); return
+    those claimed. Session-level advisory locks: they outlive transactions until released (decision 0008)."""
+    values = {"ids": list(external_ids), "tenant": scope.tenant, "collection": collection_id}
+    async with scope.conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(queries.CLAIM_DOCUMENTS, values)
+        return {str(r["external_id"]) for r in await cur.fetchall()}
+
+
+async def release_documents(scope: TenantConn, collection_id: int, external_ids: Sequence[str]) -> None:
+    if external_ids:
+        values = {"ids": list(external_ids), "tenant": scope.tenant, "collection": collection_id}
+        await scope.conn.execute(queries.RELEASE_DOCUMENTS, values)
 
 
 async def write_documents(
@@ -82,13 +99,17 @@ async def _write_documents(
         )
         rows = await cur.fetchall()
     doc_ids = {str(r["external_id"]): int(r["id"]) for r in rows}
-    total = sum(len(p.chunks) for p in pending)
-    allocated = await conn.execute(queries.ALLOCATE_CHUNK_IDS, (total,))
-    chunk_ids = [int(r[0]) for r in await allocated.fetchall()]
-    await _copy_chunks(conn, tenant, collection, pending, doc_ids, chunk_ids)
-    await _copy_vectors(conn, tenant, collection.id, table, pending, chunk_ids)
-    await conn.execute(queries.DELETE_REPLACED_CHUNKS, (list(doc_ids.values()), chunk_ids))
-    return [WrittenDocument(str(r["external_id"]), bool(r["inserted"])) for r in rows]
+    # Documents the upsert left alone (their stored hash is the new one) keep their chunks and vectors.
+    written = [p for p in pending if p.document.external_id in doc_ids]
+    if written:
+        total = sum(len(p.chunks) for p in written)
+        allocated = await conn.execute(queries.ALLOCATE_CHUNK_IDS, (total,))
+        chunk_ids = [int(r[0]) for r in await allocated.fetchall()]
+        await _copy_chunks(conn, tenant, collection, written, doc_ids, chunk_ids)
+        await _copy_vectors(conn, tenant, collection.id, table, written, chunk_ids)
+        await conn.execute(queries.DELETE_REPLACED_CHUNKS, (list(doc_ids.values()), chunk_ids))
+    same = [WrittenDocument(p.document.external_id, False, unchanged=True) for p in pending if p not in written]
+    return [WrittenDocument(str(r["external_id"]), bool(r["inserted"])) for r in rows] + same
 
 
 async def _copy_chunks(

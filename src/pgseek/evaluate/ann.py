@@ -10,6 +10,7 @@ from typing import Any
 
 from pgseek.db import catalog
 from pgseek.db.connect import Pool, translate_errors
+from pgseek.db.scope import enter_tenant
 from pgseek.db.search import VectorTuning, vector_search
 from pgseek.errors import InputError, NotFoundError
 from pgseek.evaluate.metrics import percentile
@@ -89,7 +90,6 @@ async def ann_recall(
     if not ef_values or any(ef < 1 for ef in ef_values):
         raise InputError("ef_values must be positive integers", field="ef_values")
     vectors = await asyncio.to_thread(embedder.embed, texts, purpose="query")
-    scope = tenant
     async with translate_errors("probing the vector index"), pool.connection() as conn:
         found = await catalog.get_collection(conn, collection)
         table = await catalog.collection_table(conn, found)
@@ -98,7 +98,9 @@ async def ann_recall(
 
         async def run(vector: Any, tuning: VectorTuning) -> tuple[set[int], float]:
             started = time.perf_counter()
-            rows, _ = await vector_search(conn, table, found, scope, vector, k=k, tuning=tuning)
+            async with conn.transaction():  # one query, one transaction: its SET LOCAL tuning ends with it
+                scope = await enter_tenant(conn, tenant)
+                rows, _ = await vector_search(scope, table, found, vector, k=k, tuning=tuning)
             return {r.chunk_id for r in rows}, (time.perf_counter() - started) * 1000
 
         exact: list[set[int]] = []

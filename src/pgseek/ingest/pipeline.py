@@ -1,9 +1,10 @@
 """Ingestion: documents -> chunks -> vectors -> PostgreSQL, with embedding overlapping the database writes.
 
-A producer takes documents in groups, skips the unchanged ones (same content hash), chunks and embeds the rest in
-a worker thread; a writer streams each embedded group into PostgreSQL in one transaction while the producer embeds
-the next. When a group's transaction fails, its documents are retried one per transaction, so that a bad document
-rolls back alone.
+A producer takes documents in groups, claims them (another run holding one makes this run come back to it later),
+skips the unchanged ones (same content hash), chunks and embeds the rest in a worker thread; a writer streams each
+embedded group into PostgreSQL in one transaction while the producer embeds the next, then releases its claims.
+When a group's transaction fails, its documents are retried one per transaction, so that a bad document rolls back
+alone.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 from pgseek.db import catalog, writes
 from pgseek.db.connect import Pool, translate_errors
-from pgseek.db.scope import tenant_transaction
+from pgseek.db.scope import TenantConn, claims_scope
 from pgseek.errors import DatabaseError
 from pgseek.ingest.chunking import ChunkingOptions, chunk_text
 from pgseek.names import document_id_problem, json_problem, text_problem
@@ -27,6 +28,8 @@ from pgseek.types import Chunk, Document, IngestReport, LoadFailure
 MAX_TITLE_TOKENS = 32
 GROUP_CHUNKS = 256
 GROUP_DOCUMENTS = 512
+CLAIM_RETRY_S = (0.05, 1.0)
+"""First and longest wait before trying again to claim documents another run holds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,8 @@ class _Tally:
 @dataclass(frozen=True, slots=True)
 class _Embedded:
     pending: list[writes.PendingDocument]
+    claimed: list[str]
+    """External ids this run claimed for the group: released once it is written."""
 
 
 def content_hash(doc: Document, fingerprint: str) -> str:
@@ -128,6 +133,8 @@ def _printable(text: str) -> str:
 class Ingestion:
     """One ingest run; create, then ``await run(sources)``."""
 
+    _claims: TenantConn
+
     def __init__(
         self, pool: Pool, embedder: TokenizingEmbedder, options: IngestOptions, progress: ProgressCallback | None
     ) -> None:
@@ -144,7 +151,11 @@ class Ingestion:
         self._collection, self._table = await self._setup()
         queue: asyncio.Queue[_Embedded | None] = asyncio.Queue(maxsize=1)
         try:
-            async with translate_errors("ingesting"), asyncio.TaskGroup() as tasks:
+            async with (
+                translate_errors("ingesting"),
+                claims_scope(self._pool, self._options.tenant) as self._claims,
+                asyncio.TaskGroup() as tasks,
+            ):
                 tasks.create_task(self._produce(iter(sources), queue))
                 tasks.create_task(self._write(queue))
         except ExceptionGroup as group:
@@ -183,14 +194,31 @@ class Ingestion:
         return collection, table.table
 
     async def _produce(self, sources: Iterator[Document | LoadFailure], queue: asyncio.Queue[_Embedded | None]) -> None:
+        deferred: dict[str, Document] = {}
         while group := await asyncio.to_thread(self._take_group, sources):
-            fresh = await self._changed(group)
-            if fresh:
-                pending = await asyncio.to_thread(self._embed, fresh)
-                await queue.put(_Embedded(pending))
-            self._progress(self._tally.progress())
+            await self._embed_changed(group, deferred, queue)
+        # Documents another run was embedding: once it has written them, they are most likely unchanged.
+        wait = CLAIM_RETRY_S[0]
+        while deferred:
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, CLAIM_RETRY_S[1])
+            group, deferred = deferred, {}
+            await self._embed_changed(group, deferred, queue)
         # Only on success: after a failure the task group cancels the writer, and a full queue would block here.
         await queue.put(None)
+
+    async def _embed_changed(
+        self, group: dict[str, Document], deferred: dict[str, Document], queue: asyncio.Queue[_Embedded | None]
+    ) -> None:
+        fresh = await self._changed(group, deferred)
+        if fresh:
+            pending = await asyncio.to_thread(self._embed, fresh)
+            claimed = [doc.external_id for doc, _ in fresh]
+            if pending:
+                await queue.put(_Embedded(pending, claimed))
+            else:  # none had text to index
+                await self._release(claimed)
+        self._progress(self._tally.progress())
 
     def _take_group(self, sources: Iterator[Document | LoadFailure]) -> dict[str, Document]:
         """Next documents to process: bounded by size, and never the same external id twice in one group."""
@@ -216,13 +244,29 @@ class Ingestion:
                 break
         return group
 
-    async def _changed(self, group: dict[str, Document]) -> list[tuple[Document, str]]:
-        hashes = {key: content_hash(doc, self._fingerprint) for key, doc in group.items()}
-        async with tenant_transaction(self._pool, self._options.tenant) as scope:
-            known = await writes.existing_hashes(scope, self._collection.id, list(group))
-        fresh = [(doc, hashes[key]) for key, doc in group.items() if known.get(key) != hashes[key]]
-        self._tally.unchanged += len(group) - len(fresh)
+    async def _changed(self, group: dict[str, Document], deferred: dict[str, Document]) -> list[tuple[Document, str]]:
+        """The group's documents this run claims and must write (new or changed), with their hashes.
+
+        Claimed unchanged documents are released at once; those another run holds go to ``deferred``, to be tried
+        again when the rest is done. A later record of a deferred id supersedes it.
+        """
+        for key in group.keys() & deferred.keys():
+            del deferred[key]
+            self._tally.unchanged += 1  # superseded within this run, like a repeated id within one group
+        claimed = await writes.claim_documents(self._claims, self._collection.id, list(group))
+        deferred.update((key, doc) for key, doc in group.items() if key not in claimed)
+        hashes = {key: content_hash(group[key], self._fingerprint) for key in claimed}
+        # Read after claiming, on the claims connection (a new snapshot per statement): what another run wrote
+        # before releasing these documents is seen.
+        known = await writes.existing_hashes(self._claims, self._collection.id, list(claimed))
+        fresh = [(group[key], digest) for key, digest in hashes.items() if known.get(key) != digest]
+        unchanged = [key for key, digest in hashes.items() if known.get(key) == digest]
+        await self._release(unchanged)
+        self._tally.unchanged += len(unchanged)
         return fresh
+
+    async def _release(self, external_ids: list[str]) -> None:
+        await writes.release_documents(self._claims, self._collection.id, external_ids)
 
     def _embed(self, docs: list[tuple[Document, str]]) -> list[writes.PendingDocument]:
         """Chunk and embed in a worker thread: the model releases the GIL, so the writer keeps streaming."""
@@ -257,6 +301,8 @@ class Ingestion:
                 self._count(written, batch.pending)
             except DatabaseError:
                 await self._write_one_by_one(batch.pending)
+            finally:
+                await self._release(batch.claimed)
             self._progress(self._tally.progress())
 
     async def _write_one_by_one(self, pending: list[writes.PendingDocument]) -> None:
@@ -273,7 +319,8 @@ class Ingestion:
 
     def _count(self, written: list[writes.WrittenDocument], pending: list[writes.PendingDocument]) -> None:
         self._tally.added += sum(w.inserted for w in written)
-        self._tally.updated += sum(not w.inserted for w in written)
+        self._tally.updated += sum(not w.inserted and not w.unchanged for w in written)
+        self._tally.unchanged += sum(w.unchanged for w in written)
         self._tally.chunks += sum(len(p.chunks) for p in pending)
 
     async def _finish(self) -> None:

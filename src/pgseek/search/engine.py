@@ -33,6 +33,9 @@ from pgseek.types import Hit, LegRank, SearchResult, Timings
 Mode = Literal["vector", "keyword", "hybrid"]
 MODES: tuple[str, ...] = get_args(Mode)
 MAX_K = 1000
+Leg = list[tuple[ChunkRow, float]]
+"""A leg's rows, best first, each with its score."""
+Legs = dict[str, Leg]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,36 +101,22 @@ async def search(
     where = compile_filter(opts.filter) if opts.filter is not None else NO_FILTER
     depth = opts.k if opts.mode != "hybrid" else (opts.candidates or max(4 * opts.k, 40))
     tenant = opts.tenant or defaults.tenant
-    legs: dict[str, list[tuple[ChunkRow, float]]] = {}
-    plan: VectorPlan | None = None
+    legs: Legs
+    plan: VectorPlan | None
     suspect = "filters" if opts.filter is not None and not opts.filter.is_empty() else "query"
     async with translate_errors("searching"), refused_values(suspect):
         async with pool.connection() as conn:
             collection = await catalog.get_collection(conn, opts.collection or defaults.collection)
             table = await catalog.collection_table(conn, collection)
-        # The keyword leg needs no vector: it runs on its own connection while the query is embedded.
-        keyword = (
-            asyncio.create_task(_keyword_leg(pool, collection, tenant, query, depth, where))
-            if opts.mode != "vector"
-            else None
-        )
-        try:
-            if opts.mode != "keyword":
-                vector = (await asyncio.to_thread(embedder.embed, [query], purpose="query"))[0]
-            embedded = time.perf_counter()
-            if opts.mode != "keyword" and table is not None:
-                async with pool.connection() as conn:
-                    rows, plan = await vector_search(
-                        conn, table, collection, tenant, vector, k=depth, tuning=defaults.tuning, where=where
-                    )
-                legs["vector"] = [(row, score(collection.distance, row.value)) for row in rows]
-            if keyword is not None:
-                legs["keyword"] = await keyword
-        finally:
-            if keyword is not None and not keyword.done():
-                keyword.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await keyword
+        if opts.mode == "hybrid" and table is not None:
+            vector_leg, keyword_leg, plan, embedded = await _hybrid_legs(
+                pool, embedder, query, collection, table, tenant, depth, where, defaults.tuning
+            )
+            legs = {"vector": vector_leg, "keyword": keyword_leg}
+        else:
+            legs, plan, embedded = await _separate_legs(
+                pool, embedder, query, opts.mode, collection, table, tenant, depth, where, defaults.tuning
+            )
     searched = time.perf_counter()
     fewer = all(len(leg) < depth for leg in legs.values())
     hits = _fuse(legs, opts) if opts.mode == "hybrid" else _single(legs.get(opts.mode, []), opts.mode)
@@ -149,6 +138,73 @@ async def search(
         fewer_than_k=fewer,
         distance=collection.distance,
     )
+
+
+async def _separate_legs(
+    pool: Pool,
+    embedder: TokenizingEmbedder,
+    query: str,
+    mode: Mode,
+    collection: catalog.Collection,
+    table: str | None,
+    tenant: str,
+    depth: int,
+    where: Where,
+    tuning: VectorTuning,
+) -> tuple[Legs, VectorPlan | None, float]:
+    """Vector or keyword mode (or hybrid before any vector exists): each leg on its own connection; the keyword leg
+    needs no vector, so it runs while the query is embedded. Returns the legs, the plan and when embedding ended."""
+    legs: Legs = {}
+    plan: VectorPlan | None = None
+    keyword = (
+        asyncio.create_task(_keyword_leg(pool, collection, tenant, query, depth, where)) if mode != "vector" else None
+    )
+    try:
+        if mode != "keyword":
+            vector = (await asyncio.to_thread(embedder.embed, [query], purpose="query"))[0]
+        embedded = time.perf_counter()
+        if mode != "keyword" and table is not None:
+            async with tenant_transaction(pool, tenant) as scope:
+                rows, plan = await vector_search(scope, table, collection, vector, k=depth, tuning=tuning, where=where)
+            legs["vector"] = [(row, score(collection.distance, row.value)) for row in rows]
+        if keyword is not None:
+            legs["keyword"] = await keyword
+    finally:
+        if keyword is not None and not keyword.done():
+            keyword.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await keyword
+    return legs, plan, embedded
+
+
+async def _hybrid_legs(
+    pool: Pool,
+    embedder: TokenizingEmbedder,
+    query: str,
+    collection: catalog.Collection,
+    table: str,
+    tenant: str,
+    depth: int,
+    where: Where,
+    tuning: VectorTuning,
+) -> tuple[Leg, Leg, VectorPlan, float]:
+    """Both legs on one connection, in one read-only snapshot (decision 0008): a document being replaced is seen in
+    one version by both, never old in one leg and new in the other. The keyword leg still runs while the query is
+    embedded; the vector leg follows it on the same connection."""
+    async with tenant_transaction(pool, tenant, snapshot=True) as scope:
+        keyword = asyncio.create_task(keyword_search(scope, collection, query, k=depth, where=where))
+        try:
+            vector = (await asyncio.to_thread(embedder.embed, [query], purpose="query"))[0]
+            embedded = time.perf_counter()
+            keyword_rows = await keyword
+        finally:
+            if not keyword.done():  # embedding failed: let the query end (the connection is in use) and drop it
+                await asyncio.wait([keyword])
+                with contextlib.suppress(Exception):
+                    keyword.result()
+        rows, plan = await vector_search(scope, table, collection, vector, k=depth, tuning=tuning, where=where)
+    vector_leg = [(row, score(collection.distance, row.value)) for row in rows]
+    return vector_leg, [(row, row.value) for row in keyword_rows], plan, embedded
 
 
 async def _keyword_leg(

@@ -13,12 +13,20 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from pgseek.api import create_app
 from pgseek.config import Settings
 from pgseek.seek import AsyncSeek
 
 OUTPUT = Path(__file__).resolve().parents[2] / "output"
+OPERATOR_KEY = "operator-secret-for-the-tests-0123456789"
+
+
+@pytest.fixture(scope="module")
+def settings(database_url: str, pgseek_home: Path) -> Settings:
+    """The session's settings, with an operator key for /metrics."""
+    return Settings(home=pgseek_home, database_url=database_url, operator_key=SecretStr(OPERATOR_KEY))
 
 
 def free_port() -> int:
@@ -49,6 +57,9 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+OPERATOR = bearer(OPERATOR_KEY)
 
 
 class LiveServer:

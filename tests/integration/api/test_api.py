@@ -19,7 +19,7 @@ from pgseek.api import create_app
 from pgseek.api.observability import JsonFormatter
 from pgseek.config import Settings
 from pgseek.seek import AsyncSeek
-from tests.integration.api.conftest import bearer
+from tests.integration.api.conftest import OPERATOR, bearer
 
 NOTES = [
     {
@@ -298,7 +298,7 @@ async def test_metrics(client: httpx.AsyncClient, key: str) -> None:
     await client.post(
         "/v1/search", json={"query": "lamp", "collection": "notes", "mode": "hybrid"}, headers=bearer(key)
     )
-    text = (await client.get("/metrics")).text
+    text = (await client.get("/metrics", headers=OPERATOR)).text
     assert 'pgseek_http_requests_total{method="POST",route="/v1/search",status="200"}' in text
     assert 'pgseek_http_request_duration_seconds_bucket{le="0.1",method="POST",route="/v1/search"}' in text
     for stage in ("embed", "search", "fuse", "total"):

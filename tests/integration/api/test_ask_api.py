@@ -16,7 +16,7 @@ from pgseek.api import create_app
 from pgseek.config import Settings
 from pgseek.seek import AsyncSeek
 from tests.chat_server import ChatServer, Reply
-from tests.integration.api.conftest import bearer
+from tests.integration.api.conftest import OPERATOR, bearer
 
 DOCS = [
     {
@@ -113,7 +113,7 @@ async def test_ask_errors_before_any_text_are_plain_error_responses(
 
 async def test_ask_is_measured(client: httpx.AsyncClient, key: dict[str, str]) -> None:
     await client.post("/v1/ask", json={"question": QUESTION, "collection": "kb"}, headers=key)
-    text = (await client.get("/metrics")).text
+    text = (await client.get("/metrics", headers=OPERATOR)).text
     for stage in ("embed", "search", "generate", "total"):
         assert f'pgseek_stage_duration_seconds_count{{operation="ask",stage="{stage}"}}' in text
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from pgseek.config import Settings
-from tests.integration.api.conftest import bearer, free_port
+from tests.integration.api.conftest import OPERATOR, bearer, free_port
 
 
 def _env(settings: Settings) -> dict[str, str]:
@@ -24,6 +24,7 @@ def _env(settings: Settings) -> dict[str, str]:
         "PGSEEK_DATABASE_URL": str(settings.database_url),
         "PGSEEK_HOME": str(settings.home),
         "HF_HUB_OFFLINE": "1",
+        **({"PGSEEK_OPERATOR_KEY": settings.operator_key.get_secret_value()} if settings.operator_key else {}),
     }
 
 
@@ -97,7 +98,8 @@ def test_serve_answers_over_real_http_and_keys_revoke_locks_out(settings: Settin
         assert response.status_code == 200 and response.json()["hits"][0]["document_id"] == "tea"
         request_id = response.headers["X-Request-ID"]
         assert client.get("/").status_code == 200 and "pgseek" in client.get("/").text
-        assert "pgseek_http_requests_total" in client.get("/metrics").text
+        assert client.get("/metrics").status_code == 401  # the tenant's key is not the operator key
+        assert "pgseek_http_requests_total" in client.get("/metrics", headers=OPERATOR).text
 
         revoked = pgseek(settings, "keys", "revoke", made["id"])
         assert revoked.returncode == 0 and made["id"] in revoked.stdout

@@ -9,8 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
+from pgseek.api import create_app
+from pgseek.config import Settings
 from pgseek.seek import AsyncSeek
-from tests.integration.api.conftest import bearer
+from tests.integration.api.conftest import OPERATOR, OPERATOR_KEY, bearer
 
 TEXTS = {
     "acme": "Acme rockets burn liquid oxygen; the launch is on Tuesday.",
@@ -176,3 +178,36 @@ async def test_ask_answers_only_from_the_callers_documents(
             body = response.text.rsplit("data: ", 1)[-1] if accept == "text/event-stream" else response.text
             answer = json.loads(body)
             assert answer["refused"] is True and answer["citations"] == []
+
+
+@pytest.mark.usefixtures("corpus")
+async def test_metrics_are_for_the_operator_key_only(
+    client: httpx.AsyncClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """/metrics counts every tenant's documents: no key, a tenant's key, or a near miss gets 401 and no figure."""
+    for headers in ({}, keys["globex"], keys["acme"], bearer(OPERATOR_KEY + "x"), bearer(OPERATOR_KEY[:-1])):
+        response = await client.get("/metrics", headers=headers)
+        assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
+        assert "operator" in response.json()["error"]["message"]
+        assert "pgseek_" not in response.text and "acme" not in response.text and "shared" not in response.text
+    operator = await client.get("/metrics", headers=OPERATOR)
+    assert operator.status_code == 200
+    assert 'pgseek_collection_documents{collection="shared"}' in operator.text
+
+
+async def test_without_an_operator_key_metrics_are_closed(settings: Settings, local_embedder: Any) -> None:
+    app = create_app(settings.model_copy(update={"operator_key": None}), embedder=local_embedder)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pgseek.test") as client,
+    ):
+        response = await client.get("/metrics", headers=OPERATOR)
+        assert response.status_code == 401 and "PGSEEK_OPERATOR_KEY" in response.json()["error"]["message"]
+        assert (await client.get("/healthz")).status_code == 200  # the orchestrators' endpoints stay open
+
+
+def test_a_tenant_api_key_cannot_be_made_the_operator_key(settings: Settings) -> None:
+    with pytest.raises(ValueError, match="tenant API key"):
+        Settings(operator_key="pgseek_k3f9a0c12b4e7_XqAbCdEfGhIjKlMnOpQrStUv")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="at least 24"):
+        Settings(operator_key="short")  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""Liveness, readiness and metrics: unauthenticated, for orchestrators and Prometheus inside the network."""
+"""Liveness and readiness (unauthenticated, for orchestrators), and metrics (the operator key only: they describe
+every tenant)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from pgseek.api.deps import MetricsDep, SeekDep
+from pgseek.api.deps import MetricsDep, OperatorDep, SeekDep
 from pgseek.api.schemas import HealthPublic, ReadinessPublic
 
 router = APIRouter(tags=["health"])
@@ -26,6 +27,6 @@ async def readyz(seek: SeekDep) -> JSONResponse:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics(seek: SeekDep, metrics: MetricsDep) -> Response:
+async def metrics(_: OperatorDep, seek: SeekDep, metrics: MetricsDep) -> Response:
     await metrics.refresh(seek)
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
