@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from pgseek.db import store
 from pgseek.db.connect import Pool, translate_errors
-from pgseek.errors import DatabaseError
+from pgseek.errors import DatabaseUnavailableError, DataRejectedError
 from pgseek.ingest.chunking import ChunkingOptions, chunk_text
 from pgseek.providers.protocols import TokenizingEmbedder
 from pgseek.types import Chunk, Document, IngestReport, LoadFailure
@@ -120,17 +120,17 @@ class Ingestion:
 
     async def run(self, sources: Iterable[Document | LoadFailure]) -> IngestReport:
         started = time.perf_counter()
-        self._collection, self._table = await self._setup()
-        queue: asyncio.Queue[_Embedded | None] = asyncio.Queue(maxsize=1)
         try:
-            async with translate_errors("ingesting"), asyncio.TaskGroup() as tasks:
-                tasks.create_task(self._produce(iter(sources), queue))
-                tasks.create_task(self._write(queue))
-        except ExceptionGroup as group:
-            # One failing stage ends the run (the other is cancelled): surface its own error, not the group.
-            raise group.exceptions[0] from group
-        async with translate_errors("building the index"):
-            await self._finish()
+            await self._run(sources)
+        except DatabaseUnavailableError as exc:
+            # An outage is not N bad documents: stop now, and say what the groups committed so far keep.
+            kept = self._tally.added + self._tally.updated
+            documents = f"{kept} document{'s' if kept != 1 else ''}"
+            raise DatabaseUnavailableError(
+                f"database unavailable while ingesting: {exc.reason}; {documents} committed before the outage are "
+                "kept, and ingesting the same sources again resumes after them",
+                reason=exc.reason,
+            ) from exc
         t = self._tally
         return IngestReport(
             documents_seen=t.seen,
@@ -143,6 +143,21 @@ class Ingestion:
             seconds=time.perf_counter() - started,
             model_seconds=t.model_seconds,
         )
+
+    async def _run(self, sources: Iterable[Document | LoadFailure]) -> None:
+        async with translate_errors("preparing the collection"):
+            self._collection, self._table = await self._setup()
+        queue: asyncio.Queue[_Embedded | None] = asyncio.Queue(maxsize=1)
+        async with translate_errors("ingesting"):
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(self._produce(iter(sources), queue))
+                    tasks.create_task(self._write(queue))
+            except ExceptionGroup as group:
+                # One failing stage ends the run (the other is cancelled): surface its own error, not the group.
+                raise group.exceptions[0] from group
+        async with translate_errors("building the index"):
+            await self._finish()
 
     async def _setup(self) -> tuple[store.Collection, str]:
         info = self._embedder.info
@@ -230,7 +245,8 @@ class Ingestion:
                         conn, self._options.tenant, self._collection, self._table, batch.pending
                     )
                 self._count(written, batch.pending)
-            except DatabaseError:
+            except DataRejectedError:
+                # Some document of the group is bad: find it, one transaction each. Anything else stops the run.
                 await self._write_one_by_one(batch.pending)
             self._progress(self._tally.progress())
 
@@ -242,9 +258,9 @@ class Ingestion:
                         conn, self._options.tenant, self._collection, self._table, [item]
                     )
                 self._count(written, [item])
-            except DatabaseError as exc:
+            except DataRejectedError as exc:
                 where = item.document.source or item.document.external_id
-                self._tally.failures.append(LoadFailure(where, f"database rejected the document: {exc}"))
+                self._tally.failures.append(LoadFailure(where, str(exc)))
 
     def _count(self, written: list[store.WrittenDocument], pending: list[store.PendingDocument]) -> None:
         self._tally.added += sum(w.inserted for w in written)
@@ -252,8 +268,7 @@ class Ingestion:
         self._tally.chunks += sum(len(p.chunks) for p in pending)
 
     async def _finish(self) -> None:
-        if self._tally.chunks == 0:
-            return
+        # Even when nothing was new: a run killed during the first build left no index (or an invalid one) behind.
         o = self._options
         async with self._pool.connection() as conn:
             built = await store.ensure_hnsw_index(
