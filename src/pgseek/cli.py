@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,6 +33,8 @@ keys_app = typer.Typer(help="API keys of the HTTP service (each maps to one tena
 app.add_typer(keys_app, name="keys")
 out = Console()
 err = Console(stderr=True)
+# The pool logs each failed reconnection attempt; the command's own one-line error says what happened instead.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 
 CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Collection (default: 'default').")]
 TenantOpt = Annotated[str | None, typer.Option("--tenant", "-t", help="Tenant (default: 'default').")]
@@ -63,7 +66,8 @@ def exit_code(exc: PgseekError) -> int:
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    # soft_wrap: one line even in a pipe, where rich would otherwise wrap at 80 columns.
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
