@@ -114,7 +114,7 @@ def kill_postmaster(server: EmbeddedServer) -> int:
 
 def count(url: str, statement: str) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(statement).fetchone()  # type: ignore[arg-type]
+        row = conn.execute(statement).fetchone()
     assert row is not None
     return int(row[0])
 

@@ -23,10 +23,11 @@ def _documents(url: str) -> int:
         return 0
 
 
+@pytest.mark.slow
 def test_an_outage_mid_ingest_stops_with_one_line_and_keeps_what_was_committed(
     tmp_path: Path, pgseek_home: Path
 ) -> None:
-    docs = corpus(1500)
+    docs = corpus(600)  # three write groups
     folder = write_corpus(tmp_path / "docs", docs)
     with own_server(tmp_path / "db") as server:
         url = server.start()
@@ -80,7 +81,7 @@ def test_an_ingest_with_nothing_new_builds_the_index_a_killed_build_left_missing
     assert valid is True
     # What a kill during the first build leaves: the build's transaction rolled back, the rows committed.
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f'DROP INDEX "{table}_hnsw_cosine"')  # type: ignore[arg-type]
+        conn.execute(f'DROP INDEX "{table}_hnsw_cosine"')
     report = seek.ingest_documents(DOCS, collection="lost-index")
     assert report.documents_unchanged == len(DOCS)
     assert _vector_index(database_url, "lost-index") == (table, True)
@@ -91,9 +92,7 @@ def test_init_rebuilds_an_invalid_index(seek: Seek, database_url: str) -> None:
     table, _ = _vector_index(database_url, "invalid-index")
     # An index whose build was killed half-way (CREATE INDEX CONCURRENTLY, REINDEX) stays behind, invalid.
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(
-            f"UPDATE pg_index SET indisvalid = false WHERE indexrelid = '\"{table}_hnsw_cosine\"'::regclass"  # type: ignore[arg-type]
-        )
+        conn.execute(f"UPDATE pg_index SET indisvalid = false WHERE indexrelid = '\"{table}_hnsw_cosine\"'::regclass")
     assert _vector_index(database_url, "invalid-index") == (table, False)
     assert seek.ensure_indexes() == [table]  # what `pgseek init` runs
     assert _vector_index(database_url, "invalid-index") == (table, True)
@@ -110,7 +109,7 @@ def test_errors_are_classified_by_family(database_url: str, statement: str) -> N
     async def run() -> None:
         conn = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
         async with conn, translate_errors("testing"):
-            await conn.execute(statement)  # type: ignore[arg-type]
+            await conn.execute(statement)
 
     expected = DataRejectedError if "1/0" in statement else DatabaseUnavailableError
     with pytest.raises(expected) as caught:

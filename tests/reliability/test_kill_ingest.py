@@ -27,8 +27,8 @@ DOCUMENTS = 700
 
 def _database(server_url: str, name: str) -> str:
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
     return make_conninfo(server_url, dbname=name)
 
 
@@ -44,7 +44,7 @@ def _state(url: str) -> dict[str, int | bool]:
     with psycopg.connect(url, autocommit=True) as conn:
 
         def one(statement: str) -> int:
-            row = conn.execute(statement).fetchone()  # type: ignore[arg-type]
+            row = conn.execute(statement).fetchone()
             assert row is not None
             return int(row[0])
 
