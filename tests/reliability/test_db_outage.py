@@ -72,10 +72,8 @@ def _database_back(server: EmbeddedServer, after: float, stop: threading.Event) 
 
 
 @pytest.mark.slow
-def test_kill_9_of_the_database_under_16_clients(pgseek_home: Path, tmp_path: Path) -> None:
+def test_kill_9_of_the_database_under_16_clients(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    home.mkdir()
-    (home / "models").symlink_to(pgseek_home / "models")  # the model the session downloaded: no network
     env = {k: v for k, v in os.environ.items() if k != "PGSEEK_DATABASE_URL"}
     env |= {"PGSEEK_HOME": str(home), "HF_HUB_OFFLINE": "1", "PGSEEK_EMBEDDED_SHARED_BUFFERS": "128MB"}
     made = _pgseek(env, "keys", "create", "--tenant", "default", "--json")
@@ -133,10 +131,12 @@ def test_kill_9_of_the_database_under_16_clients(pgseek_home: Path, tmp_path: Pa
     after_recovery = [o for o in failed if o.started > first_ok]
     database_back = back[0] if back else None
     slowest_failure = max((o.ended - o.started for o in failed), default=0.0)
+    slow_failures = sum(o.ended - o.started > 1.0 for o in failed)
     kinds = sorted({o.what for o in failed})
     print(
         f"\n{CLIENTS} clients, kill -9 of the postmaster: {len(done)} requests, {len(failed)} failed ({kinds}), "
-        f"slowest failure {slowest_failure:.3f} s; first success {first_ok - killed_at:.2f} s after the kill"
+        f"slowest failure {slowest_failure:.3f} s ({slow_failures} over 1 s); "
+        f"first success {first_ok - killed_at:.2f} s after the kill"
         + (f", {first_ok - database_back:.2f} s after the database was back" if database_back else "")
         + f"; failures after recovery: {len(after_recovery)}"
     )
