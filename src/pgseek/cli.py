@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from rich.table import Table
 from pgseek import demo as demo_corpus
 from pgseek.config import Settings
 from pgseek.db.connect import embedded_server
-from pgseek.errors import PgseekError
+from pgseek.errors import DatabaseUnavailableError, PgseekError
 from pgseek.filters import build_filter
 from pgseek.ingest.pipeline import IngestProgress
 from pgseek.seek import Seek
@@ -32,6 +33,8 @@ keys_app = typer.Typer(help="API keys of the HTTP service (each maps to one tena
 app.add_typer(keys_app, name="keys")
 out = Console()
 err = Console(stderr=True)
+# The pool logs each failed reconnection attempt; the command's own one-line error says what happened instead.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 
 CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Collection (default: 'default').")]
 TenantOpt = Annotated[str | None, typer.Option("--tenant", "-t", help="Tenant (default: 'default').")]
@@ -48,8 +51,23 @@ WhereJsonOpt = Annotated[
 ]
 
 
+EXIT_DOCUMENTS_FAILED = 1
+"""``ingest`` finished, but some documents were rejected (each is listed)."""
+# An error that stopped the command: one line on stderr, then this code. Most specific first; the HTTP service maps
+# the same families to statuses in pgseek.api.errors.STATUSES.
+EXIT_CODES: tuple[tuple[type[PgseekError], int], ...] = (
+    (DatabaseUnavailableError, 2),  # retry later: nothing half-done is lost
+    (PgseekError, 2),  # input, setting, not found, model...: the message says what to change
+)
+
+
+def exit_code(exc: PgseekError) -> int:
+    return next(code for kind, code in EXIT_CODES if isinstance(exc, kind))
+
+
 def _fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    # soft_wrap: one line even in a pipe, where rich would otherwise wrap at 80 columns.
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -68,21 +86,25 @@ def _seek(**overrides: Any) -> Iterator[Seek]:
         with Seek(settings) as seek:
             yield seek
     except PgseekError as exc:
-        _fail(str(exc))
+        _fail(str(exc), exit_code(exc))
 
 
 @app.command()
 def init(json_out: JsonOpt = False) -> None:
-    """Start the database (embedded unless PGSEEK_DATABASE_URL is set), apply migrations, load the model."""
+    """Start the database (embedded unless PGSEEK_DATABASE_URL is set), apply migrations, build any missing vector
+    index, load the model."""
     with _seek() as seek:
+        indexed = seek.ensure_indexes()
         status = seek.status()
         model = seek.embedder().info
     if json_out:
-        print(json.dumps({"database": status.url, "model": asdict(model)}))
+        print(json.dumps({"database": status.url, "model": asdict(model), "indexes_built": indexed}))
         return
     out.print(
         f"database ready: {status.url} (PostgreSQL {status.postgres_version}, pgvector {status.pgvector_version})"
     )
+    for table in indexed:
+        out.print(f"vector index of {table} was missing or invalid: built it")
     out.print(f"model ready: {model.name} ({model.dimensions} dims, {model.version})")
 
 
@@ -105,7 +127,7 @@ def ingest(
     else:
         _print_report(report)
     if report.failures:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_DOCUMENTS_FAILED)
 
 
 @contextmanager

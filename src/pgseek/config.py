@@ -52,6 +52,10 @@ class Settings(BaseSettings):
 
     pool_min_size: int = Field(default=1, ge=0)
     pool_max_size: int = Field(default=8, ge=1)
+    pool_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds a caller waits for a pooled connection before 503 / exit 2."
+    )
+    connect_timeout: int = Field(default=3, ge=1, description="Seconds to open one connection to PostgreSQL.")
     pooler: Literal["none", "transaction"] = Field(
         default="none", description="transaction: behind PgBouncer-style transaction pooling (port 6432 implies it)."
     )

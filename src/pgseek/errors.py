@@ -2,7 +2,12 @@
 
     PgseekError
     ├── ConfigurationError        a setting is missing or wrong
-    ├── DatabaseError             PostgreSQL is unreachable or unusable
+    ├── DatabaseError             PostgreSQL failed in a way no family below covers (a bug: psycopg's
+    │   │                         ProgrammingError, InternalError, ...)
+    │   ├── DatabaseUnavailableError  the server is gone, unreachable, shutting down or timed out (psycopg's
+    │   │                             OperationalError, a pool timeout): retry later; aborts an ingest run
+    │   ├── DataRejectedError     the database refused this input (psycopg's DataError, IntegrityError, a program
+    │   │                         limit such as a tsvector too long): rejects one document, never the run
     │   ├── PgvectorMissingError  the server lacks pgvector, or has one older than 0.5
     │   └── MigrationError        a schema migration failed
     ├── InputError                the caller gave something pgseek cannot use
@@ -30,7 +35,22 @@ class ConfigurationError(PgseekError):
 
 
 class DatabaseError(PgseekError):
-    """PostgreSQL cannot be reached or used."""
+    """PostgreSQL cannot be reached or used; the subclasses say whether the server or the input is at fault."""
+
+
+class DatabaseUnavailableError(DatabaseError):
+    """PostgreSQL is down, unreachable, restarting, or did not answer in time: the same request may succeed later.
+
+    ``reason`` is what failed, without the context the message adds (what pgseek was doing).
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
+
+
+class DataRejectedError(DatabaseError):
+    """PostgreSQL refused this input (a value it cannot store, a constraint): the same input fails again."""
 
 
 class PgvectorMissingError(DatabaseError):

@@ -13,10 +13,12 @@ from typing import Any, TypeVar
 from pgseek import catalog, keys
 from pgseek.answer.ask import AskPolicy, answer_events
 from pgseek.config import Settings
-from pgseek.db import connect, migrate
+from pgseek.db import catalog as db_catalog
+from pgseek.db import connect, migrate, writes
 from pgseek.db.connect import Pool, PoolUsage, pool_usage, translate_errors
 from pgseek.db.search import VectorTuning
 from pgseek.db.status import DatabaseStatus, database_status, ping
+from pgseek.db.supervisor import Supervisor
 from pgseek.errors import PayloadTooLargeError, PgseekError
 from pgseek.evaluate.ann import DEFAULT_EF_VALUES, AnnProbe, ann_recall
 from pgseek.evaluate.claims import ClaimSet
@@ -46,7 +48,8 @@ from pgseek.types import (
 )
 
 T = TypeVar("T")
-READINESS_TIMEOUT_S = 5.0
+READINESS_TIMEOUT_S = 0.8
+"""/readyz answers within a second, whatever the database does: past this, it reports not ready."""
 
 
 class AsyncSeek:
@@ -65,6 +68,7 @@ class AsyncSeek:
         self._pool: Pool | None = None
         self._url: str | None = None
         self._lock = asyncio.Lock()
+        self._supervisor: Supervisor | None = None
 
     async def __aenter__(self) -> AsyncSeek:
         await self.open()
@@ -83,7 +87,27 @@ class AsyncSeek:
             self._pool = await connect.open_pool(url, self.settings)
             self._url = url
 
+    async def supervise(self) -> None:
+        """Open, then keep the database usable for as long as this process runs (``pgseek serve``): while it is
+        down, calls fail at once with DatabaseUnavailableError; an embedded server this process owns is restarted;
+        a fresh pool serves as soon as the database answers again (pgseek.db.supervisor)."""
+        await self.open()
+        async with self._lock:
+            if self._supervisor is None:
+                assert self._pool is not None and self._url is not None
+                self._supervisor = Supervisor(self.settings, self._url, self._pool)
+                self._supervisor.start()
+
+    def suspect_database(self) -> None:
+        """A caller met an outage: have the supervisor (when there is one) check the database now."""
+        if self._supervisor is not None:
+            self._supervisor.suspect()
+
     async def close(self) -> None:
+        if self._supervisor is not None:
+            await self._supervisor.close()
+            self._supervisor = None
+            self._pool = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -92,6 +116,8 @@ class AsyncSeek:
             await aclose()
 
     async def _ready(self) -> Pool:
+        if self._supervisor is not None:
+            return self._supervisor.pool()
         await self.open()
         assert self._pool is not None
         return self._pool
@@ -333,6 +359,26 @@ class AsyncSeek:
             pool, embedder, queries, collection=collection, tenant=self._tenant(tenant), k=k, ef_values=ef_values
         )
 
+    async def ensure_indexes(self) -> list[str]:
+        """Build every vector index a collection needs and lacks, or has invalid (a build that was killed); returns
+        the tables indexed now. ``ingest`` does the same for the table it writes."""
+        pool = await self._ready()
+        s = self.settings
+        built: list[str] = []
+        async with translate_errors("checking the vector indexes"), pool.connection() as conn:
+            for used in await db_catalog.vector_tables_in_use(conn):
+                if await writes.ensure_hnsw_index(
+                    conn,
+                    used.table,
+                    used.distance,
+                    m=s.hnsw_m,
+                    ef_construction=s.hnsw_ef_construction,
+                    memory=s.index_build_memory,
+                ):
+                    await writes.analyze(conn, [used.table])
+                    built.append(used.table)
+        return built
+
     async def status(self) -> DatabaseStatus:
         pool = await self._ready()
         assert self._url is not None
@@ -410,24 +456,31 @@ class AsyncSeek:
     # --- health --------------------------------------------------------------------------------------------------
 
     async def readiness(self) -> Readiness:
-        """Can this process serve: database reachable, every migration applied, embedding model loaded."""
+        """Can this process serve: database reachable, every migration applied, embedding model loaded.
+
+        Answers within READINESS_TIMEOUT_S: a database that is down, or too busy to lend a connection that fast,
+        makes it not ready rather than slow."""
         database, problem = False, None
         pending: tuple[int, ...] = ()
         try:
-            pool = await self._ready()
-            async with translate_errors("checking readiness"), pool.connection(timeout=READINESS_TIMEOUT_S) as conn:
-                await ping(conn)
-                pending = tuple(await migrate.pending(conn))
+            async with asyncio.timeout(READINESS_TIMEOUT_S):
+                pool = await self._ready()
+                async with translate_errors("checking readiness"), pool.connection() as conn:
+                    await ping(conn)
+                    pending = tuple(await migrate.pending(conn))
             database = True
         except PgseekError as exc:
             problem = str(exc)
+        except TimeoutError:
+            problem = f"the database did not answer within {READINESS_TIMEOUT_S} s"
         return Readiness(
             database=database, pending_migrations=pending, model=self._embedder is not None, problem=problem
         )
 
     def pool_usage(self) -> PoolUsage | None:
-        """The connection pool's current use; None before the database is opened."""
-        return pool_usage(self._pool) if self._pool is not None else None
+        """The connection pool's current use; None before the database is opened (or while it is down)."""
+        pool = self._supervisor.current if self._supervisor is not None else self._pool
+        return pool_usage(pool) if pool is not None else None
 
 
 class Seek:
@@ -646,6 +699,10 @@ class Seek:
 
     def status(self) -> DatabaseStatus:
         return self._run(self._core.status())
+
+    def ensure_indexes(self) -> list[str]:
+        """See ``AsyncSeek.ensure_indexes``."""
+        return self._run(self._core.ensure_indexes())
 
     def collections(self, *, tenant: str | None = None) -> list[CollectionInfo]:
         return self._run(self._core.collections(tenant=tenant))

@@ -117,7 +117,7 @@ def test_a_database_failure_rolls_back_only_that_document(seek: Seek, database_u
     report = seek.ingest_documents(docs, collection="rollback")
     assert report.documents_added == 2
     assert [f.path for f in report.failures] == [bad]
-    assert "database rejected" in report.failures[0].error
+    assert "database rejected the input" in report.failures[0].error
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
             "SELECT d.external_id, count(c.id) FROM documents d LEFT JOIN chunks c ON c.document_id = d.id "

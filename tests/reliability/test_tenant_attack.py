@@ -165,7 +165,7 @@ async def _attack(probe: Probe) -> None:
     await probe("DELETE", "/v1/collections/shared/documents/victim-secret-doc-4")
     await probe("POST", "/v1/collections", json={"name": "victim-vault"})
     await probe("POST", "/v1/search", json={"query": QUERIES[0], "mode": "hybrid", "collection": "victim-vault"})
-    await probe("DELETE", "/v1/collections/victim-vault")
+    await probe("DELETE", "/v1/collections/victim-vault?confirm=victim-vault")
     # Operator and health endpoints, and error paths.
     await probe("GET", "/metrics")
     await probe("GET", "/metrics", auth=False)

@@ -16,7 +16,9 @@ import pytest
 import pgseek.seek
 from pgseek.seek import AsyncSeek, Seek
 
-ASYNC_ONLY: set[str] = set()
+# The service's supervisor (a background task that restarts its database and reopens the pool) and the hook that
+# wakes it: they live on the service's own event loop (api/app.py's lifespan), which a sync script does not have.
+ASYNC_ONLY: set[str] = {"supervise", "suspect_database"}
 SYNC_ONLY: set[str] = set()
 
 

@@ -36,7 +36,9 @@ def create_app(settings: Settings | None = None, *, embedder: TokenizingEmbedder
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await core.open()
+        # Supervised: a database outage fails requests fast (503) and ends as soon as the database answers again;
+        # an embedded server this process owns is restarted (pgseek.db.supervisor).
+        await core.supervise()
         # Loaded before the first request: /readyz reports it, and no request pays the seconds it takes.
         model = (await core.embedder()).info
         log.info("ready", extra={"fields": {"model": model.name, "dimensions": model.dimensions}})

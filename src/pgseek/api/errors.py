@@ -9,7 +9,11 @@
     ├── NotFoundError               404     not_found
     ├── ConflictError               409     conflict
     ├── ConfigurationError          400     bad_configuration
-    ├── DatabaseError               503     database_unavailable (MigrationError: migration_failed)
+    ├── DatabaseError               500     database_error (a bug; the message never quotes SQL)
+    │   ├── DatabaseUnavailableError 503    database_unavailable (down, unreachable, restarting, timed out)
+    │   ├── DataRejectedError       422     rejected_by_database (the database refused this input)
+    │   ├── PgvectorMissingError    503     pgvector_missing
+    │   └── MigrationError          503     migration_failed
     ├── EmbeddingError              503     model_unavailable
     └── GenerationError             502     generation_failed (the answer model, an upstream server, failed)
 
@@ -20,6 +24,7 @@ all); unknown routes 404, wrong methods 405; anything unexpected 500 ``internal`
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +40,8 @@ from pgseek.errors import (
     ConfigurationError,
     ConflictError,
     DatabaseError,
+    DatabaseUnavailableError,
+    DataRejectedError,
     DocumentError,
     EmbeddingError,
     GenerationError,
@@ -43,8 +50,11 @@ from pgseek.errors import (
     NotFoundError,
     PayloadTooLargeError,
     PgseekError,
+    PgvectorMissingError,
     QueryError,
 )
+
+log = logging.getLogger("pgseek.api")
 
 # Most specific first: the first class an error is an instance of decides.
 STATUSES: tuple[tuple[type[PgseekError], int, str], ...] = (
@@ -56,8 +66,11 @@ STATUSES: tuple[tuple[type[PgseekError], int, str], ...] = (
     (NotFoundError, 404, "not_found"),
     (ConflictError, 409, "conflict"),
     (ConfigurationError, 400, "bad_configuration"),
+    (DatabaseUnavailableError, 503, "database_unavailable"),
+    (DataRejectedError, 422, "rejected_by_database"),
+    (PgvectorMissingError, 503, "pgvector_missing"),
     (MigrationError, 503, "migration_failed"),
-    (DatabaseError, 503, "database_unavailable"),
+    (DatabaseError, 500, "database_error"),
     (EmbeddingError, 503, "model_unavailable"),
     (GenerationError, 502, "generation_failed"),
 )
@@ -69,7 +82,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "No API key, or an unknown or revoked one"),
         (413, "Request body or batch over the configured limit"),
         (422, "A field is missing or invalid; `field` names it"),
-        (503, "Database or model unavailable"),
+        (503, "Database or model unavailable: retry later"),
     )
 }
 """Error responses every /v1 route may give, for its OpenAPI description."""
@@ -97,8 +110,13 @@ def _field(loc: Sequence[int | str]) -> str | None:
 async def _pgseek_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PgseekError)
     status, code = status_of(exc)
-    field = exc.field if isinstance(exc, InputError) else None
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if isinstance(exc, DatabaseUnavailableError):
+        request.app.state.seek.suspect_database()
+        headers["Retry-After"] = "1"
+    elif status == 500:
+        log.error("database error", exc_info=exc)
+    field = exc.field if isinstance(exc, InputError) else None
     return error_response(status, code, str(exc), field, **headers)
 
 

@@ -108,6 +108,20 @@ async def collection_table(conn: Conn, collection: Collection) -> str | None:
     return None if row is None else str(row["table_name"])
 
 
+@dataclass(frozen=True, slots=True)
+class VectorTable:
+    """An embeddings table some collection uses, with that collection's distance: an HNSW index pgseek keeps."""
+
+    table: str
+    distance: str
+
+
+async def vector_tables_in_use(conn: Conn) -> list[VectorTable]:
+    async with conn.cursor(row_factory=class_row(VectorTable)) as cur:
+        await cur.execute(queries.VECTOR_TABLES_IN_USE)
+        return await cur.fetchall()
+
+
 async def register_collection(conn: Conn, tenant: str, collection_id: int) -> bool:
     """Record that ``tenant`` uses the collection; False when it did already."""
     cur = await conn.execute(queries.REGISTER_TENANT_COLLECTION, (tenant, collection_id))

@@ -10,13 +10,13 @@ from typing import Any
 import psycopg
 from pgvector.psycopg import register_vector_async
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from pgseek.config import Settings
 from pgseek.db import queries
 from pgseek.db.migrate import migrate
 from pgseek.db.server import EmbeddedServer
-from pgseek.errors import DatabaseError, PgvectorMissingError
+from pgseek.errors import DatabaseError, DatabaseUnavailableError, DataRejectedError, PgvectorMissingError
 
 Pool = AsyncConnectionPool[psycopg.AsyncConnection[Any]]
 MIN_PGVECTOR = (0, 5)
@@ -66,7 +66,7 @@ async def prepare_database(url: str) -> None:
         # Never prepared: this one-shot connection may go through a transaction pooler, whatever the settings say.
         conn = await psycopg.AsyncConnection.connect(url, autocommit=True, prepare_threshold=None)
     except psycopg.OperationalError as exc:
-        raise DatabaseError(f"cannot connect to PostgreSQL at {redact(url)}: {exc}") from exc
+        raise DatabaseUnavailableError(f"cannot connect to PostgreSQL at {redact(url)}: {exc}") from exc
     async with conn:
         await check_pgvector(conn)
         await migrate(conn)
@@ -76,13 +76,32 @@ async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     await register_vector_async(conn)
 
 
+def classify(exc: BaseException, doing: str) -> DatabaseError:
+    """pgseek's error for a driver or pool failure: the one place that decides whose fault it was.
+
+    psycopg's families decide, with one refinement: a program limit (SQLSTATE class 54, such as a tsvector over
+    1 MB) is an OperationalError to psycopg, but the same document fails the same way again, so it is the input's
+    fault. The message of a rejection is the server's primary message only: never the statement or its context.
+    """
+    if isinstance(exc, DatabaseError):
+        return exc
+    if isinstance(exc, psycopg.DataError | psycopg.IntegrityError | psycopg.errors.ProgramLimitExceeded):
+        rejected = exc.diag.message_primary or (str(exc).splitlines() or [type(exc).__name__])[0]
+        return DataRejectedError(f"the database rejected the input while {doing}: {rejected}")
+    if isinstance(exc, psycopg.OperationalError | PoolTimeout | PoolClosed):
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        return DatabaseUnavailableError(f"database unavailable while {doing}: {reason}", reason=reason)
+    failed = exc.diag.message_primary if isinstance(exc, psycopg.Error) else None
+    return DatabaseError(f"database error while {doing}: {failed or type(exc).__name__}")
+
+
 @asynccontextmanager
 async def translate_errors(doing: str) -> AsyncIterator[None]:
-    """Turn driver and pool failures into pgseek's DatabaseError, so callers above db/ never see psycopg."""
+    """Turn driver and pool failures into pgseek's errors (``classify``), so callers above db/ never see psycopg."""
     try:
         yield
-    except (psycopg.Error, PoolTimeout) as exc:
-        raise DatabaseError(f"database error while {doing}: {exc}") from exc
+    except (psycopg.Error, PoolTimeout, PoolClosed) as exc:
+        raise classify(exc, doing) from exc
 
 
 def transaction_pooled(url: str, settings: Settings) -> bool:
@@ -100,21 +119,41 @@ def transaction_pooled(url: str, settings: Settings) -> bool:
     return port is not None and str(port) == PGBOUNCER_PORT
 
 
-async def open_pool(url: str, settings: Settings) -> Pool:
-    kwargs: dict[str, Any] = {"prepare_threshold": None} if transaction_pooled(url, settings) else {}
+async def open_pool(url: str, settings: Settings, *, wait: float = 30) -> Pool:
+    """A pool that checks each connection before handing it out (a restarted server leaves dead ones behind), opens
+    connections with a short timeout and lets a caller wait ``settings.pool_timeout`` seconds at most."""
+    kwargs: dict[str, Any] = {"connect_timeout": settings.connect_timeout}
+    if transaction_pooled(url, settings):
+        kwargs["prepare_threshold"] = None
     pool: Pool = AsyncConnectionPool(
         url,
         kwargs=kwargs,
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
         configure=_configure,
+        check=AsyncConnectionPool.check_connection,
+        timeout=settings.pool_timeout,
         open=False,
     )
     try:
-        await pool.open(wait=True, timeout=30)
+        await pool.open(wait=True, timeout=wait)
     except Exception as exc:
-        raise DatabaseError(f"cannot open a connection pool to {redact(url)}: {exc}") from exc
+        await pool.close()
+        raise DatabaseUnavailableError(f"cannot open a connection pool to {redact(url)}: {exc}") from exc
     return pool
+
+
+async def probe(url: str, settings: Settings) -> str | None:
+    """None when the server accepts a connection and answers; else why not. Never waits past connect_timeout."""
+    try:
+        conn = await psycopg.AsyncConnection.connect(
+            url, autocommit=True, prepare_threshold=None, connect_timeout=settings.connect_timeout
+        )
+        async with conn:
+            await conn.execute(queries.PING)
+    except psycopg.Error as exc:
+        return " ".join(str(exc).split()) or type(exc).__name__
+    return None
 
 
 def redact(url: str) -> str:

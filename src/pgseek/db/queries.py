@@ -121,7 +121,19 @@ COPY_EMBEDDINGS = sql.SQL(
 # New chunks are already in place when the old ones go: readers see one version or the other, never neither.
 DELETE_REPLACED_CHUNKS = "DELETE FROM chunks WHERE document_id = ANY(%s) AND NOT (id = ANY(%s))"
 
-INDEX_EXISTS = "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = %s"
+# An index whose build was killed (CREATE INDEX CONCURRENTLY, REINDEX) stays behind invalid: it exists, but no query
+# uses it. Valid, invalid or missing (no row) is what decides whether to build.
+INDEX_VALID = """
+SELECT x.indisvalid AND x.indisready AS usable FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+WHERE i.relname = %s AND i.relnamespace = current_schema()::regnamespace"""
+# Builders of one index queue here, so that the second sees the first one's index instead of failing on its name.
+INDEX_BUILD_LOCK = "SELECT pg_advisory_xact_lock(hashtext('pgseek index ' || %s))"
+DROP_INDEX = sql.SQL("DROP INDEX IF EXISTS {index}")
+TABLE_HAS_ROWS = sql.SQL("SELECT EXISTS (SELECT FROM {table}) AS has_rows")
+VECTOR_TABLES_IN_USE = """
+SELECT DISTINCT m.table_name AS "table", c.distance
+FROM collections c JOIN embedding_models m ON m.id = c.embedding_model_id
+WHERE m.table_name <> 'pending' ORDER BY 1, 2"""
 SET_LOCAL_MAINTENANCE_WORK_MEM = "SELECT set_config('maintenance_work_mem', %s, true)"
 CREATE_HNSW_INDEX = sql.SQL(
     "CREATE INDEX IF NOT EXISTS {index} ON {table} USING hnsw (embedding {opclass}) "

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pgseek.errors import DatabaseError
+from pgseek.errors import DatabaseError, DatabaseUnavailableError
 
 _MARKER = "# pgseek settings"
 
@@ -71,7 +71,7 @@ class EmbeddedServer:
             except Exception as exc:
                 log = self.data_dir / "log"
                 tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
-                raise DatabaseError(
+                raise DatabaseUnavailableError(
                     f"could not start the embedded PostgreSQL in {self.data_dir}: {exc}\n{tail}"
                 ) from exc
 
@@ -131,8 +131,21 @@ class EmbeddedServer:
             return None
         except PermissionError:
             pass
-        return pid
+        return None if _zombie(pid) else pid
+
+    def running(self) -> bool:
+        """Whether the postmaster lives (reads its pid file: no connection, cheap enough to poll)."""
+        return self._running_pid() is not None
 
     def _socket_dir(self) -> str | None:
         lines = self._postmaster_lines()
         return lines[4] if len(lines) > 4 and lines[4] else None
+
+
+def _zombie(pid: int) -> bool:
+    """A postmaster killed with -9 whose parent has not reaped it yet: dead, though its pid still answers kill 0."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]

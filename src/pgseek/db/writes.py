@@ -19,8 +19,8 @@ from psycopg.types.json import Jsonb
 
 from pgseek.db import queries
 from pgseek.db.catalog import Collection
+from pgseek.db.connect import classify
 from pgseek.db.scope import Conn, TenantConn
-from pgseek.errors import DatabaseError
 from pgseek.types import Chunk, Document
 
 _OPCLASSES = {"cosine": "vector_cosine_ops", "l2": "vector_l2_ops", "ip": "vector_ip_ops"}
@@ -71,12 +71,13 @@ async def write_documents(
 ) -> list[WrittenDocument]:
     """Upsert documents and stream their chunks and vectors with binary COPY, inside the caller's transaction.
 
-    Raises DatabaseError when the database rejects the batch (a constraint, a value jsonb cannot hold...).
+    Raises DataRejectedError when the database rejects the batch (a constraint, a value jsonb cannot hold...),
+    DatabaseUnavailableError when the server is gone (``connect.classify``).
     """
     try:
         return await _write_documents(conn, tenant, collection, table, pending)
     except psycopg.Error as exc:
-        raise DatabaseError(str(exc).strip()) from exc
+        raise classify(exc, "writing documents") from exc
 
 
 async def _write_documents(
@@ -158,12 +159,21 @@ async def _copy_vectors(
 async def ensure_hnsw_index(
     conn: Conn, table: str, distance: str, *, m: int, ef_construction: int, memory: str
 ) -> bool:
-    """Create the table's HNSW index when missing; True when it was built now."""
+    """Give the table a valid HNSW index: build it when missing, rebuild it when invalid (its build was killed);
+    True when it was built now. An empty table is left without one: a bulk build after the first rows is faster
+    than growing the graph row by row."""
     index = f"{table}_hnsw_{distance}"
-    cur = await conn.execute(queries.INDEX_EXISTS, (index,))
-    if await cur.fetchone() is not None:
+    if await _index_valid(conn, index):
         return False
     async with conn.transaction():
+        await conn.execute(queries.INDEX_BUILD_LOCK, (index,))
+        state = await _index_valid(conn, index)
+        if state:  # another process built it while this one waited for the lock
+            return False
+        if not await _has_rows(conn, table):
+            return False
+        if state is False:
+            await conn.execute(queries.DROP_INDEX.format(index=sql.Identifier(index)))
         # The graph builds several times faster when it fits in maintenance_work_mem.
         await conn.execute(queries.SET_LOCAL_MAINTENANCE_WORK_MEM, (memory,))
         await conn.execute(
@@ -176,6 +186,21 @@ async def ensure_hnsw_index(
             )
         )
     return True
+
+
+async def _index_valid(conn: Conn, index: str) -> bool | None:
+    """True: a valid index; False: an invalid one; None: none."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(queries.INDEX_VALID, (index,))
+        row = await cur.fetchone()
+    return None if row is None else bool(row["usable"])
+
+
+async def _has_rows(conn: Conn, table: str) -> bool:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(queries.TABLE_HAS_ROWS.format(table=sql.Identifier(table)))
+        row = await cur.fetchone()
+    return row is not None and bool(row["has_rows"])
 
 
 async def analyze(conn: Conn, tables: Sequence[str]) -> None:

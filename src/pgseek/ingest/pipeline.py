@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pgseek.db import catalog, writes
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.scope import TenantConn, claims_scope
-from pgseek.errors import DatabaseError
+from pgseek.errors import DatabaseUnavailableError, DataRejectedError
 from pgseek.ingest.chunking import ChunkingOptions, chunk_text
 from pgseek.names import document_id_problem, json_problem, text_problem
 from pgseek.providers.protocols import TokenizingEmbedder
@@ -148,21 +148,17 @@ class Ingestion:
 
     async def run(self, sources: Iterable[Document | LoadFailure]) -> IngestReport:
         started = time.perf_counter()
-        self._collection, self._table = await self._setup()
-        queue: asyncio.Queue[_Embedded | None] = asyncio.Queue(maxsize=1)
         try:
-            async with (
-                translate_errors("ingesting"),
-                claims_scope(self._pool, self._options.tenant) as self._claims,
-                asyncio.TaskGroup() as tasks,
-            ):
-                tasks.create_task(self._produce(iter(sources), queue))
-                tasks.create_task(self._write(queue))
-        except ExceptionGroup as group:
-            # One failing stage ends the run (the other is cancelled): surface its own error, not the group.
-            raise group.exceptions[0] from group
-        async with translate_errors("building the index"):
-            await self._finish()
+            await self._run(sources)
+        except DatabaseUnavailableError as exc:
+            # An outage is not N bad documents: stop now, and say what the groups committed so far keep.
+            kept = self._tally.added + self._tally.updated
+            documents = f"{kept} document{'s' if kept != 1 else ''}"
+            raise DatabaseUnavailableError(
+                f"database unavailable while ingesting: {exc.reason}; {documents} committed before the outage are "
+                "kept, and ingesting the same sources again resumes after them",
+                reason=exc.reason,
+            ) from exc
         t = self._tally
         return IngestReport(
             documents_seen=t.seen,
@@ -175,6 +171,21 @@ class Ingestion:
             seconds=time.perf_counter() - started,
             model_seconds=t.model_seconds,
         )
+
+    async def _run(self, sources: Iterable[Document | LoadFailure]) -> None:
+        async with translate_errors("preparing the collection"):
+            self._collection, self._table = await self._setup()
+        queue: asyncio.Queue[_Embedded | None] = asyncio.Queue(maxsize=1)
+        async with translate_errors("ingesting"), claims_scope(self._pool, self._options.tenant) as self._claims:
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(self._produce(iter(sources), queue))
+                    tasks.create_task(self._write(queue))
+            except ExceptionGroup as group:
+                # One failing stage ends the run (the other is cancelled): surface its own error, not the group.
+                raise group.exceptions[0] from group
+        async with translate_errors("building the index"):
+            await self._finish()
 
     async def _setup(self) -> tuple[catalog.Collection, str]:
         info = self._embedder.info
@@ -299,7 +310,8 @@ class Ingestion:
                         conn, self._options.tenant, self._collection, self._table, batch.pending
                     )
                 self._count(written, batch.pending)
-            except DatabaseError:
+            except DataRejectedError:
+                # Some document of the group is bad: find it, one transaction each. Anything else stops the run.
                 await self._write_one_by_one(batch.pending)
             finally:
                 await self._release(batch.claimed)
@@ -313,9 +325,9 @@ class Ingestion:
                         conn, self._options.tenant, self._collection, self._table, [item]
                     )
                 self._count(written, [item])
-            except DatabaseError as exc:
+            except DataRejectedError as exc:
                 where = item.document.source or item.document.external_id
-                self._tally.failures.append(LoadFailure(where, f"database rejected the document: {exc}"))
+                self._tally.failures.append(LoadFailure(where, str(exc)))
 
     def _count(self, written: list[writes.WrittenDocument], pending: list[writes.PendingDocument]) -> None:
         self._tally.added += sum(w.inserted for w in written)
@@ -324,8 +336,7 @@ class Ingestion:
         self._tally.chunks += sum(len(p.chunks) for p in pending)
 
     async def _finish(self) -> None:
-        if self._tally.chunks == 0:
-            return
+        # Even when nothing was new: a run killed during the first build left no index (or an invalid one) behind.
         o = self._options
         async with self._pool.connection() as conn:
             built = await writes.ensure_hnsw_index(
