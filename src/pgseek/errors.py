@@ -50,7 +50,14 @@ class DatabaseUnavailableError(DatabaseError):
 
 
 class DataRejectedError(DatabaseError):
-    """PostgreSQL refused this input (a value it cannot store, a constraint): the same input fails again."""
+    """PostgreSQL refused this input (a value it cannot store, a constraint): the same input fails again.
+
+    ``field`` names the request's part whose values the statement carried, when the caller knows it.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class PgvectorMissingError(DatabaseError):

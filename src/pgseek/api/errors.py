@@ -116,7 +116,7 @@ async def _pgseek_error(request: Request, exc: Exception) -> JSONResponse:
         headers["Retry-After"] = "1"
     elif status == 500:
         log.error("database error", exc_info=exc)
-    field = exc.field if isinstance(exc, InputError) else None
+    field = exc.field if isinstance(exc, InputError | DataRejectedError) else None
     return error_response(status, code, str(exc), field, **headers)
 
 

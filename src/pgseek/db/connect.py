@@ -76,18 +76,20 @@ async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     await register_vector_async(conn)
 
 
-def classify(exc: BaseException, doing: str) -> DatabaseError:
+def classify(exc: BaseException, doing: str, *, field: str | None = None) -> DatabaseError:
     """pgseek's error for a driver or pool failure: the one place that decides whose fault it was.
 
     psycopg's families decide, with one refinement: a program limit (SQLSTATE class 54, such as a tsvector over
     1 MB) is an OperationalError to psycopg, but the same document fails the same way again, so it is the input's
-    fault. The message of a rejection is the server's primary message only: never the statement or its context.
+    fault. The message of a rejection is the server's primary message only: never the statement or its context;
+    ``field`` (the request's part whose values the statement carried) goes with it.
     """
     if isinstance(exc, DatabaseError):
         return exc
     if isinstance(exc, psycopg.DataError | psycopg.IntegrityError | psycopg.errors.ProgramLimitExceeded):
         rejected = exc.diag.message_primary or (str(exc).splitlines() or [type(exc).__name__])[0]
-        return DataRejectedError(f"the database rejected the input while {doing}: {rejected}")
+        where = f" of the {field}" if field else ""
+        return DataRejectedError(f"the database rejected the input{where} while {doing}: {rejected}", field=field)
     if isinstance(exc, psycopg.OperationalError | PoolTimeout | PoolClosed):
         reason = " ".join(str(exc).split()) or type(exc).__name__
         return DatabaseUnavailableError(f"database unavailable while {doing}: {reason}", reason=reason)
@@ -96,12 +98,12 @@ def classify(exc: BaseException, doing: str) -> DatabaseError:
 
 
 @asynccontextmanager
-async def translate_errors(doing: str) -> AsyncIterator[None]:
+async def translate_errors(doing: str, *, field: str | None = None) -> AsyncIterator[None]:
     """Turn driver and pool failures into pgseek's errors (``classify``), so callers above db/ never see psycopg."""
     try:
         yield
     except (psycopg.Error, PoolTimeout, PoolClosed) as exc:
-        raise classify(exc, doing) from exc
+        raise classify(exc, doing, field=field) from exc
 
 
 def transaction_pooled(url: str, settings: Settings) -> bool:

@@ -7,15 +7,12 @@ Comparisons use jsonpath with the value passed in ``vars``: the path itself hold
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
-import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from pgseek.errors import InputError
 from pgseek.filters import Condition, SearchFilter
 from pgseek.types import JSONValue
 
@@ -115,16 +112,3 @@ def compile_filter(
         return sql.SQL("TRUE"), {}
     # Parenthesised as a whole, so that ANDing it next to an OR elsewhere cannot change its meaning.
     return sql.SQL("({})").format(sql.SQL(" AND ").join(parts)), params.values
-
-
-@asynccontextmanager
-async def refused_values(field: str) -> AsyncIterator[None]:
-    """A value the database cannot use (psycopg's DataError: out of range, unreadable as its type) in a statement
-    whose values came from the caller is the caller's input, not an outage: InputError naming ``field``, with
-    PostgreSQL's one-line reason and never the statement. The checks in ``pgseek.filters`` should make this a
-    last resort."""
-    try:
-        yield
-    except psycopg.DataError as exc:
-        reason = exc.diag.message_primary or "a value is out of range or malformed"
-        raise InputError(f"the database cannot use a value of the {field}: {reason}", field=field) from exc

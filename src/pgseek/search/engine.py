@@ -11,7 +11,7 @@ from typing import Any, Literal, get_args
 
 from pgseek.db import catalog
 from pgseek.db.connect import Pool, translate_errors
-from pgseek.db.filters import compile_filter, refused_values
+from pgseek.db.filters import compile_filter
 from pgseek.db.scope import tenant_transaction
 from pgseek.db.search import (
     NO_FILTER,
@@ -104,7 +104,8 @@ async def search(
     legs: Legs
     plan: VectorPlan | None
     suspect = "filters" if opts.filter is not None and not opts.filter.is_empty() else "query"
-    async with translate_errors("searching"), refused_values(suspect):
+    # A value the database cannot use (out of range, unreadable as its type) came from the caller: a 422 naming it.
+    async with translate_errors("searching", field=suspect):
         async with pool.connection() as conn:
             collection = await catalog.get_collection(conn, opts.collection or defaults.collection)
             table = await catalog.collection_table(conn, collection)
