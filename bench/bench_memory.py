@@ -102,7 +102,10 @@ def serve(home: Path, src: Path, log: Path, extra_env: dict[str, str]) -> tuple[
     env.pop("PGSEEK_DATABASE_URL", None)
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "pgseek", "serve", "--port", str(port)], env=env, stdout=sink, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "pgseek", "serve", "--port", str(port)],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
