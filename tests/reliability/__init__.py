@@ -1,0 +1,1 @@
+"""Reliability suite (slow): make test-all."""
