@@ -64,5 +64,6 @@ def test_ingest_rounds_do_not_keep_growing_the_server(
                 assert response.status_code == 200, response.text
                 assert response.json()["documents_added"] == DOCUMENTS_PER_ROUND
                 rss.append(_rss_mib(served.process.pid))
+    print(f"{backend}: RSS per round (MiB): {[round(r) for r in rss]}")
     growth = max(rss[1:]) - rss[0]
     assert growth <= GROWTH_BOUND_MIB, f"RSS per round (MiB): {[round(r) for r in rss]}"
