@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pgseek.db import store
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.errors import DatabaseError
+from pgseek.heap import release_free_memory
 from pgseek.ingest.chunking import ChunkingOptions, chunk_text
 from pgseek.providers.protocols import TokenizingEmbedder
 from pgseek.types import Chunk, Document, IngestReport, LoadFailure
@@ -212,6 +213,8 @@ class Ingestion:
         started = time.perf_counter()
         vectors = self._embedder.embed(all_texts, purpose="document")
         self._tally.model_seconds += time.perf_counter() - started
+        # The model's batches leave hundreds of MB free in the C heap, which would otherwise stay with the process.
+        release_free_memory()
         pending: list[store.PendingDocument] = []
         offset = 0
         for doc, digest, chunks, _ in prepared:

@@ -6,9 +6,7 @@ Both backends give the same vectors (checked when the export is built), so they 
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import ctypes
 import hashlib
 import os
 import threading
@@ -27,31 +25,6 @@ from pgseek.providers import onnx_backend
 from pgseek.types import ModelInfo
 
 Backend = Literal["auto", "torch", "onnx"]
-
-# An embed call with this much text ran full batches of long sequences: see ``release_free_memory``.
-RELEASE_AFTER_CHARS = 50_000
-
-
-def _malloc_trim() -> Any:
-    with contextlib.suppress(OSError, AttributeError):
-        return ctypes.CDLL(None).malloc_trim
-    return None  # not glibc (musl, macOS): nothing to call
-
-
-_MALLOC_TRIM = _malloc_trim()
-
-
-def release_free_memory() -> None:
-    """Give the C heap's free pages back to the operating system.
-
-    A batch of 64 chunks of 256 tokens allocates activations of 25-100 MB per tensor. glibc serves them from its
-    arenas (its mmap threshold rises to 32 MB after the first large free) and keeps what they free, in every arena
-    of every thread that ran the model: measured, a server grew by 0.6 GB (torch) over its first ingests and kept
-    it. ``malloc_trim(0)`` walks all arenas and returns their free pages; it takes 10-70 ms after a group of 256
-    chunks, next to seconds of embedding. See docs/decisions/0011-memory-after-ingest.md.
-    """
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
 
 
 def bundled_model_dir(name: str) -> Path | None:
@@ -166,13 +139,8 @@ class LocalEmbedder:
             return np.empty((0, self._info.dimensions), dtype=np.float32)
         with self._lock:
             if self.backend_for(purpose) == "onnx" and self._onnx is not None:
-                vectors = self._onnx.encode(texts, batch_size=self._batch_size)
-            else:
-                vectors = self._encode_torch(texts)
-            # Ingest-sized calls only: a query or an answer's sentences leave little behind, and would pay the trim.
-            if sum(map(len, texts)) >= RELEASE_AFTER_CHARS:
-                release_free_memory()
-            return vectors
+                return self._onnx.encode(texts, batch_size=self._batch_size)
+            return self._encode_torch(texts)
 
     def _encode_torch(self, texts: Sequence[str]) -> NDArray[np.float32]:
         vectors = self._torch.encode(
