@@ -13,7 +13,7 @@ import platform
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -252,6 +252,33 @@ def bar_chart(
     ax.set_title(title, fontsize=10, wrap=True)
     if any(series) or target is not None:
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def line_chart(
+    path: Path, *, labels: Sequence[str], values: Mapping[str, Sequence[float]], title: str, xlabel: str, ylabel: str
+) -> Path:
+    """One line per series of ``values`` over the points ``labels``, each point marked and labelled."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = np.arange(len(labels))
+    fig, ax = plt.subplots(figsize=(max(6.5, 0.8 * len(labels) + 2), 4))
+    for label, ys in values.items():
+        ax.plot(x[: len(ys)], ys, marker="o", label=label)
+        for xi, y in zip(x, ys, strict=False):
+            ax.annotate(f"{y:,.0f}", (xi, y), textcoords="offset points", xytext=(0, 5), ha="center", fontsize=7)
+    ax.set_xticks(x, list(labels))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
+    ax.set_title(title, fontsize=10, wrap=True)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -2,10 +2,11 @@
 
     python bench/run_all.py           # full: whole SciFact ingest + 300 queries, 20,000-row write path,
                                       #       200,000-chunk filtered search, pgseek vs its peers,
-                                      #       HTTP load (30 s per endpoint)
+                                      #       HTTP load (30 s per endpoint), server RSS over 8 ingest rounds
     python bench/run_all.py --quick   # --limit 300 for ingest, --rows 3000 for write,
                                       # --rows 20000 --base 300 --queries 10 for search,
                                       # --corpus-docs 300 --e2e-docs 60 --queries 20 for the peers, --quick for http
+                                      # and memory
 
 Each benchmark runs in its own process and writes ``bench/results/<name>.{json,png}``.
 """
@@ -27,6 +28,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_search.py", [], ["--rows", "20000", "--base", "300", "--queries", "10"]),
     ("bench_peers.py", [], ["--corpus-docs", "300", "--e2e-docs", "60", "--queries", "20", "--filter-queries", "20"]),
     ("bench_http.py", [], ["--quick"]),
+    ("bench_memory.py", [], ["--quick"]),
 ]
 
 

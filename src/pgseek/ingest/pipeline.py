@@ -20,6 +20,7 @@ from pgseek.db import catalog, writes
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.scope import TenantConn, claims_scope
 from pgseek.errors import DatabaseUnavailableError, DataRejectedError
+from pgseek.heap import release_free_memory
 from pgseek.ingest.chunking import ChunkingOptions, chunk_text
 from pgseek.names import document_id_problem, json_problem, text_problem
 from pgseek.providers.protocols import TokenizingEmbedder
@@ -292,6 +293,8 @@ class Ingestion:
         started = time.perf_counter()
         vectors = self._embedder.embed(all_texts, purpose="document")
         self._tally.model_seconds += time.perf_counter() - started
+        # The model's batches leave hundreds of MB free in the C heap, which would otherwise stay with the process.
+        release_free_memory()
         pending: list[writes.PendingDocument] = []
         offset = 0
         for doc, digest, chunks, _ in prepared:

@@ -37,6 +37,10 @@ class OnnxEncoder:
         if threads:
             options.intra_op_num_threads = threads
         options.log_severity_level = 3
+        # The arena keeps the peak of every input shape it has seen and never gives it back: after a few ingest
+        # groups of 64 x 256 tokens it held ~1 GB. Without it, buffers go back to malloc (then malloc_trim) after
+        # each run, at no measurable cost per batch. See docs/decisions/0011-memory-after-ingest.md.
+        options.enable_cpu_mem_arena = False
         # Spinning worker threads would steal the CPU from torch and the database on a small machine.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
