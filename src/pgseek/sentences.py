@@ -30,24 +30,25 @@ def strip_range(text: str, start: int, end: int) -> tuple[int, int] | None:
 
 def split_ranges(text: str, start: int, end: int, separator: re.Pattern[str]) -> Iterator[tuple[int, int]]:
     """Stripped, non-empty ranges of text[start:end] between matches of `separator`."""
-    piece_start = start
-    for match in separator.finditer(text, start, end):
-        stripped = strip_range(text, piece_start, match.start())
-        if stripped is not None:
-            yield stripped
-        piece_start = match.end()
-    stripped = strip_range(text, piece_start, end)
-    if stripped is not None:
-        yield stripped
+    cuts = ((match.start(), match.end()) for match in separator.finditer(text, start, end))
+    return _pieces(text, start, end, cuts)
 
 
 def sentence_ranges(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """Stripped, non-empty sentences of text[start:end], each keeping its terminal punctuation."""
+    cuts = ((match.end(), match.end()) for match in _SENTENCE_END.finditer(text, start, end))
+    return _pieces(text, start, end, cuts)
+
+
+def _pieces(text: str, start: int, end: int, cuts: Iterator[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    """The stripped, non-empty pieces of text[start:end] around ``cuts``: (where a piece ends, where the next
+    begins)."""
     piece_start = start
-    for match in _SENTENCE_END.finditer(text, start, end):
-        stripped = strip_range(text, piece_start, match.end())
+    for piece_end, next_start in cuts:
+        stripped = strip_range(text, piece_start, piece_end)
         if stripped is not None:
             yield stripped
-        piece_start = match.end()
+        piece_start = next_start
     stripped = strip_range(text, piece_start, end)
     if stripped is not None:
         yield stripped

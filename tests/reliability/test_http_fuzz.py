@@ -13,19 +13,14 @@ import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from tempfile import gettempdir
 from typing import Any
 
 import httpx
 import pytest
-import schemathesis
-from schemathesis import GenerationMode
 
-from pgseek.api import create_app
 from pgseek.config import Settings
 from pgseek.seek import Seek
-from tests.integration.api.conftest import LiveServer, bearer, live_server
+from tests.integration.api.conftest import LiveServer, bearer, live_server, openapi_schema
 
 pytestmark = pytest.mark.slow
 __all__ = ["live_server"]  # the fixture, imported to be used here
@@ -33,14 +28,7 @@ __all__ = ["live_server"]  # the fixture, imported to be used here
 # Per operation and generation mode (the integration test runs 15).
 MAX_EXAMPLES = 50
 
-schema = schemathesis.openapi.from_dict(create_app(Settings(home=Path(gettempdir()) / "pgseek-openapi")).openapi())
-schema.config.generation.update(
-    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
-    max_examples=MAX_EXAMPLES,
-    deterministic=True,
-    with_security_parameters=False,
-    database="none",
-)
+schema = openapi_schema(MAX_EXAMPLES)
 
 
 @dataclass

@@ -7,13 +7,17 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from tempfile import gettempdir
 from typing import Any
 
 import httpx
 import pytest
+import schemathesis
 import uvicorn
 from fastapi import FastAPI
 from pydantic import SecretStr
+from schemathesis import GenerationMode
+from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from pgseek.api import create_app
 from pgseek.config import Settings
@@ -96,3 +100,18 @@ def live_server(settings: Settings, local_embedder: Any) -> Iterator[LiveServer]
 def output_dir() -> Path:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     return OUTPUT
+
+
+def openapi_schema(max_examples: int) -> OpenApiSchema:
+    """schemathesis over the app's own OpenAPI document: valid and invalid requests, ``max_examples`` per operation
+    and mode. Building the app touches no database (its lifespan would); the requests go to a live server of the
+    same app, so the document under test is the one that server serves at /openapi.json."""
+    schema = schemathesis.openapi.from_dict(create_app(Settings(home=Path(gettempdir()) / "pgseek-openapi")).openapi())
+    schema.config.generation.update(
+        modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+        max_examples=max_examples,
+        deterministic=True,
+        with_security_parameters=False,
+        database="none",
+    )
+    return schema

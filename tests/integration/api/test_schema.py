@@ -3,33 +3,19 @@ never get a 5xx, and every response matches the status codes and schemas the doc
 
 from __future__ import annotations
 
-from pathlib import Path
-from tempfile import gettempdir
 from typing import Any
 
 import pytest
-import schemathesis
-from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 
-from pgseek.api import create_app
 from pgseek.config import Settings
 from pgseek.seek import Seek
-from tests.integration.api.conftest import LiveServer, bearer
+from tests.integration.api.conftest import LiveServer, bearer, openapi_schema
 
 # Per operation and generation mode; bounded so that the whole run stays around a minute on 2 cores.
 MAX_EXAMPLES = 15
 
-# The document as the app builds it (building the app touches no database; its lifespan would). The requests go to
-# a live server of the same app, so the document under test is the one that server serves at /openapi.json.
-schema = schemathesis.openapi.from_dict(create_app(Settings(home=Path(gettempdir()) / "pgseek-openapi")).openapi())
-schema.config.generation.update(
-    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
-    max_examples=MAX_EXAMPLES,
-    deterministic=True,
-    with_security_parameters=False,
-    database="none",
-)
+schema = openapi_schema(MAX_EXAMPLES)
 
 
 @pytest.fixture(scope="module")
