@@ -21,7 +21,7 @@ from psycopg.conninfo import make_conninfo
 
 from tests.outage import corpus, write_corpus
 
-TRIALS = 3
+TRIALS = 5
 DOCUMENTS = 700
 
 
