@@ -6,7 +6,7 @@
     python bench/run_all.py --quick   # --limit 300 for ingest, --rows 3000 for write,
                                       # --rows 20000 --base 300 --queries 10 for search,
                                       # --corpus-docs 300 --e2e-docs 60 --queries 20 for the peers, --quick for http
-                                      # and memory
+                                      # and memory, --runs 5 --docs 5 for the command's wall time
 
 Each benchmark runs in its own process and writes ``bench/results/<name>.{json,png}``.
 """
@@ -29,6 +29,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_peers.py", [], ["--corpus-docs", "300", "--e2e-docs", "60", "--queries", "20", "--filter-queries", "20"]),
     ("bench_http.py", [], ["--quick"]),
     ("bench_memory.py", [], ["--quick"]),
+    ("bench_cli.py", [], ["--runs", "5", "--docs", "5"]),
 ]
 
 

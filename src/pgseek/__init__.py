@@ -1,6 +1,14 @@
-"""pgseek: retrieval and RAG on PostgreSQL + pgvector."""
+"""pgseek: retrieval and RAG on PostgreSQL + pgvector.
 
-from pgseek.config import Settings
+The facade, the settings and the search options load on first use (``__getattr__`` below): they pull in pydantic,
+psycopg, numpy and the loaders, and ``pgseek --help`` or a plain ``import pgseek`` needs none of them.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from pgseek.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -20,9 +28,6 @@ from pgseek.errors import (
     QueryError,
 )
 from pgseek.filters import Condition, SearchFilter
-from pgseek.providers.protocols import Generator
-from pgseek.search.engine import SearchOptions
-from pgseek.seek import AsyncSeek, Seek
 from pgseek.types import (
     Answer,
     AnswerDelta,
@@ -44,6 +49,34 @@ from pgseek.types import (
     StoredDocument,
     Timings,
 )
+
+if TYPE_CHECKING:
+    from pgseek.config import Settings
+    from pgseek.providers.protocols import Generator
+    from pgseek.search.engine import SearchOptions
+    from pgseek.seek import AsyncSeek, Seek
+
+_LAZY = {
+    "AsyncSeek": "pgseek.seek",
+    "Generator": "pgseek.providers.protocols",
+    "SearchOptions": "pgseek.search.engine",
+    "Seek": "pgseek.seek",
+    "Settings": "pgseek.config",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pgseek' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # the next lookup does not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "Answer",

@@ -1,4 +1,8 @@
-"""The ``pgseek`` command: parse, call the facade, print. No business logic here."""
+"""The ``pgseek`` command: parse, call the facade, print. No business logic here.
+
+Imports of the facade, the settings (pydantic), the database (psycopg) and the models load inside the commands that
+use them: ``pgseek --help`` and the parsing of any command import none of them (tests/unit/test_cli_imports.py).
+"""
 
 from __future__ import annotations
 
@@ -9,22 +13,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pgseek import demo as demo_corpus
-from pgseek.config import Settings
-from pgseek.db.connect import embedded_server
 from pgseek.errors import DatabaseUnavailableError, PgseekError
 from pgseek.filters import build_filter
-from pgseek.ingest.pipeline import IngestProgress
-from pgseek.seek import Seek
-from pgseek.types import Answer, AnswerDelta, IngestReport, SearchResult
+from pgseek.types import Answer, AnswerDelta, IngestReport, SearchResult, Timings
+
+if TYPE_CHECKING:
+    from pgseek.config import Settings
+    from pgseek.ingest.pipeline import IngestProgress
+    from pgseek.seek import Seek
 
 app = typer.Typer(help="Retrieval on PostgreSQL + pgvector.", no_args_is_help=True, add_completion=False)
 server_app = typer.Typer(help="The embedded PostgreSQL server.", no_args_is_help=True)
@@ -71,17 +74,28 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-@contextmanager
-def _seek(**overrides: Any) -> Iterator[Seek]:
-    """Open the facade; turn pgseek's own errors into one clean line and exit code 2."""
+def _settings(**overrides: Any) -> Settings:
+    """The settings from the environment, with the options given; a bad value is one clean line and exit code 2."""
+    from pydantic import ValidationError
+
+    from pgseek.config import Settings
+
     try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])} (PGSEEK_{str(e['loc'][0]).upper()}): {e['msg']}"
             for e in exc.errors()
         )
         _fail(f"invalid configuration: {problems}")
+
+
+@contextmanager
+def _seek(**overrides: Any) -> Iterator[Seek]:
+    """Open the facade; turn pgseek's own errors into one clean line and exit code 2."""
+    from pgseek.seek import Seek
+
+    settings = _settings(**overrides)
     try:
         with Seek(settings) as seek:
             yield seek
@@ -231,8 +245,12 @@ def _print_hits(query: str, result: SearchResult, *, explain: bool = False) -> N
     fewer = "; fewer than k matched" if result.fewer_than_k else ""
     out.print(
         f"{len(result.hits)} {result.mode} hits{plan}{fewer}; embed {t.embed:.1f} ms, search {t.search:.1f} ms{fuse}, "
-        f"total {t.total:.1f} ms"
+        f"total {t.total:.1f} ms{_load_note(t)}"
     )
+
+
+def _load_note(t: Timings) -> str:
+    return f" (model load {t.load:.0f} ms, not in total)" if t.load else ""
 
 
 @app.command()
@@ -326,7 +344,7 @@ def _print_answer_footer(answer: Answer) -> None:
     t = answer.timings_ms
     out.print(
         f"{answer.model}; embed {t.embed:.1f} ms, search {t.search + t.fuse:.1f} ms, generate {t.generate:.1f} ms, "
-        f"total {t.total:.1f} ms",
+        f"total {t.total:.1f} ms{_load_note(t)}",
         style="dim",
         highlight=False,
     )
@@ -513,7 +531,9 @@ def _print_eval(report: Any, probe: Any) -> None:
 @server_app.command("status")
 def server_status(json_out: JsonOpt = False) -> None:
     """Is the embedded server running, and where."""
-    st = embedded_server(Settings()).status()
+    from pgseek.db.connect import embedded_server
+
+    st = embedded_server(_settings()).status()
     if json_out:
         print(json.dumps({"running": st.running, "pid": st.pid, "data_dir": str(st.data_dir), "uri": st.uri}))
         return
@@ -526,8 +546,10 @@ def server_status(json_out: JsonOpt = False) -> None:
 @server_app.command("stop")
 def server_stop() -> None:
     """Stop the embedded server cleanly (it starts again on the next command)."""
+    from pgseek.db.connect import embedded_server
+
     try:
-        stopped = embedded_server(Settings()).stop()
+        stopped = embedded_server(_settings()).stop()
     except PgseekError as exc:
         _fail(str(exc))
     out.print("stopped" if stopped else "not running")
@@ -542,7 +564,10 @@ def serve(
     ] = 1,
 ) -> None:
     """Run the HTTP service: the /v1 API (API keys), a web page at /, OpenAPI docs at /docs, /metrics."""
+    from pydantic import ValidationError
+
     from pgseek.api.server import serve as run_server
+    from pgseek.config import Settings
 
     try:
         Settings()
@@ -594,6 +619,8 @@ def keys_list(tenant: TenantOpt = None, json_out: JsonOpt = False) -> None:
 @app.command()
 def demo(k: Annotated[int, typer.Option("-k", help="Hits per example search.")] = 3) -> None:
     """Ingest Python's own help topics (pydoc_data), run three example searches and answer a question with citations."""
+    from pgseek import demo as demo_corpus
+
     with _seek() as seek, _progress(enabled=out.is_terminal) as on_progress:
         out.print(f"ingesting {len(demo_corpus.TOPICS)} Python help topics into collection '{demo_corpus.COLLECTION}'…")
         report = seek.ingest_documents(demo_corpus.documents(), collection=demo_corpus.COLLECTION, progress=on_progress)

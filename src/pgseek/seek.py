@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import AsyncGenerator, Coroutine, Iterable, Iterator, Sequence
 from contextlib import aclosing
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -137,6 +138,14 @@ class AsyncSeek:
             )
         return self._embedder
 
+    async def _timed_embedder(self) -> tuple[TokenizingEmbedder, float]:
+        """The embedding model, and the milliseconds this call spent loading it (0 when it was already loaded)."""
+        if self._embedder is not None:
+            return self._embedder, 0.0
+        begun = time.perf_counter()
+        embedder = await self.embedder()
+        return embedder, (time.perf_counter() - begun) * 1000
+
     async def ingest(
         self,
         paths: Sequence[str | Path],
@@ -238,11 +247,12 @@ class AsyncSeek:
             "candidates": candidates,
         }
         opts = (options or SearchOptions()).merged({name: value for name, value in given.items() if value is not None})
-        embedder = await self.embedder()
+        embedder, load_ms = await self._timed_embedder()
         pool = await self._ready()
         s = self.settings
         tuning = VectorTuning(s.ef_search, s.max_scan_tuples, s.exact_search_below)
-        return await engine.search(pool, embedder, query, opts, engine.Defaults(s.collection, s.tenant, tuning))
+        result = await engine.search(pool, embedder, query, opts, engine.Defaults(s.collection, s.tenant, tuning))
+        return _with_load(result, load_ms)
 
     async def generator(self) -> Generator:
         """The generator ``ask`` uses: the one given, else the one the settings name (PGSEEK_GENERATOR)."""
@@ -306,10 +316,12 @@ class AsyncSeek:
         *,
         stream: bool,
     ) -> AsyncGenerator[AnswerEvent, None]:
-        started = time.perf_counter()
+        # The total is the answer's own work: a first call's model load is reported apart, as ``load``.
+        embedder, load_ms = await self._timed_embedder()
         writer = generator or await self.generator()
-        embedder = await self.embedder()
+        started = time.perf_counter()
         result = await self.search(question, k=k, mode=mode, collection=collection, tenant=tenant, filter=search_filter)
+        result = _with_load(result, load_ms)
         policy = AskPolicy(self.settings.context_tokens, self.settings.refusal_threshold)
         events = answer_events(
             question, result, counter=embedder.counter, generator=writer, policy=policy, stream=stream, started=started
@@ -481,6 +493,12 @@ class AsyncSeek:
         """The connection pool's current use; None before the database is opened (or while it is down)."""
         pool = self._supervisor.current if self._supervisor is not None else self._pool
         return pool_usage(pool) if pool is not None else None
+
+
+def _with_load(result: SearchResult, load_ms: float) -> SearchResult:
+    if not load_ms:
+        return result
+    return replace(result, timings_ms=replace(result.timings_ms, load=load_ms))
 
 
 class Seek:

@@ -115,6 +115,9 @@ class Timings:
     fuse: float = 0.0
     generate: float = 0.0
     """Answers only: building the context and generating the answer."""
+    load: float = 0.0
+    """Loading the embedding model, when this request was the first to need it in the process (0 after that); apart
+    from ``total``, which is the request's own work."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +152,7 @@ class SearchResult:
                 hit["legs"] = {name: {"rank": leg.rank, "score": round(leg.score, 6)} for name, leg in h.legs.items()}
             hits.append(hit)
         t = self.timings_ms
-        timings = {"embed": t.embed, "search": t.search, "fuse": t.fuse, "total": t.total}
+        timings = {"embed": t.embed, "search": t.search, "fuse": t.fuse, "total": t.total, "load": t.load}
         return {
             "hits": hits,
             "timings_ms": {name: round(ms, 3) for name, ms in timings.items()},
@@ -308,7 +311,13 @@ class Answer:
     def to_json(self) -> dict[str, JSONValue]:
         """Exactly what ``pgseek ask --json`` prints."""
         t = self.timings_ms
-        timings = {"embed": t.embed, "search": t.search + t.fuse, "generate": t.generate, "total": t.total}
+        timings = {
+            "embed": t.embed,
+            "search": t.search + t.fuse,
+            "generate": t.generate,
+            "total": t.total,
+            "load": t.load,
+        }
         return {
             "answer": self.text,
             "citations": [c.to_json() for c in self.citations],

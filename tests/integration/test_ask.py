@@ -146,7 +146,7 @@ def test_the_json_shape(seek: Seek) -> None:
     body = json.loads(json.dumps(seek.ask("How is espresso brewed?", collection=COLLECTION).to_json()))
     assert set(body) == {"answer", "citations", "refused", "timings_ms", "model"}
     assert set(body["citations"][0]) == {"marker", "document_id", "title", "source", "chunk", "score"}
-    assert set(body["timings_ms"]) == {"embed", "search", "generate", "total"}
+    assert set(body["timings_ms"]) == {"embed", "search", "generate", "total", "load"}
     assert body["refused"] is False and body["citations"][0]["document_id"] == "espresso"
 
 

@@ -62,7 +62,7 @@ def test_ingest_reports_each_bad_file_and_keeps_the_rest(env: dict[str, str], tm
     assert body["hits"][0]["document_id"].endswith("latin1.txt")
     assert "café" in body["hits"][0]["chunk"]
     assert set(body["hits"][0]) == {"document_id", "title", "source", "chunk", "position", "score", "metadata"}
-    assert set(body["timings_ms"]) == {"embed", "search", "fuse", "total"}
+    assert set(body["timings_ms"]) == {"embed", "search", "fuse", "total", "load"}
     assert body["mode"] == "vector" and body["plan"] in {"exact", "iterative"}
 
 

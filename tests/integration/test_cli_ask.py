@@ -46,7 +46,7 @@ def test_ask_json(env: dict[str, str]) -> None:
     assert set(citation) == {"marker", "document_id", "title", "source", "chunk", "score"}
     assert citation["marker"] == 1 and citation["document_id"] == "bike" and citation["title"] == "Bike care"
     assert citation["chunk"] == RECORDS[1]["text"]
-    assert set(body["timings_ms"]) == {"embed", "search", "generate", "total"}
+    assert set(body["timings_ms"]) == {"embed", "search", "generate", "total", "load"}
 
 
 def test_ask_prints_the_answer_and_its_sources(env: dict[str, str]) -> None:

@@ -68,7 +68,7 @@ def test_answer_json_is_exactly_the_cli_shape() -> None:
             }
         ],
         "refused": False,
-        "timings_ms": {"embed": 1.235, "search": 2.5, "generate": 3.0, "total": 7.0},
+        "timings_ms": {"embed": 1.235, "search": 2.5, "generate": 3.0, "total": 7.0, "load": 0.0},
         "model": "m",
     }
     assert AnswerDelta("x").to_json() == {"text": "x"}

@@ -71,6 +71,7 @@ async def answer_events(
             fuse=t.fuse,
             generate=(done - begun) * 1000,
             total=(done - started) * 1000,
+            load=t.load,
         )
         if reason is not None or context is None:
             return Answer(question, REFUSAL, (), True, timings, generator.model, refusal_reason=reason)

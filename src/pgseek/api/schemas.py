@@ -251,6 +251,7 @@ class SearchTimings(BaseModel):
     search: float
     fuse: float
     total: float
+    load: float = Field(default=0.0, description="Loading the embedding model (first request only); not in total.")
 
 
 class SearchResponse(BaseModel):
@@ -291,6 +292,7 @@ class AnswerTimings(BaseModel):
     search: float
     generate: float
     total: float
+    load: float = Field(default=0.0, description="Loading the embedding model (first request only); not in total.")
 
 
 class AnswerPublic(BaseModel):

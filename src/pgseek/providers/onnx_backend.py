@@ -122,6 +122,11 @@ def _best_ms(a: Callable[[], object], b: Callable[[], object], repeat: int) -> t
     return best[0], best[1]
 
 
+def is_verified(cache_dir: Path) -> bool:
+    """Whether ``cache_dir`` holds an export that passed the check against torch (meta.json is written after it)."""
+    return (cache_dir / "meta.json").is_file() and (cache_dir / "model.onnx").is_file()
+
+
 def build_cache(
     cache_dir: Path,
     model_dir: Path,

@@ -64,7 +64,7 @@ async def test_ask_answers_with_citations_like_the_cli(
     assert set(answer) == {"answer", "citations", "refused", "timings_ms", "model"}
     assert not answer["refused"] and answer["citations"][0]["document_id"] == "bread"
     assert f"[{answer['citations'][0]['marker']}]" in answer["answer"]
-    assert set(answer["timings_ms"]) == {"embed", "search", "generate", "total"}
+    assert set(answer["timings_ms"]) == {"embed", "search", "generate", "total", "load"}
 
     env = {**os.environ, "PGSEEK_DATABASE_URL": str(settings.database_url), "PGSEEK_HOME": str(settings.home)}
     cli = subprocess.run(
