@@ -39,6 +39,7 @@ from pgseek.types import (
     ApiKey,
     CollectionInfo,
     Document,
+    DocumentPage,
     IngestReport,
     LoadFailure,
     NewApiKey,
@@ -423,6 +424,30 @@ class AsyncSeek:
         """Delete the tenant's documents in a collection; returns how many. Other tenants' documents stay."""
         return await catalog.delete_collection(await self._ready(), self._tenant(tenant), name)
 
+    async def documents(
+        self,
+        collection: str | None = None,
+        *,
+        tenant: str | None = None,
+        limit: int = 100,
+        after: str | None = None,
+        prefix: str | None = None,
+        source_prefix: str | None = None,
+    ) -> DocumentPage:
+        """A page of the tenant's documents in a collection (ids, titles, sources, chunk counts; no text), in
+        external-id order: pass the page's ``next_after`` as ``after`` for the next one. ``prefix`` /
+        ``source_prefix`` keep the documents whose id / source starts with it. NotFoundError when the tenant does
+        not use the collection; InputError for a limit outside 1..1000."""
+        return await catalog.list_documents(
+            await self._ready(),
+            self._tenant(tenant),
+            collection or self.settings.collection,
+            limit=limit,
+            after=after,
+            prefix=prefix,
+            source_prefix=source_prefix,
+        )
+
     async def document(
         self, external_id: str, *, collection: str | None = None, tenant: str | None = None
     ) -> StoredDocument:
@@ -724,6 +749,23 @@ class Seek:
 
     def delete_collection(self, name: str, *, tenant: str | None = None) -> int:
         return self._run(self._core.delete_collection(name, tenant=tenant))
+
+    def documents(
+        self,
+        collection: str | None = None,
+        *,
+        tenant: str | None = None,
+        limit: int = 100,
+        after: str | None = None,
+        prefix: str | None = None,
+        source_prefix: str | None = None,
+    ) -> DocumentPage:
+        """See ``AsyncSeek.documents``."""
+        return self._run(
+            self._core.documents(
+                collection, tenant=tenant, limit=limit, after=after, prefix=prefix, source_prefix=source_prefix
+            )
+        )
 
     def document(self, external_id: str, *, collection: str | None = None, tenant: str | None = None) -> StoredDocument:
         return self._run(self._core.document(external_id, collection=collection, tenant=tenant))

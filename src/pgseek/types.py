@@ -192,6 +192,30 @@ class StoredDocument:
 
 
 @dataclass(frozen=True, slots=True)
+class DocumentSummary:
+    """A stored document in a listing: what identifies it, without its text."""
+
+    external_id: str
+    title: str | None
+    source: str | None
+    chunks: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentPage:
+    """One page of a tenant's documents in a collection, in external-id order.
+
+    ``next_after`` is the id to pass as ``after`` for the next page (None on the last one); ``total`` counts the
+    tenant's documents that match the filters, over all pages."""
+
+    collection: str
+    documents: tuple[DocumentSummary, ...]
+    next_after: str | None
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
 class ApiKey:
     """An API key of the HTTP service, without its secret: every request made with it acts as ``tenant``."""
 
