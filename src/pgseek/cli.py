@@ -606,6 +606,13 @@ def demo(k: Annotated[int, typer.Option("-k", help="Hits per example search.")] 
         _print_answer_footer(answer)
 
 
+# Last: these command groups build on the helpers above (pgseek.cli_manage imports them from here).
+from pgseek.cli_manage import collections_app, documents_app  # noqa: E402
+
+app.add_typer(collections_app, name="collections")
+app.add_typer(documents_app, name="documents")
+
+
 def main() -> None:
     try:
         app()
