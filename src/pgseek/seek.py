@@ -19,7 +19,7 @@ from pgseek.db.connect import Pool, PoolUsage, pool_usage, translate_errors
 from pgseek.db.search import VectorTuning
 from pgseek.db.status import DatabaseStatus, database_status, ping
 from pgseek.db.supervisor import Supervisor
-from pgseek.errors import PayloadTooLargeError, PgseekError
+from pgseek.errors import InputError, PayloadTooLargeError, PgseekError
 from pgseek.evaluate.ann import DEFAULT_EF_VALUES, AnnProbe, ann_recall
 from pgseek.evaluate.claims import ClaimSet
 from pgseek.evaluate.datasets import EvalDataset
@@ -147,7 +147,14 @@ class AsyncSeek:
         glob: str | None = None,
         progress: ProgressCallback | None = None,
     ) -> IngestReport:
-        """Load files, folders or ``-`` (stdin) and ingest them; see ``ingest_documents``."""
+        """Load files, folders or ``-`` (stdin) and ingest them; see ``ingest_documents``.
+
+        InputError, before anything is created, when a path does not exist: a mistyped path is a mistake to report,
+        not an empty collection to make."""
+        missing = [str(p) for p in paths if str(p) != "-" and not Path(p).exists()]
+        if missing:
+            listed = ", ".join(repr(p) for p in missing)
+            raise InputError(f"no such file or directory: {listed}; nothing was ingested", field="paths")
         sources = load_paths([str(p) for p in paths], glob=glob)
         return await self.ingest_documents(sources, collection=collection, tenant=tenant, progress=progress)
 

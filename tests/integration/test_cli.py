@@ -81,11 +81,11 @@ def test_bad_queries_and_missing_paths_are_one_clean_line(env: dict[str, str]) -
     assert "query is empty" in empty.stderr and "Traceback" not in empty.stderr
     too_long = pgseek(["search", "token " * 300], env)
     assert too_long.returncode == 2 and "word pieces" in too_long.stderr
-    missing = pgseek(["ingest", "/no/such/file.txt", "--json"], env)
-    assert missing.returncode == 1
-    assert json.loads(missing.stdout)["failures"] == [
-        {"path": "/no/such/file.txt", "error": "no such file or directory"}
-    ]
+    missing = pgseek(["ingest", "/no/such/file.txt", "-c", "typo", "--json"], env)
+    assert missing.returncode == 2 and missing.stdout == ""
+    assert missing.stderr.count("\n") == 1 and "no such file or directory: '/no/such/file.txt'" in missing.stderr
+    never_made = pgseek(["collections", "show", "typo"], env)
+    assert never_made.returncode == 2 and "does not exist" in never_made.stderr
 
 
 def test_status_json(env: dict[str, str]) -> None:
