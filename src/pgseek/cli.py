@@ -117,11 +117,16 @@ def ingest(
     distance: Annotated[
         str | None, typer.Option("--distance", help="cosine, l2 or ip, for a collection created by this ingest.")
     ] = None,
+    stdin_id: Annotated[
+        str | None, typer.Option("--id", help="Id of the document read from - (default: stdin-<hash of its text>).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Load, chunk, embed and store documents. Unchanged documents cost nothing; exit code 1 if any failed."""
     with _seek(distance=distance) as seek, _progress(enabled=not json_out and out.is_terminal) as on_progress:
-        report = seek.ingest(paths, collection=collection, tenant=tenant, glob=glob, progress=on_progress)
+        report = seek.ingest(
+            paths, collection=collection, tenant=tenant, glob=glob, progress=on_progress, stdin_id=stdin_id
+        )
     if json_out:
         print(json.dumps(_report_json(report)))
     else:

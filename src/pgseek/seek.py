@@ -146,8 +146,10 @@ class AsyncSeek:
         tenant: str | None = None,
         glob: str | None = None,
         progress: ProgressCallback | None = None,
+        stdin_id: str | None = None,
     ) -> IngestReport:
-        """Load files, folders or ``-`` (stdin) and ingest them; see ``ingest_documents``.
+        """Load files, folders or ``-`` (stdin) and ingest them; see ``ingest_documents``. stdin's document has the
+        id ``stdin_id``, or by default ``stdin-`` and a hash of its content (the same text again is the same one).
 
         InputError, before anything is created, when a path does not exist: a mistyped path is a mistake to report,
         not an empty collection to make."""
@@ -155,7 +157,9 @@ class AsyncSeek:
         if missing:
             listed = ", ".join(repr(p) for p in missing)
             raise InputError(f"no such file or directory: {listed}; nothing was ingested", field="paths")
-        sources = load_paths([str(p) for p in paths], glob=glob)
+        if stdin_id is not None:
+            check_document_id(stdin_id, field="id")
+        sources = load_paths([str(p) for p in paths], glob=glob, stdin_id=stdin_id)
         return await self.ingest_documents(sources, collection=collection, tenant=tenant, progress=progress)
 
     async def ingest_documents(
@@ -571,9 +575,14 @@ class Seek:
         tenant: str | None = None,
         glob: str | None = None,
         progress: ProgressCallback | None = None,
+        stdin_id: str | None = None,
     ) -> IngestReport:
         """See ``AsyncSeek.ingest``."""
-        return self._run(self._core.ingest(paths, collection=collection, tenant=tenant, glob=glob, progress=progress))
+        return self._run(
+            self._core.ingest(
+                paths, collection=collection, tenant=tenant, glob=glob, progress=progress, stdin_id=stdin_id
+            )
+        )
 
     def ingest_documents(
         self,

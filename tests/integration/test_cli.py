@@ -75,6 +75,18 @@ def test_stdin_and_readable_output(env: dict[str, str]) -> None:
     assert "Penguins" in table.stdout
 
 
+def test_each_piped_document_is_its_own_unless_given_the_same_id(env: dict[str, str]) -> None:
+    for text in (b"Walruses use their tusks to climb onto ice.", b"Puffins nest in burrows on cliffs."):
+        assert pgseek(["ingest", "-", "-c", "piped"], env, stdin=text).returncode == 0
+    named = ["ingest", "-", "-c", "piped", "--id", "notes/today", "--json"]
+    assert json.loads(pgseek(named, env, stdin=b"First draft of today.").stdout)["documents_added"] == 1
+    assert json.loads(pgseek(named, env, stdin=b"Second draft of today.").stdout)["documents_updated"] == 1
+    listed = json.loads(pgseek(["documents", "list", "-c", "piped", "--json"], env).stdout)
+    ids = [d["id"] for d in listed["documents"]]
+    assert len(ids) == 3 and "notes/today" in ids
+    assert all(i.startswith("stdin-") and len(i) == 22 for i in ids if i != "notes/today")
+
+
 def test_bad_queries_and_missing_paths_are_one_clean_line(env: dict[str, str]) -> None:
     empty = pgseek(["search", "  "], env)
     assert empty.returncode == 2

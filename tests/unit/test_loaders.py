@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import hashlib
 import io
 import json
 import random
@@ -325,7 +326,17 @@ def test_load_paths_is_lazy(tmp_path: Path) -> None:
 
 def test_stdin_bytes_markdown(tmp_path: Path) -> None:
     items = list(load_paths(["-"], stdin=io.BytesIO("# Piped\n\nCafé\r\n".encode("latin-1"))))
-    assert items == [Document("stdin", "# Piped\n\nCafé\n", title="Piped", source="stdin", metadata={"format": "md"})]
+    name = "stdin-" + hashlib.sha256("# Piped\n\nCafé\r\n".encode("latin-1")).hexdigest()[:16]
+    assert items == [Document(name, "# Piped\n\nCafé\n", title="Piped", source="stdin", metadata={"format": "md"})]
+
+
+def test_stdin_documents_are_named_by_their_content_or_the_id_given() -> None:
+    first, second, again = (list(load_paths(["-"], stdin=io.BytesIO(t))) for t in (b"one", b"two", b"one"))
+    assert isinstance(first[0], Document) and isinstance(second[0], Document) and isinstance(again[0], Document)
+    assert first[0].external_id.startswith("stdin-") and len(first[0].external_id) == len("stdin-") + 16
+    assert first[0].external_id != second[0].external_id and first[0].external_id == again[0].external_id
+    named = list(load_paths(["-"], stdin=io.BytesIO(b"one"), stdin_id="notes/today"))
+    assert isinstance(named[0], Document) and named[0].external_id == "notes/today"
 
 
 def test_stdin_text_html_and_empty() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import fnmatch
+import hashlib
 import io
 import json
 import logging
@@ -484,7 +485,7 @@ def _sniff_format(data: bytes) -> str:
     return "md"
 
 
-def _load_stdin(stdin: TextIO | BinaryIO | None) -> Iterator[Document | LoadFailure]:
+def _load_stdin(stdin: TextIO | BinaryIO | None, external_id: str | None) -> Iterator[Document | LoadFailure]:
     stream = stdin if stdin is not None else sys.stdin.buffer
     try:
         raw = stream.read()
@@ -496,7 +497,9 @@ def _load_stdin(stdin: TextIO | BinaryIO | None) -> Iterator[Document | LoadFail
         return
     if fmt == "md" and title is None:
         fmt = "txt"
-    yield Document("stdin", text, title=title, source="stdin", metadata={"format": fmt})
+    # Named by its content unless named by the caller: a fixed id would make each piped document replace the last.
+    name = external_id or f"stdin-{hashlib.sha256(data).hexdigest()[:16]}"
+    yield Document(name, text, title=title, source="stdin", metadata={"format": fmt})
 
 
 def _matches(relative: str, pattern: str) -> bool:
@@ -548,16 +551,21 @@ def _load_one(path: Path) -> Iterator[Document | LoadFailure]:
 
 
 def load_paths(
-    paths: Sequence[str], *, glob: str | None = None, stdin: TextIO | BinaryIO | None = None
+    paths: Sequence[str],
+    *,
+    glob: str | None = None,
+    stdin: TextIO | BinaryIO | None = None,
+    stdin_id: str | None = None,
 ) -> Iterator[Document | LoadFailure]:
     """Yield documents lazily from files, folders and ``-`` (stdin), with a LoadFailure for each one that fails.
 
     ``glob`` filters files found in folders (matched against the path relative to the folder and against the
     basename); files named explicitly are always loaded. Without ``glob`` folders contribute supported files only.
+    stdin's document has the id ``stdin_id``, or ``stdin-`` and the first 16 hex digits of its bytes' SHA-256.
     """
     for raw in paths:
         if raw == "-":
-            yield from _load_stdin(stdin)
+            yield from _load_stdin(stdin, stdin_id)
             continue
         path = Path(raw)
         if path.is_dir():
