@@ -7,6 +7,9 @@ it. Every read and delete of tenant rows runs under row-level security, in a ``t
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 from pgseek.db import catalog as stored
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.scope import TenantConn, enter_tenant, tenant_transaction
@@ -112,6 +115,32 @@ async def list_documents(
         return await stored.list_documents(
             scope, found, limit=limit, after=after, prefix=prefix, source_prefix=source_prefix
         )
+
+
+async def prune_documents(pool: Pool, tenant: str, collection: str, prefix: str, gone: Callable[[str], bool]) -> int:
+    """Delete the tenant's documents in a collection whose id starts with ``prefix`` and for which ``gone(id)``
+    holds (``ingest --prune``: files no longer in a folder); the number deleted.
+
+    ``gone`` runs in a thread, between the transaction that lists the ids and the one that deletes them, so that
+    no transaction waits on the file system."""
+    check_name(collection, field="collection", what="collection name")
+    ids: list[str] = []
+    async with translate_errors("listing documents to prune"), tenant_transaction(pool, tenant) as scope:
+        if not await stored.tenant_collections(scope, collection):
+            return 0
+        found = await _collection(scope, collection)
+        after: str | None = None
+        while True:
+            page = await stored.list_documents(scope, found, limit=MAX_PAGE, after=after, prefix=prefix)
+            ids += [d.external_id for d in page.documents]
+            if page.next_after is None:
+                break
+            after = page.next_after
+    doomed = await asyncio.to_thread(lambda: [i for i in ids if gone(i)])
+    if not doomed:
+        return 0
+    async with translate_errors("pruning documents"), tenant_transaction(pool, tenant) as scope:
+        return await stored.delete_documents(scope, await _collection(scope, collection), doomed)
 
 
 async def get_document(pool: Pool, tenant: str, collection: str, external_id: str) -> StoredDocument:

@@ -120,12 +120,15 @@ def ingest(
     stdin_id: Annotated[
         str | None, typer.Option("--id", help="Id of the document read from - (default: stdin-<hash of its text>).")
     ] = None,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Delete the documents of each folder given whose file is gone.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Load, chunk, embed and store documents. Unchanged documents cost nothing; exit code 1 if any failed."""
     with _seek(distance=distance) as seek, _progress(enabled=not json_out and out.is_terminal) as on_progress:
         report = seek.ingest(
-            paths, collection=collection, tenant=tenant, glob=glob, progress=on_progress, stdin_id=stdin_id
+            paths, collection=collection, tenant=tenant, glob=glob, progress=on_progress, stdin_id=stdin_id, prune=prune
         )
     if json_out:
         print(json.dumps(_report_json(report)))
@@ -170,6 +173,7 @@ def _report_json(report: IngestReport) -> dict[str, Any]:
         "documents_unchanged": report.documents_unchanged,
         "documents_failed": report.documents_failed,
         "chunks_embedded": report.chunks_embedded,
+        "documents_pruned": report.documents_pruned,
         "failures": [{"path": f.path, "error": f.error} for f in report.failures],
         "seconds": round(report.seconds, 3),
     }
@@ -181,6 +185,8 @@ def _print_report(report: IngestReport) -> None:
         f"{report.documents_unchanged} unchanged, {report.documents_failed} failed; "
         f"{report.chunks_embedded} chunks embedded in {report.seconds:.1f}s"
     )
+    if report.documents_pruned:
+        out.print(f"{report.documents_pruned} documents pruned: their files are gone", highlight=False)
     for failure in report.failures:
         err.print(f"[red]failed[/] {failure.path}: {failure.error}", highlight=False)
 

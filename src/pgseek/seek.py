@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import AsyncGenerator, Coroutine, Iterable, Iterator, Sequence
 from contextlib import aclosing
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -147,9 +148,13 @@ class AsyncSeek:
         glob: str | None = None,
         progress: ProgressCallback | None = None,
         stdin_id: str | None = None,
+        prune: bool = False,
     ) -> IngestReport:
         """Load files, folders or ``-`` (stdin) and ingest them; see ``ingest_documents``. stdin's document has the
         id ``stdin_id``, or by default ``stdin-`` and a hash of its content (the same text again is the same one).
+
+        ``prune``: then delete the tenant's documents whose id is the path of a file under one of the folders
+        given that is no longer there (``IngestReport.documents_pruned``).
 
         InputError, before anything is created, when a path does not exist: a mistyped path is a mistake to report,
         not an empty collection to make."""
@@ -160,7 +165,15 @@ class AsyncSeek:
         if stdin_id is not None:
             check_document_id(stdin_id, field="id")
         sources = load_paths([str(p) for p in paths], glob=glob, stdin_id=stdin_id)
-        return await self.ingest_documents(sources, collection=collection, tenant=tenant, progress=progress)
+        report = await self.ingest_documents(sources, collection=collection, tenant=tenant, progress=progress)
+        if not prune:
+            return report
+        name, pool = collection or self.settings.collection, await self._ready()
+        pruned = 0
+        for folder in [Path(p) for p in paths if str(p) != "-" and Path(p).is_dir()]:
+            prefix = folder.resolve().as_posix().rstrip("/") + "/"  # the loaders' ids: resolved absolute paths
+            pruned += await catalog.prune_documents(pool, self._tenant(tenant), name, prefix, _file_gone)
+        return replace(report, documents_pruned=pruned)
 
     async def ingest_documents(
         self,
@@ -519,6 +532,10 @@ class AsyncSeek:
         return pool_usage(pool) if pool is not None else None
 
 
+def _file_gone(path: str) -> bool:
+    return not Path(path).is_file()
+
+
 class Seek:
     """Synchronous pgseek for scripts and the CLI: runs ``AsyncSeek`` on a private event loop thread.
 
@@ -576,11 +593,18 @@ class Seek:
         glob: str | None = None,
         progress: ProgressCallback | None = None,
         stdin_id: str | None = None,
+        prune: bool = False,
     ) -> IngestReport:
         """See ``AsyncSeek.ingest``."""
         return self._run(
             self._core.ingest(
-                paths, collection=collection, tenant=tenant, glob=glob, progress=progress, stdin_id=stdin_id
+                paths,
+                collection=collection,
+                tenant=tenant,
+                glob=glob,
+                progress=progress,
+                stdin_id=stdin_id,
+                prune=prune,
             )
         )
 

@@ -72,6 +72,8 @@ class IngestReport:
     seconds: float
     model_seconds: float = 0.0
     """Of ``seconds``, the time spent inside the embedding model."""
+    documents_pruned: int = 0
+    """Documents deleted because their file is gone from a folder ingested with ``prune``."""
 
     @property
     def ok(self) -> bool:

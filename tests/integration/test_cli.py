@@ -47,6 +47,7 @@ def test_ingest_reports_each_bad_file_and_keeps_the_rest(env: dict[str, str], tm
         "documents_unchanged",
         "documents_failed",
         "chunks_embedded",
+        "documents_pruned",
         "failures",
         "seconds",
     }
@@ -85,6 +86,33 @@ def test_each_piped_document_is_its_own_unless_given_the_same_id(env: dict[str, 
     ids = [d["id"] for d in listed["documents"]]
     assert len(ids) == 3 and "notes/today" in ids
     assert all(i.startswith("stdin-") and len(i) == 22 for i in ids if i != "notes/today")
+
+
+def test_prune_deletes_the_documents_of_files_gone_from_the_folder(env: dict[str, str], tmp_path: Path) -> None:
+    folder, sibling = tmp_path / "notes", tmp_path / "notes2"
+    (folder / "sub").mkdir(parents=True)
+    sibling.mkdir()
+    for path in (folder / "a.md", folder / "b.md", folder / "sub" / "c.md", sibling / "d.md"):
+        path.write_text(f"# {path.stem}\n\nOtters hold hands while sleeping, note {path.stem}.")
+    for tenant in ("acme", "globex"):
+        for where in (folder, sibling):
+            assert pgseek(["ingest", str(where), "-c", "pruned", "-t", tenant], env).returncode == 0
+
+    def ids(tenant: str) -> list[str]:
+        listed = pgseek(["documents", "list", "-c", "pruned", "-t", tenant, "--json"], env)
+        return [Path(d["id"]).name for d in json.loads(listed.stdout)["documents"]]
+
+    (folder / "b.md").unlink()
+    (folder / "sub" / "c.md").unlink()
+    kept = pgseek(["ingest", str(folder), "-c", "pruned", "-t", "acme", "--json"], env)
+    assert json.loads(kept.stdout)["documents_pruned"] == 0 and ids("acme") == ["a.md", "b.md", "c.md", "d.md"]
+    pruned = pgseek(["ingest", str(folder), "-c", "pruned", "-t", "acme", "--prune", "--json"], env)
+    assert pruned.returncode == 0, pruned.stderr
+    assert json.loads(pruned.stdout)["documents_pruned"] == 2
+    assert ids("acme") == ["a.md", "d.md"]  # notes2/d.md shares the folder's name as a prefix, not its path
+    assert ids("globex") == ["a.md", "b.md", "c.md", "d.md"]  # another tenant's documents are its own
+    told = pgseek(["ingest", str(folder), "-c", "pruned", "-t", "globex", "--prune"], env)
+    assert "2 documents pruned: their files are gone" in told.stdout
 
 
 def test_bad_queries_and_missing_paths_are_one_clean_line(env: dict[str, str]) -> None:

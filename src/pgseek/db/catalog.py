@@ -4,6 +4,7 @@ documents. Deployment-wide rows (collections, models) are read as the connecting
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from psycopg import sql
@@ -193,3 +194,9 @@ async def list_documents(
     page = rows[:limit]
     next_after = page[-1].external_id if len(rows) > limit else None
     return DocumentPage(collection=collection.name, documents=tuple(page), next_after=next_after, total=total)
+
+
+async def delete_documents(scope: TenantConn, collection: Collection, external_ids: Sequence[str]) -> int:
+    """Delete the tenant's documents with these ids (chunks and vectors with them); how many there were."""
+    cur = await scope.conn.execute(queries.DELETE_DOCUMENTS, (scope.tenant, collection.id, list(external_ids)))
+    return cur.rowcount

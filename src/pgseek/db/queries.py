@@ -294,6 +294,7 @@ WHERE d.tenant_id = %(tenant)s AND d.collection_id = %(collection)s
   AND (%(source_prefix)s::text IS NULL OR starts_with(d.source, %(source_prefix)s))"""
 # Chunks and their vectors go with the document (ON DELETE CASCADE).
 DELETE_DOCUMENT = "DELETE FROM documents WHERE tenant_id = %s AND collection_id = %s AND external_id = %s RETURNING id"
+DELETE_DOCUMENTS = "DELETE FROM documents WHERE tenant_id = %s AND collection_id = %s AND external_id = ANY(%s)"
 
 INSERT_API_KEY = """
 INSERT INTO api_keys (id, tenant_id, name, key_hash) VALUES (%s, %s, %s, %s)
