@@ -43,6 +43,7 @@ from pgseek.types import (
     NewApiKey,
     Readiness,
     SearchResult,
+    SkippedFile,
     StoredDocument,
     Timings,
 )
@@ -90,6 +91,7 @@ __all__ = [
     "SearchResult",
     "Seek",
     "Settings",
+    "SkippedFile",
     "StoredDocument",
     "Timings",
 ]

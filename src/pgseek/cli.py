@@ -9,18 +9,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pgseek import demo as demo_corpus
+from pgseek.cli_common import CollectionOpt, JsonOpt, TenantOpt, err, out
+from pgseek.cli_common import fail as _fail
+from pgseek.cli_common import open_seek as _seek
+from pgseek.cli_manage import collections_app, documents_app
 from pgseek.config import Settings
 from pgseek.db.connect import embedded_server
-from pgseek.errors import DatabaseUnavailableError, PgseekError
+from pgseek.errors import PgseekError
 from pgseek.filters import build_filter
 from pgseek.ingest.pipeline import IngestProgress
 from pgseek.seek import Seek
@@ -31,14 +34,11 @@ server_app = typer.Typer(help="The embedded PostgreSQL server.", no_args_is_help
 app.add_typer(server_app, name="server")
 keys_app = typer.Typer(help="API keys of the HTTP service (each maps to one tenant).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-out = Console()
-err = Console(stderr=True)
+app.add_typer(collections_app, name="collections")
+app.add_typer(documents_app, name="documents")
 # The pool logs each failed reconnection attempt; the command's own one-line error says what happened instead.
 logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 
-CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Collection (default: 'default').")]
-TenantOpt = Annotated[str | None, typer.Option("--tenant", "-t", help="Tenant (default: 'default').")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
 ModeOpt = Annotated[
     str, typer.Option("--mode", "-m", help="vector (semantic), keyword (full text) or hybrid (both, fused by RRF).")
 ]
@@ -53,40 +53,6 @@ WhereJsonOpt = Annotated[
 
 EXIT_DOCUMENTS_FAILED = 1
 """``ingest`` finished, but some documents were rejected (each is listed)."""
-# An error that stopped the command: one line on stderr, then this code. Most specific first; the HTTP service maps
-# the same families to statuses in pgseek.api.errors.STATUSES.
-EXIT_CODES: tuple[tuple[type[PgseekError], int], ...] = (
-    (DatabaseUnavailableError, 2),  # retry later: nothing half-done is lost
-    (PgseekError, 2),  # input, setting, not found, model...: the message says what to change
-)
-
-
-def exit_code(exc: PgseekError) -> int:
-    return next(code for kind, code in EXIT_CODES if isinstance(exc, kind))
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    # soft_wrap: one line even in a pipe, where rich would otherwise wrap at 80 columns.
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def _seek(**overrides: Any) -> Iterator[Seek]:
-    """Open the facade; turn pgseek's own errors into one clean line and exit code 2."""
-    try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])} (PGSEEK_{str(e['loc'][0]).upper()}): {e['msg']}"
-            for e in exc.errors()
-        )
-        _fail(f"invalid configuration: {problems}")
-    try:
-        with Seek(settings) as seek:
-            yield seek
-    except PgseekError as exc:
-        _fail(str(exc), exit_code(exc))
 
 
 @app.command()
@@ -174,6 +140,8 @@ def _report_json(report: IngestReport) -> dict[str, Any]:
         "documents_failed": report.documents_failed,
         "chunks_embedded": report.chunks_embedded,
         "documents_pruned": report.documents_pruned,
+        "skipped": report.skipped_by_reason,
+        "skipped_files": [{"path": s.path, "reason": s.reason} for s in report.skipped],
         "failures": [{"path": f.path, "error": f.error} for f in report.failures],
         "seconds": round(report.seconds, 3),
     }
@@ -185,6 +153,11 @@ def _print_report(report: IngestReport) -> None:
         f"{report.documents_unchanged} unchanged, {report.documents_failed} failed; "
         f"{report.chunks_embedded} chunks embedded in {report.seconds:.1f}s"
     )
+    if report.skipped:
+        counts = ", ".join(f"{count} {reason}" for reason, count in sorted(report.skipped_by_reason.items()))
+        out.print(f"{len(report.skipped)} files skipped ({counts}):", highlight=False)
+        for item in report.skipped:
+            out.print(f"  skipped {item.path} ({item.reason})", highlight=False, markup=False, soft_wrap=True)
     if report.documents_pruned:
         out.print(f"{report.documents_pruned} documents pruned: their files are gone", highlight=False)
     for failure in report.failures:
@@ -615,13 +588,6 @@ def demo(k: Annotated[int, typer.Option("-k", help="Hits per example search.")] 
         answer = seek.ask(demo_corpus.QUESTION, collection=demo_corpus.COLLECTION)
         out.print(answer.text, markup=False, highlight=False)
         _print_answer_footer(answer)
-
-
-# Last: these command groups build on the helpers above (pgseek.cli_manage imports them from here).
-from pgseek.cli_manage import collections_app, documents_app  # noqa: E402
-
-app.add_typer(collections_app, name="collections")
-app.add_typer(documents_app, name="documents")
 
 
 def main() -> None:

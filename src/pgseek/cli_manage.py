@@ -1,8 +1,4 @@
-"""``pgseek collections`` and ``pgseek documents``: list, show and delete what a tenant has stored.
-
-Imported by ``pgseek.cli`` once its shared helpers are defined (its last lines register these apps), so it takes
-them from there rather than keeping copies.
-"""
+"""``pgseek collections`` and ``pgseek documents``: list, show and delete what a tenant has stored."""
 
 from __future__ import annotations
 
@@ -13,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from pgseek.cli import CollectionOpt, JsonOpt, TenantOpt, _fail, _seek, out
+from pgseek.cli_common import CollectionOpt, JsonOpt, TenantOpt, fail, open_seek, out
 from pgseek.types import CollectionInfo, DocumentPage, StoredDocument
 
 collections_app = typer.Typer(help="The collections a tenant uses: list, show, delete.", no_args_is_help=True)
@@ -34,7 +30,7 @@ def _collection_json(info: CollectionInfo) -> dict[str, Any]:
 @collections_app.command("list")
 def collections_list(tenant: TenantOpt = None, json_out: JsonOpt = False) -> None:
     """The tenant's collections with its own document and chunk counts."""
-    with _seek() as seek:
+    with open_seek() as seek:
         found = seek.collections(tenant=tenant)
     if json_out:
         _json([_collection_json(c) for c in found])
@@ -50,7 +46,7 @@ def collections_list(tenant: TenantOpt = None, json_out: JsonOpt = False) -> Non
 @collections_app.command("show")
 def collections_show(name: NameArg, tenant: TenantOpt = None, json_out: JsonOpt = False) -> None:
     """One collection's settings and the tenant's counts in it (exit 2 when the tenant does not use it)."""
-    with _seek() as seek:
+    with open_seek() as seek:
         info = seek.collection(name, tenant=tenant)
     if json_out:
         _json(_collection_json(info))
@@ -68,8 +64,8 @@ def collections_delete(
 ) -> None:
     """Delete the tenant's documents in a collection and stop using it (other tenants' documents stay)."""
     if not yes:
-        _fail(f"deleting collection {name!r} deletes all your documents in it: add --yes to do it")
-    with _seek() as seek:
+        fail(f"deleting collection {name!r} deletes all your documents in it: add --yes to do it")
+    with open_seek() as seek:
         deleted = seek.delete_collection(name, tenant=tenant)
     if json_out:
         _json({"name": name, "documents_deleted": deleted})
@@ -90,7 +86,7 @@ def documents_list(
     json_out: JsonOpt = False,
 ) -> None:
     """The tenant's documents in a collection, in id order, a page at a time (ids, titles, chunk counts)."""
-    with _seek() as seek:
+    with open_seek() as seek:
         page = seek.documents(
             collection, tenant=tenant, limit=limit, after=after, prefix=prefix, source_prefix=source_prefix
         )
@@ -122,7 +118,7 @@ def documents_show(
     document_id: IdArg, collection: CollectionOpt = None, tenant: TenantOpt = None, json_out: JsonOpt = False
 ) -> None:
     """A stored document: its metadata, chunk count and text (exit 2 when there is no such document)."""
-    with _seek() as seek:
+    with open_seek() as seek:
         doc = seek.document(document_id, collection=collection, tenant=tenant)
     if json_out:
         _json(_document_json(doc))
@@ -146,7 +142,7 @@ def documents_delete(
     document_id: IdArg, collection: CollectionOpt = None, tenant: TenantOpt = None, json_out: JsonOpt = False
 ) -> None:
     """Delete one document with its chunks and vectors (exit 2 when there is no such document)."""
-    with _seek() as seek:
+    with open_seek() as seek:
         seek.delete_document(document_id, collection=collection, tenant=tenant)
     if json_out:
         _json({"id": document_id, "deleted": True})

@@ -46,6 +46,7 @@ from pgseek.types import (
     NewApiKey,
     Readiness,
     SearchResult,
+    SkippedFile,
     StoredDocument,
 )
 
@@ -164,8 +165,15 @@ class AsyncSeek:
             raise InputError(f"no such file or directory: {listed}; nothing was ingested", field="paths")
         if stdin_id is not None:
             check_document_id(stdin_id, field="id")
-        sources = load_paths([str(p) for p in paths], glob=glob, stdin_id=stdin_id)
+        skipped: list[SkippedFile] = []
+        sources = load_paths(
+            [str(p) for p in paths],
+            glob=glob,
+            stdin_id=stdin_id,
+            on_skip=lambda path, reason: skipped.append(SkippedFile(path, reason)),
+        )
         report = await self.ingest_documents(sources, collection=collection, tenant=tenant, progress=progress)
+        report = replace(report, skipped=tuple(skipped))
         if not prune:
             return report
         name, pool = collection or self.settings.collection, await self._ready()

@@ -49,6 +49,14 @@ class LoadFailure:
 
 
 @dataclass(frozen=True, slots=True)
+class SkippedFile:
+    """A file (or hidden folder) that a folder's walk left out on purpose, and why: ``hidden``, ``unsupported type``."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class ModelInfo:
     """Identity of an embedding model; vectors from different identities are never mixed."""
 
@@ -74,6 +82,15 @@ class IngestReport:
     """Of ``seconds``, the time spent inside the embedding model."""
     documents_pruned: int = 0
     """Documents deleted because their file is gone from a folder ingested with ``prune``."""
+    skipped: tuple[SkippedFile, ...] = ()
+    """Files in the folders given that were not loaded, each with its reason (never a failure)."""
+
+    @property
+    def skipped_by_reason(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for item in self.skipped:
+            counts[item.reason] = counts.get(item.reason, 0) + 1
+        return counts
 
     @property
     def ok(self) -> bool:

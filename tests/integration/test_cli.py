@@ -48,6 +48,8 @@ def test_ingest_reports_each_bad_file_and_keeps_the_rest(env: dict[str, str], tm
         "documents_failed",
         "chunks_embedded",
         "documents_pruned",
+        "skipped",
+        "skipped_files",
         "failures",
         "seconds",
     }
@@ -113,6 +115,25 @@ def test_prune_deletes_the_documents_of_files_gone_from_the_folder(env: dict[str
     assert ids("globex") == ["a.md", "b.md", "c.md", "d.md"]  # another tenant's documents are its own
     told = pgseek(["ingest", str(folder), "-c", "pruned", "-t", "globex", "--prune"], env)
     assert "2 documents pruned: their files are gone" in told.stdout
+
+
+def test_skipped_files_are_counted_and_named_by_reason(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "HEAD.txt").write_text("ref: refs/heads/main")
+    (tmp_path / ".draft.md").write_text("# Draft\n\nNot for ingest.")
+    (tmp_path / "report.docx").write_bytes(b"PK\x03\x04 not really a docx")
+    (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8\xff")
+    result = pgseek(["ingest", str(tmp_path), "-c", "skips", "--json"], env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["documents_seen"] == 0
+    assert report["skipped"] == {"hidden": 2, "unsupported type": 2}
+    named = {Path(s["path"]).name: s["reason"] for s in report["skipped_files"]}
+    unsupported = "unsupported type"
+    assert named == {".git": "hidden", ".draft.md": "hidden", "report.docx": unsupported, "photo.jpg": unsupported}
+    told = pgseek(["ingest", str(tmp_path), "-c", "skips"], env)
+    assert "4 files skipped (2 hidden, 2 unsupported type):" in told.stdout
+    assert f"skipped {tmp_path.resolve() / 'report.docx'} (unsupported type)" in told.stdout
 
 
 def test_bad_queries_and_missing_paths_are_one_clean_line(env: dict[str, str]) -> None:

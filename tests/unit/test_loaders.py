@@ -393,3 +393,17 @@ def test_hostile_jsonl_lines_are_one_failure_each(tmp_path: Path) -> None:
     }
     for line, part in expected.items():
         assert part in failures[line], (line, failures[line])
+
+
+def test_a_folder_walk_names_what_it_leaves_out(tmp_path: Path) -> None:
+    (tmp_path / ".cache").mkdir()
+    (tmp_path / ".cache" / "x.md").write_text("# hidden inside")
+    (tmp_path / "keep.md").write_text("# Kept\n\nText.")
+    (tmp_path / "slides.pptx").write_bytes(b"PK")
+    skipped: list[tuple[str, str]] = []
+    items = list(load_paths([str(tmp_path)], on_skip=lambda path, reason: skipped.append((Path(path).name, reason))))
+    assert [Path(i.external_id).name for i in items if isinstance(i, Document)] == ["keep.md"]
+    assert skipped == [(".cache", "hidden"), ("slides.pptx", "unsupported type")]
+    skipped.clear()
+    list(load_paths([str(tmp_path)], glob="*.pptx", on_skip=lambda path, reason: skipped.append((path, reason))))
+    assert skipped == [(str((tmp_path / ".cache").resolve()), "hidden")]  # what --glob filters out is not "skipped"

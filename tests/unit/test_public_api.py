@@ -51,6 +51,7 @@ def test_all_is_sorted_and_complete() -> None:
         "SearchResult",
         "Seek",
         "Settings",
+        "SkippedFile",
         "StoredDocument",
         "Timings",
     }
