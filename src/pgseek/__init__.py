@@ -38,6 +38,8 @@ from pgseek.types import (
     CollectionInfo,
     Context,
     Document,
+    DocumentPage,
+    DocumentSummary,
     Hit,
     IngestReport,
     LegRank,
@@ -46,6 +48,7 @@ from pgseek.types import (
     NewApiKey,
     Readiness,
     SearchResult,
+    SkippedFile,
     StoredDocument,
     Timings,
 )
@@ -97,6 +100,8 @@ __all__ = [
     "DatabaseUnavailableError",
     "Document",
     "DocumentError",
+    "DocumentPage",
+    "DocumentSummary",
     "EmbeddingError",
     "GenerationError",
     "Generator",
@@ -119,6 +124,7 @@ __all__ = [
     "SearchResult",
     "Seek",
     "Settings",
+    "SkippedFile",
     "StoredDocument",
     "Timings",
 ]

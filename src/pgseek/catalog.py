@@ -7,12 +7,18 @@ it. Every read and delete of tenant rows runs under row-level security, in a ``t
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 from pgseek.db import catalog as stored
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.scope import TenantConn, enter_tenant, tenant_transaction
-from pgseek.errors import ConflictError, NotFoundError
-from pgseek.names import check_document_id, check_name
-from pgseek.types import CollectionInfo, StoredDocument
+from pgseek.errors import ConflictError, InputError, NotFoundError
+from pgseek.names import check_document_id, check_name, text_problem
+from pgseek.types import CollectionInfo, DocumentPage, StoredDocument
+
+MAX_PAGE = 1000
+"""The most documents one ``list_documents`` page holds."""
 
 
 def _not_found(name: str) -> NotFoundError:
@@ -82,6 +88,59 @@ async def delete_collection(pool: Pool, tenant: str, name: str) -> int:
             raise _not_found(name)
         collection = await stored.get_collection(scope.conn, name)
         return await stored.delete_tenant_collection(scope, collection)
+
+
+async def list_documents(
+    pool: Pool,
+    tenant: str,
+    collection: str,
+    *,
+    limit: int,
+    after: str | None = None,
+    prefix: str | None = None,
+    source_prefix: str | None = None,
+) -> DocumentPage:
+    """A page of the tenant's documents in a collection (no text); NotFoundError when the tenant does not use it."""
+    check_name(collection, field="collection", what="collection name")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise InputError(f"limit must be a whole number from 1 to {MAX_PAGE}, not {limit!r}", field="limit")
+    for field, value in (("after", after), ("prefix", prefix), ("source_prefix", source_prefix)):
+        problem = text_problem(value) if value is not None else None
+        if problem is not None:
+            raise InputError(f"{field} {problem}", field=field)
+    async with translate_errors("listing documents"), tenant_transaction(pool, tenant) as scope:
+        if not await stored.tenant_collections(scope, collection):
+            raise _not_found(collection)
+        found = await _collection(scope, collection)
+        return await stored.list_documents(
+            scope, found, limit=limit, after=after, prefix=prefix, source_prefix=source_prefix
+        )
+
+
+async def prune_documents(pool: Pool, tenant: str, collection: str, prefix: str, gone: Callable[[str], bool]) -> int:
+    """Delete the tenant's documents in a collection whose id starts with ``prefix`` and for which ``gone(id)``
+    holds (``ingest --prune``: files no longer in a folder); the number deleted.
+
+    ``gone`` runs in a thread, between the transaction that lists the ids and the one that deletes them, so that
+    no transaction waits on the file system."""
+    check_name(collection, field="collection", what="collection name")
+    ids: list[str] = []
+    async with translate_errors("listing documents to prune"), tenant_transaction(pool, tenant) as scope:
+        if not await stored.tenant_collections(scope, collection):
+            return 0
+        found = await _collection(scope, collection)
+        after: str | None = None
+        while True:
+            page = await stored.list_documents(scope, found, limit=MAX_PAGE, after=after, prefix=prefix)
+            ids += [d.external_id for d in page.documents]
+            if page.next_after is None:
+                break
+            after = page.next_after
+    doomed = await asyncio.to_thread(lambda: [i for i in ids if gone(i)])
+    if not doomed:
+        return 0
+    async with translate_errors("pruning documents"), tenant_transaction(pool, tenant) as scope:
+        return await stored.delete_documents(scope, await _collection(scope, collection), doomed)
 
 
 async def get_document(pool: Pool, tenant: str, collection: str, external_id: str) -> StoredDocument:

@@ -13,19 +13,22 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pgseek.errors import DatabaseUnavailableError, PgseekError
+from pgseek.cli_common import CollectionOpt, JsonOpt, TenantOpt, err, out
+from pgseek.cli_common import fail as _fail
+from pgseek.cli_common import open_seek as _seek
+from pgseek.cli_common import settings_from as _settings
+from pgseek.cli_manage import collections_app, documents_app
+from pgseek.errors import PgseekError
 from pgseek.filters import build_filter
 from pgseek.types import Answer, AnswerDelta, IngestReport, SearchResult, Timings
 
 if TYPE_CHECKING:
-    from pgseek.config import Settings
     from pgseek.ingest.pipeline import IngestProgress
     from pgseek.seek import Seek
 
@@ -34,14 +37,11 @@ server_app = typer.Typer(help="The embedded PostgreSQL server.", no_args_is_help
 app.add_typer(server_app, name="server")
 keys_app = typer.Typer(help="API keys of the HTTP service (each maps to one tenant).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-out = Console()
-err = Console(stderr=True)
+app.add_typer(collections_app, name="collections")
+app.add_typer(documents_app, name="documents")
 # The pool logs each failed reconnection attempt; the command's own one-line error says what happened instead.
 logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 
-CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Collection (default: 'default').")]
-TenantOpt = Annotated[str | None, typer.Option("--tenant", "-t", help="Tenant (default: 'default').")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
 ModeOpt = Annotated[
     str, typer.Option("--mode", "-m", help="vector (semantic), keyword (full text) or hybrid (both, fused by RRF).")
 ]
@@ -56,51 +56,6 @@ WhereJsonOpt = Annotated[
 
 EXIT_DOCUMENTS_FAILED = 1
 """``ingest`` finished, but some documents were rejected (each is listed)."""
-# An error that stopped the command: one line on stderr, then this code. Most specific first; the HTTP service maps
-# the same families to statuses in pgseek.api.errors.STATUSES.
-EXIT_CODES: tuple[tuple[type[PgseekError], int], ...] = (
-    (DatabaseUnavailableError, 2),  # retry later: nothing half-done is lost
-    (PgseekError, 2),  # input, setting, not found, model...: the message says what to change
-)
-
-
-def exit_code(exc: PgseekError) -> int:
-    return next(code for kind, code in EXIT_CODES if isinstance(exc, kind))
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    # soft_wrap: one line even in a pipe, where rich would otherwise wrap at 80 columns.
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _settings(**overrides: Any) -> Settings:
-    """The settings from the environment, with the options given; a bad value is one clean line and exit code 2."""
-    from pydantic import ValidationError
-
-    from pgseek.config import Settings
-
-    try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])} (PGSEEK_{str(e['loc'][0]).upper()}): {e['msg']}"
-            for e in exc.errors()
-        )
-        _fail(f"invalid configuration: {problems}")
-
-
-@contextmanager
-def _seek(**overrides: Any) -> Iterator[Seek]:
-    """Open the facade; turn pgseek's own errors into one clean line and exit code 2."""
-    from pgseek.seek import Seek
-
-    settings = _settings(**overrides)
-    try:
-        with Seek(settings) as seek:
-            yield seek
-    except PgseekError as exc:
-        _fail(str(exc), exit_code(exc))
 
 
 @app.command()
@@ -131,11 +86,19 @@ def ingest(
     distance: Annotated[
         str | None, typer.Option("--distance", help="cosine, l2 or ip, for a collection created by this ingest.")
     ] = None,
+    stdin_id: Annotated[
+        str | None, typer.Option("--id", help="Id of the document read from - (default: stdin-<hash of its text>).")
+    ] = None,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Delete the documents of each folder given whose file is gone.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Load, chunk, embed and store documents. Unchanged documents cost nothing; exit code 1 if any failed."""
     with _seek(distance=distance) as seek, _progress(enabled=not json_out and out.is_terminal) as on_progress:
-        report = seek.ingest(paths, collection=collection, tenant=tenant, glob=glob, progress=on_progress)
+        report = seek.ingest(
+            paths, collection=collection, tenant=tenant, glob=glob, progress=on_progress, stdin_id=stdin_id, prune=prune
+        )
     if json_out:
         print(json.dumps(_report_json(report)))
     else:
@@ -179,6 +142,9 @@ def _report_json(report: IngestReport) -> dict[str, Any]:
         "documents_unchanged": report.documents_unchanged,
         "documents_failed": report.documents_failed,
         "chunks_embedded": report.chunks_embedded,
+        "documents_pruned": report.documents_pruned,
+        "skipped": report.skipped_by_reason,
+        "skipped_files": [{"path": s.path, "reason": s.reason} for s in report.skipped],
         "failures": [{"path": f.path, "error": f.error} for f in report.failures],
         "seconds": round(report.seconds, 3),
     }
@@ -190,6 +156,13 @@ def _print_report(report: IngestReport) -> None:
         f"{report.documents_unchanged} unchanged, {report.documents_failed} failed; "
         f"{report.chunks_embedded} chunks embedded in {report.seconds:.1f}s"
     )
+    if report.skipped:
+        counts = ", ".join(f"{count} {reason}" for reason, count in sorted(report.skipped_by_reason.items()))
+        out.print(f"{len(report.skipped)} files skipped ({counts}):", highlight=False)
+        for item in report.skipped:
+            out.print(f"  skipped {item.path} ({item.reason})", highlight=False, markup=False, soft_wrap=True)
+    if report.documents_pruned:
+        out.print(f"{report.documents_pruned} documents pruned: their files are gone", highlight=False)
     for failure in report.failures:
         err.print(f"[red]failed[/] {failure.path}: {failure.error}", highlight=False)
 

@@ -20,7 +20,7 @@ from pgseek.db.connect import Pool, PoolUsage, pool_usage, translate_errors
 from pgseek.db.search import VectorTuning
 from pgseek.db.status import DatabaseStatus, database_status, ping
 from pgseek.db.supervisor import Supervisor
-from pgseek.errors import PayloadTooLargeError, PgseekError
+from pgseek.errors import InputError, PayloadTooLargeError, PgseekError
 from pgseek.evaluate.ann import DEFAULT_EF_VALUES, AnnProbe, ann_recall
 from pgseek.evaluate.claims import ClaimSet
 from pgseek.evaluate.datasets import EvalDataset
@@ -40,11 +40,13 @@ from pgseek.types import (
     ApiKey,
     CollectionInfo,
     Document,
+    DocumentPage,
     IngestReport,
     LoadFailure,
     NewApiKey,
     Readiness,
     SearchResult,
+    SkippedFile,
     StoredDocument,
 )
 
@@ -154,10 +156,40 @@ class AsyncSeek:
         tenant: str | None = None,
         glob: str | None = None,
         progress: ProgressCallback | None = None,
+        stdin_id: str | None = None,
+        prune: bool = False,
     ) -> IngestReport:
-        """Load files, folders or ``-`` (stdin) and ingest them; see ``ingest_documents``."""
-        sources = load_paths([str(p) for p in paths], glob=glob)
-        return await self.ingest_documents(sources, collection=collection, tenant=tenant, progress=progress)
+        """Load files, folders or ``-`` (stdin) and ingest them; see ``ingest_documents``. stdin's document has the
+        id ``stdin_id``, or by default ``stdin-`` and a hash of its content (the same text again is the same one).
+
+        ``prune``: then delete the tenant's documents whose id is the path of a file under one of the folders
+        given that is no longer there (``IngestReport.documents_pruned``).
+
+        InputError, before anything is created, when a path does not exist: a mistyped path is a mistake to report,
+        not an empty collection to make."""
+        missing = [str(p) for p in paths if str(p) != "-" and not Path(p).exists()]
+        if missing:
+            listed = ", ".join(repr(p) for p in missing)
+            raise InputError(f"no such file or directory: {listed}; nothing was ingested", field="paths")
+        if stdin_id is not None:
+            check_document_id(stdin_id, field="id")
+        skipped: list[SkippedFile] = []
+        sources = load_paths(
+            [str(p) for p in paths],
+            glob=glob,
+            stdin_id=stdin_id,
+            on_skip=lambda path, reason: skipped.append(SkippedFile(path, reason)),
+        )
+        report = await self.ingest_documents(sources, collection=collection, tenant=tenant, progress=progress)
+        report = replace(report, skipped=tuple(skipped))
+        if not prune:
+            return report
+        name, pool = collection or self.settings.collection, await self._ready()
+        pruned = 0
+        for folder in [Path(p) for p in paths if str(p) != "-" and Path(p).is_dir()]:
+            prefix = folder.resolve().as_posix().rstrip("/") + "/"  # the loaders' ids: resolved absolute paths
+            pruned += await catalog.prune_documents(pool, self._tenant(tenant), name, prefix, _file_gone)
+        return replace(report, documents_pruned=pruned)
 
     async def ingest_documents(
         self,
@@ -435,6 +467,30 @@ class AsyncSeek:
         """Delete the tenant's documents in a collection; returns how many. Other tenants' documents stay."""
         return await catalog.delete_collection(await self._ready(), self._tenant(tenant), name)
 
+    async def documents(
+        self,
+        collection: str | None = None,
+        *,
+        tenant: str | None = None,
+        limit: int = 100,
+        after: str | None = None,
+        prefix: str | None = None,
+        source_prefix: str | None = None,
+    ) -> DocumentPage:
+        """A page of the tenant's documents in a collection (ids, titles, sources, chunk counts; no text), in
+        external-id order: pass the page's ``next_after`` as ``after`` for the next one. ``prefix`` /
+        ``source_prefix`` keep the documents whose id / source starts with it. NotFoundError when the tenant does
+        not use the collection; InputError for a limit outside 1..1000."""
+        return await catalog.list_documents(
+            await self._ready(),
+            self._tenant(tenant),
+            collection or self.settings.collection,
+            limit=limit,
+            after=after,
+            prefix=prefix,
+            source_prefix=source_prefix,
+        )
+
     async def document(
         self, external_id: str, *, collection: str | None = None, tenant: str | None = None
     ) -> StoredDocument:
@@ -501,6 +557,10 @@ def _with_load(result: SearchResult, load_ms: float) -> SearchResult:
     return replace(result, timings_ms=replace(result.timings_ms, load=load_ms))
 
 
+def _file_gone(path: str) -> bool:
+    return not Path(path).is_file()
+
+
 class Seek:
     """Synchronous pgseek for scripts and the CLI: runs ``AsyncSeek`` on a private event loop thread.
 
@@ -557,9 +617,21 @@ class Seek:
         tenant: str | None = None,
         glob: str | None = None,
         progress: ProgressCallback | None = None,
+        stdin_id: str | None = None,
+        prune: bool = False,
     ) -> IngestReport:
         """See ``AsyncSeek.ingest``."""
-        return self._run(self._core.ingest(paths, collection=collection, tenant=tenant, glob=glob, progress=progress))
+        return self._run(
+            self._core.ingest(
+                paths,
+                collection=collection,
+                tenant=tenant,
+                glob=glob,
+                progress=progress,
+                stdin_id=stdin_id,
+                prune=prune,
+            )
+        )
 
     def ingest_documents(
         self,
@@ -742,6 +814,23 @@ class Seek:
 
     def delete_collection(self, name: str, *, tenant: str | None = None) -> int:
         return self._run(self._core.delete_collection(name, tenant=tenant))
+
+    def documents(
+        self,
+        collection: str | None = None,
+        *,
+        tenant: str | None = None,
+        limit: int = 100,
+        after: str | None = None,
+        prefix: str | None = None,
+        source_prefix: str | None = None,
+    ) -> DocumentPage:
+        """See ``AsyncSeek.documents``."""
+        return self._run(
+            self._core.documents(
+                collection, tenant=tenant, limit=limit, after=after, prefix=prefix, source_prefix=source_prefix
+            )
+        )
 
     def document(self, external_id: str, *, collection: str | None = None, tenant: str | None = None) -> StoredDocument:
         return self._run(self._core.document(external_id, collection=collection, tenant=tenant))

@@ -49,6 +49,14 @@ class LoadFailure:
 
 
 @dataclass(frozen=True, slots=True)
+class SkippedFile:
+    """A file (or hidden folder) that a folder's walk left out on purpose, and why: ``hidden``, ``unsupported type``."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class ModelInfo:
     """Identity of an embedding model; vectors from different identities are never mixed."""
 
@@ -72,6 +80,17 @@ class IngestReport:
     seconds: float
     model_seconds: float = 0.0
     """Of ``seconds``, the time spent inside the embedding model."""
+    documents_pruned: int = 0
+    """Documents deleted because their file is gone from a folder ingested with ``prune``."""
+    skipped: tuple[SkippedFile, ...] = ()
+    """Files in the folders given that were not loaded, each with its reason (never a failure)."""
+
+    @property
+    def skipped_by_reason(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for item in self.skipped:
+            counts[item.reason] = counts.get(item.reason, 0) + 1
+        return counts
 
     @property
     def ok(self) -> bool:
@@ -192,6 +211,30 @@ class StoredDocument:
     chunks: int
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentSummary:
+    """A stored document in a listing: what identifies it, without its text."""
+
+    external_id: str
+    title: str | None
+    source: str | None
+    chunks: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentPage:
+    """One page of a tenant's documents in a collection, in external-id order.
+
+    ``next_after`` is the id to pass as ``after`` for the next page (None on the last one); ``total`` counts the
+    tenant's documents that match the filters, over all pages."""
+
+    collection: str
+    documents: tuple[DocumentSummary, ...]
+    next_after: str | None
+    total: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,3 +114,41 @@ def test_migrations_are_all_applied(settings: Any) -> None:
     with Seek(settings) as seek:
         seek.status()
     assert asyncio.run(pending()) == []
+
+
+@pytest.mark.usefixtures("shared")
+def test_documents_are_listed_in_pages_by_id_for_their_tenant_only(seek: Seek) -> None:
+    first = seek.documents("shared", tenant="acme", limit=2)
+    assert [d.external_id for d in first.documents] == ["acme-0", "acme-1"]
+    assert (first.total, first.next_after, first.collection) == (3, "acme-1", "shared")
+    assert (first.documents[0].title, first.documents[0].chunks) == ("memo 0", 1)
+    last = seek.documents("shared", tenant="acme", limit=2, after=first.next_after)
+    assert ([d.external_id for d in last.documents], last.next_after, last.total) == (["acme-2"], None, 3)
+    theirs = seek.documents("shared", tenant="globex", limit=1000)
+    assert [d.external_id for d in theirs.documents] == ["globex-0", "globex-1", "globex-2"]
+    assert theirs.total == 3
+    with pytest.raises(NotFoundError):
+        seek.documents("acme-only", tenant="globex")
+
+
+def test_document_listing_filters_by_id_and_source_prefix(seek: Seek) -> None:
+    docs = [
+        Document("a/1", "first note on 50% off", source="/srv/a/1.md"),
+        Document("a/2", "second note", source="/srv/a/2.md"),
+        Document("a_3", "an id with an underscore", source="/srv/b/3.md"),
+        Document("b/1", "another folder", source="/srv/b/1.md"),
+    ]
+    seek.ingest_documents(docs, tenant="acme", collection="prefixed")
+    by_id = seek.documents("prefixed", tenant="acme", prefix="a/")
+    assert ([d.external_id for d in by_id.documents], by_id.total) == (["a/1", "a/2"], 2)
+    like_chars = seek.documents("prefixed", tenant="acme", prefix="a_")  # '_' is a character, not a wildcard
+    assert [d.external_id for d in like_chars.documents] == ["a_3"]
+    by_source = seek.documents("prefixed", tenant="acme", source_prefix="/srv/b/")
+    assert [d.external_id for d in by_source.documents] == ["a_3", "b/1"]
+
+
+@pytest.mark.parametrize("limit", [0, -1, 1001])
+def test_a_page_limit_outside_1_to_1000_is_refused(seek: Seek, limit: int) -> None:
+    with pytest.raises(InputError) as bad:
+        seek.documents("default", limit=limit)
+    assert bad.value.field == "limit"

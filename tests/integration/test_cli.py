@@ -47,6 +47,9 @@ def test_ingest_reports_each_bad_file_and_keeps_the_rest(env: dict[str, str], tm
         "documents_unchanged",
         "documents_failed",
         "chunks_embedded",
+        "documents_pruned",
+        "skipped",
+        "skipped_files",
         "failures",
         "seconds",
     }
@@ -75,17 +78,75 @@ def test_stdin_and_readable_output(env: dict[str, str]) -> None:
     assert "Penguins" in table.stdout
 
 
+def test_each_piped_document_is_its_own_unless_given_the_same_id(env: dict[str, str]) -> None:
+    for text in (b"Walruses use their tusks to climb onto ice.", b"Puffins nest in burrows on cliffs."):
+        assert pgseek(["ingest", "-", "-c", "piped"], env, stdin=text).returncode == 0
+    named = ["ingest", "-", "-c", "piped", "--id", "notes/today", "--json"]
+    assert json.loads(pgseek(named, env, stdin=b"First draft of today.").stdout)["documents_added"] == 1
+    assert json.loads(pgseek(named, env, stdin=b"Second draft of today.").stdout)["documents_updated"] == 1
+    listed = json.loads(pgseek(["documents", "list", "-c", "piped", "--json"], env).stdout)
+    ids = [d["id"] for d in listed["documents"]]
+    assert len(ids) == 3 and "notes/today" in ids
+    assert all(i.startswith("stdin-") and len(i) == 22 for i in ids if i != "notes/today")
+
+
+def test_prune_deletes_the_documents_of_files_gone_from_the_folder(env: dict[str, str], tmp_path: Path) -> None:
+    folder, sibling = tmp_path / "notes", tmp_path / "notes2"
+    (folder / "sub").mkdir(parents=True)
+    sibling.mkdir()
+    for path in (folder / "a.md", folder / "b.md", folder / "sub" / "c.md", sibling / "d.md"):
+        path.write_text(f"# {path.stem}\n\nOtters hold hands while sleeping, note {path.stem}.")
+    for tenant in ("acme", "globex"):
+        for where in (folder, sibling):
+            assert pgseek(["ingest", str(where), "-c", "pruned", "-t", tenant], env).returncode == 0
+
+    def ids(tenant: str) -> list[str]:
+        listed = pgseek(["documents", "list", "-c", "pruned", "-t", tenant, "--json"], env)
+        return [Path(d["id"]).name for d in json.loads(listed.stdout)["documents"]]
+
+    (folder / "b.md").unlink()
+    (folder / "sub" / "c.md").unlink()
+    kept = pgseek(["ingest", str(folder), "-c", "pruned", "-t", "acme", "--json"], env)
+    assert json.loads(kept.stdout)["documents_pruned"] == 0 and ids("acme") == ["a.md", "b.md", "c.md", "d.md"]
+    pruned = pgseek(["ingest", str(folder), "-c", "pruned", "-t", "acme", "--prune", "--json"], env)
+    assert pruned.returncode == 0, pruned.stderr
+    assert json.loads(pruned.stdout)["documents_pruned"] == 2
+    assert ids("acme") == ["a.md", "d.md"]  # notes2/d.md shares the folder's name as a prefix, not its path
+    assert ids("globex") == ["a.md", "b.md", "c.md", "d.md"]  # another tenant's documents are its own
+    told = pgseek(["ingest", str(folder), "-c", "pruned", "-t", "globex", "--prune"], env)
+    assert "2 documents pruned: their files are gone" in told.stdout
+
+
+def test_skipped_files_are_counted_and_named_by_reason(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "HEAD.txt").write_text("ref: refs/heads/main")
+    (tmp_path / ".draft.md").write_text("# Draft\n\nNot for ingest.")
+    (tmp_path / "report.docx").write_bytes(b"PK\x03\x04 not really a docx")
+    (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8\xff")
+    result = pgseek(["ingest", str(tmp_path), "-c", "skips", "--json"], env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["documents_seen"] == 0
+    assert report["skipped"] == {"hidden": 2, "unsupported type": 2}
+    named = {Path(s["path"]).name: s["reason"] for s in report["skipped_files"]}
+    unsupported = "unsupported type"
+    assert named == {".git": "hidden", ".draft.md": "hidden", "report.docx": unsupported, "photo.jpg": unsupported}
+    told = pgseek(["ingest", str(tmp_path), "-c", "skips"], env)
+    assert "4 files skipped (2 hidden, 2 unsupported type):" in told.stdout
+    assert f"skipped {tmp_path.resolve() / 'report.docx'} (unsupported type)" in told.stdout
+
+
 def test_bad_queries_and_missing_paths_are_one_clean_line(env: dict[str, str]) -> None:
     empty = pgseek(["search", "  "], env)
     assert empty.returncode == 2
     assert "query is empty" in empty.stderr and "Traceback" not in empty.stderr
     too_long = pgseek(["search", "token " * 300], env)
     assert too_long.returncode == 2 and "word pieces" in too_long.stderr
-    missing = pgseek(["ingest", "/no/such/file.txt", "--json"], env)
-    assert missing.returncode == 1
-    assert json.loads(missing.stdout)["failures"] == [
-        {"path": "/no/such/file.txt", "error": "no such file or directory"}
-    ]
+    missing = pgseek(["ingest", "/no/such/file.txt", "-c", "typo", "--json"], env)
+    assert missing.returncode == 2 and missing.stdout == ""
+    assert missing.stderr.count("\n") == 1 and "no such file or directory: '/no/such/file.txt'" in missing.stderr
+    never_made = pgseek(["collections", "show", "typo"], env)
+    assert never_made.returncode == 2 and "does not exist" in never_made.stderr
 
 
 def test_status_json(env: dict[str, str]) -> None:

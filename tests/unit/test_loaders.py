@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import hashlib
 import io
 import json
 import random
@@ -325,7 +326,17 @@ def test_load_paths_is_lazy(tmp_path: Path) -> None:
 
 def test_stdin_bytes_markdown(tmp_path: Path) -> None:
     items = list(load_paths(["-"], stdin=io.BytesIO("# Piped\n\nCafé\r\n".encode("latin-1"))))
-    assert items == [Document("stdin", "# Piped\n\nCafé\n", title="Piped", source="stdin", metadata={"format": "md"})]
+    name = "stdin-" + hashlib.sha256("# Piped\n\nCafé\r\n".encode("latin-1")).hexdigest()[:16]
+    assert items == [Document(name, "# Piped\n\nCafé\n", title="Piped", source="stdin", metadata={"format": "md"})]
+
+
+def test_stdin_documents_are_named_by_their_content_or_the_id_given() -> None:
+    first, second, again = (list(load_paths(["-"], stdin=io.BytesIO(t))) for t in (b"one", b"two", b"one"))
+    assert isinstance(first[0], Document) and isinstance(second[0], Document) and isinstance(again[0], Document)
+    assert first[0].external_id.startswith("stdin-") and len(first[0].external_id) == len("stdin-") + 16
+    assert first[0].external_id != second[0].external_id and first[0].external_id == again[0].external_id
+    named = list(load_paths(["-"], stdin=io.BytesIO(b"one"), stdin_id="notes/today"))
+    assert isinstance(named[0], Document) and named[0].external_id == "notes/today"
 
 
 def test_stdin_text_html_and_empty() -> None:
@@ -382,3 +393,17 @@ def test_hostile_jsonl_lines_are_one_failure_each(tmp_path: Path) -> None:
     }
     for line, part in expected.items():
         assert part in failures[line], (line, failures[line])
+
+
+def test_a_folder_walk_names_what_it_leaves_out(tmp_path: Path) -> None:
+    (tmp_path / ".cache").mkdir()
+    (tmp_path / ".cache" / "x.md").write_text("# hidden inside")
+    (tmp_path / "keep.md").write_text("# Kept\n\nText.")
+    (tmp_path / "slides.pptx").write_bytes(b"PK")
+    skipped: list[tuple[str, str]] = []
+    items = list(load_paths([str(tmp_path)], on_skip=lambda path, reason: skipped.append((Path(path).name, reason))))
+    assert [Path(i.external_id).name for i in items if isinstance(i, Document)] == ["keep.md"]
+    assert skipped == [(".cache", "hidden"), ("slides.pptx", "unsupported type")]
+    skipped.clear()
+    list(load_paths([str(tmp_path)], glob="*.pptx", on_skip=lambda path, reason: skipped.append((path, reason))))
+    assert skipped == [(str((tmp_path / ".cache").resolve()), "hidden")]  # what --glob filters out is not "skipped"

@@ -27,6 +27,8 @@ def test_all_is_sorted_and_complete() -> None:
         "DatabaseUnavailableError",
         "Document",
         "DocumentError",
+        "DocumentPage",
+        "DocumentSummary",
         "EmbeddingError",
         "GenerationError",
         "Generator",
@@ -49,6 +51,7 @@ def test_all_is_sorted_and_complete() -> None:
         "SearchResult",
         "Seek",
         "Settings",
+        "SkippedFile",
         "StoredDocument",
         "Timings",
     }

@@ -14,7 +14,16 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pgseek.errors import InputError
 from pgseek.filters import MAX_FILTER_VALUES, Condition, SearchFilter
 from pgseek.search.engine import MAX_K
-from pgseek.types import Answer, ApiKey, CollectionInfo, IngestReport, Readiness, SearchResult, StoredDocument
+from pgseek.types import (
+    Answer,
+    ApiKey,
+    CollectionInfo,
+    DocumentPage,
+    IngestReport,
+    Readiness,
+    SearchResult,
+    StoredDocument,
+)
 
 Scalar = str | int | float | bool | None
 # Names: 1 to 200 characters, not blank, no control characters (pgseek.names checks the same, for every caller).
@@ -137,6 +146,40 @@ class IngestResponse(BaseModel):
             chunks_embedded=report.chunks_embedded,
             failures=[IngestFailure(path=f.path, error=f.error) for f in report.failures],
             seconds=round(report.seconds, 3),
+        )
+
+
+class DocumentListed(BaseModel):
+    """A document in a listing: no text or metadata (``GET .../documents/{id}`` has them)."""
+
+    id: str
+    title: str | None
+    source: str | None
+    chunks: int
+    updated_at: datetime
+
+
+class DocumentsPage(BaseModel):
+    """A page of the tenant's documents, in id order; ``next_after`` is the ``after`` of the next page (null on the
+    last); ``total`` counts the tenant's documents that match, over all pages."""
+
+    collection: str
+    documents: list[DocumentListed]
+    next_after: str | None
+    total: int
+
+    @classmethod
+    def of(cls, page: DocumentPage) -> DocumentsPage:
+        return cls(
+            collection=page.collection,
+            documents=[
+                DocumentListed(
+                    id=d.external_id, title=d.title, source=d.source, chunks=d.chunks, updated_at=d.updated_at
+                )
+                for d in page.documents
+            ],
+            next_after=page.next_after,
+            total=page.total,
         )
 
 

@@ -4,6 +4,7 @@ documents. Deployment-wide rows (collections, models) are read as the connecting
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from psycopg import sql
@@ -12,7 +13,7 @@ from psycopg.rows import class_row, dict_row
 from pgseek.db import queries
 from pgseek.db.scope import Conn, TenantConn
 from pgseek.errors import ConfigurationError, NotFoundError
-from pgseek.types import CollectionInfo, ModelInfo, StoredDocument
+from pgseek.types import CollectionInfo, DocumentPage, DocumentSummary, ModelInfo, StoredDocument
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,3 +164,39 @@ async def delete_document(scope: TenantConn, collection: Collection, external_id
     """Delete one of the tenant's documents with its chunks and vectors; False when the tenant has no such one."""
     cur = await scope.conn.execute(queries.DELETE_DOCUMENT, (scope.tenant, collection.id, external_id))
     return await cur.fetchone() is not None
+
+
+async def list_documents(
+    scope: TenantConn,
+    collection: Collection,
+    *,
+    limit: int,
+    after: str | None = None,
+    prefix: str | None = None,
+    source_prefix: str | None = None,
+) -> DocumentPage:
+    """A page of the tenant's documents in a collection, after ``after`` in external-id order."""
+    params = {
+        "tenant": scope.tenant,
+        "collection": collection.id,
+        "after": after,
+        "prefix": prefix,
+        "source_prefix": source_prefix,
+        "limit": limit + 1,  # one more than asked tells whether another page follows
+    }
+    async with scope.conn.cursor(row_factory=class_row(DocumentSummary)) as cur:
+        await cur.execute(queries.LIST_DOCUMENTS, params)
+        rows = await cur.fetchall()
+    async with scope.conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(queries.COUNT_DOCUMENTS, params)
+        counted = await cur.fetchone()
+    total = 0 if counted is None else int(counted["total"])
+    page = rows[:limit]
+    next_after = page[-1].external_id if len(rows) > limit else None
+    return DocumentPage(collection=collection.name, documents=tuple(page), next_after=next_after, total=total)
+
+
+async def delete_documents(scope: TenantConn, collection: Collection, external_ids: Sequence[str]) -> int:
+    """Delete the tenant's documents with these ids (chunks and vectors with them); how many there were."""
+    cur = await scope.conn.execute(queries.DELETE_DOCUMENTS, (scope.tenant, collection.id, list(external_ids)))
+    return cur.rowcount

@@ -275,8 +275,26 @@ GET_DOCUMENT = """
 SELECT d.external_id, d.title, d.source, d.metadata, d.content AS text, d.created_at, d.updated_at,
        (SELECT count(*) FROM chunks c WHERE c.document_id = d.id) AS chunks
 FROM documents d WHERE d.tenant_id = %s AND d.collection_id = %s AND d.external_id = %s"""
+# Keyset paging in external-id order rides the unique (tenant_id, collection_id, external_id) index; prefixes are
+# matched with starts_with, so that '%' and '_' in them are plain characters.
+LIST_DOCUMENTS = """
+SELECT d.external_id, d.title, d.source, d.updated_at,
+       (SELECT count(*) FROM chunks c WHERE c.document_id = d.id) AS chunks
+FROM documents d
+WHERE d.tenant_id = %(tenant)s AND d.collection_id = %(collection)s
+  AND (%(after)s::text IS NULL OR d.external_id > %(after)s)
+  AND (%(prefix)s::text IS NULL OR starts_with(d.external_id, %(prefix)s))
+  AND (%(source_prefix)s::text IS NULL OR starts_with(d.source, %(source_prefix)s))
+ORDER BY d.external_id
+LIMIT %(limit)s"""
+COUNT_DOCUMENTS = """
+SELECT count(*) AS total FROM documents d
+WHERE d.tenant_id = %(tenant)s AND d.collection_id = %(collection)s
+  AND (%(prefix)s::text IS NULL OR starts_with(d.external_id, %(prefix)s))
+  AND (%(source_prefix)s::text IS NULL OR starts_with(d.source, %(source_prefix)s))"""
 # Chunks and their vectors go with the document (ON DELETE CASCADE).
 DELETE_DOCUMENT = "DELETE FROM documents WHERE tenant_id = %s AND collection_id = %s AND external_id = %s RETURNING id"
+DELETE_DOCUMENTS = "DELETE FROM documents WHERE tenant_id = %s AND collection_id = %s AND external_id = ANY(%s)"
 
 INSERT_API_KEY = """
 INSERT INTO api_keys (id, tenant_id, name, key_hash) VALUES (%s, %s, %s, %s)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import codecs
 import fnmatch
+import hashlib
 import io
 import json
 import logging
 import re
 import sys
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
@@ -484,7 +485,7 @@ def _sniff_format(data: bytes) -> str:
     return "md"
 
 
-def _load_stdin(stdin: TextIO | BinaryIO | None) -> Iterator[Document | LoadFailure]:
+def _load_stdin(stdin: TextIO | BinaryIO | None, external_id: str | None) -> Iterator[Document | LoadFailure]:
     stream = stdin if stdin is not None else sys.stdin.buffer
     try:
         raw = stream.read()
@@ -496,7 +497,9 @@ def _load_stdin(stdin: TextIO | BinaryIO | None) -> Iterator[Document | LoadFail
         return
     if fmt == "md" and title is None:
         fmt = "txt"
-    yield Document("stdin", text, title=title, source="stdin", metadata={"format": fmt})
+    # Named by its content unless named by the caller: a fixed id would make each piped document replace the last.
+    name = external_id or f"stdin-{hashlib.sha256(data).hexdigest()[:16]}"
+    yield Document(name, text, title=title, source="stdin", metadata={"format": fmt})
 
 
 def _matches(relative: str, pattern: str) -> bool:
@@ -507,7 +510,11 @@ def _matches(relative: str, pattern: str) -> bool:
     return pattern.startswith("**/") and fnmatch.fnmatch(name, pattern[3:])
 
 
-def _walk(root: Path, folder: Path) -> Iterator[Path | LoadFailure]:
+SkipCallback = Callable[[str, str], None]
+"""Told (path, reason) of each entry of a folder left out: ``hidden``, ``unsupported type``."""
+
+
+def _walk(root: Path, folder: Path, on_skip: SkipCallback) -> Iterator[Path | LoadFailure]:
     """Files under ``folder`` in name order, skipping hidden entries and symlinked folders (which can loop)."""
     try:
         entries = sorted(folder.iterdir(), key=lambda p: p.name)
@@ -516,16 +523,17 @@ def _walk(root: Path, folder: Path) -> Iterator[Path | LoadFailure]:
         return
     for entry in entries:
         if entry.name.startswith("."):
+            on_skip(_absolute(entry), "hidden")
             continue
         if entry.is_dir():
             if not entry.is_symlink():
-                yield from _walk(root, entry)
+                yield from _walk(root, entry, on_skip)
         elif entry.is_file():
             yield entry
 
 
-def _load_folder(folder: Path, glob: str | None) -> Iterator[Document | LoadFailure]:
-    for item in _walk(folder, folder):
+def _load_folder(folder: Path, glob: str | None, on_skip: SkipCallback) -> Iterator[Document | LoadFailure]:
+    for item in _walk(folder, folder, on_skip):
         if isinstance(item, LoadFailure):
             yield item
         elif glob is not None:
@@ -533,6 +541,8 @@ def _load_folder(folder: Path, glob: str | None) -> Iterator[Document | LoadFail
                 yield from _load_one(item)
         elif item.suffix.lower() in SUPPORTED_SUFFIXES:
             yield from _load_one(item)
+        else:
+            on_skip(_absolute(item), "unsupported type")
 
 
 def _load_one(path: Path) -> Iterator[Document | LoadFailure]:
@@ -548,20 +558,27 @@ def _load_one(path: Path) -> Iterator[Document | LoadFailure]:
 
 
 def load_paths(
-    paths: Sequence[str], *, glob: str | None = None, stdin: TextIO | BinaryIO | None = None
+    paths: Sequence[str],
+    *,
+    glob: str | None = None,
+    stdin: TextIO | BinaryIO | None = None,
+    stdin_id: str | None = None,
+    on_skip: SkipCallback | None = None,
 ) -> Iterator[Document | LoadFailure]:
     """Yield documents lazily from files, folders and ``-`` (stdin), with a LoadFailure for each one that fails.
 
     ``glob`` filters files found in folders (matched against the path relative to the folder and against the
     basename); files named explicitly are always loaded. Without ``glob`` folders contribute supported files only.
+    stdin's document has the id ``stdin_id``, or ``stdin-`` and the first 16 hex digits of its bytes' SHA-256.
+    ``on_skip`` is told of each file or folder a folder's walk leaves out, and why (not of those ``glob`` filters).
     """
     for raw in paths:
         if raw == "-":
-            yield from _load_stdin(stdin)
+            yield from _load_stdin(stdin, stdin_id)
             continue
         path = Path(raw)
         if path.is_dir():
-            yield from _load_folder(path, glob)
+            yield from _load_folder(path, glob, on_skip or (lambda _path, _reason: None))
         elif not path.exists():
             yield LoadFailure(raw, "no such file or directory")
         else:

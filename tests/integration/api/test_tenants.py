@@ -135,6 +135,44 @@ async def test_documents_of_another_tenant_cannot_be_read_or_deleted(
 
 
 @pytest.mark.usefixtures("corpus")
+async def test_listing_a_collections_documents_shows_only_the_callers_ids_and_counts(
+    client: httpx.AsyncClient, keys: dict[str, dict[str, str]]
+) -> None:
+    for tenant, headers in keys.items():
+        seen: list[str] = []
+        params: dict[str, Any] = {"limit": 2}
+        while True:
+            response = await client.get("/v1/collections/shared/documents", params=params, headers=headers)
+            assert response.status_code == 200, response.text
+            page = response.json()
+            assert page["total"] == 5 and page["collection"] == "shared"
+            assert set(page["documents"][0]) == {"id", "title", "source", "chunks", "updated_at"}
+            seen += [d["id"] for d in page["documents"]]
+            if page["next_after"] is None:
+                break
+            params["after"] = page["next_after"]
+        assert seen == [f"{tenant}-0", f"{tenant}-1", f"{tenant}-2", "notes.md", "same-id"]
+    by_prefix = await client.get("/v1/collections/shared/documents", params={"prefix": "acme-"}, headers=keys["globex"])
+    assert by_prefix.json()["documents"] == [] and by_prefix.json()["total"] == 0
+    private = await client.get("/v1/collections/acme-private/documents", headers=keys["globex"])
+    assert private.status_code == 404 and "acme-private" in private.json()["error"]["message"]
+    assert "plan" not in private.text
+
+
+@pytest.mark.usefixtures("corpus")
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"limit": 0}, "limit"), ({"limit": 1001}, "limit"), ({"limit": "ten"}, "limit"), ({"after": ""}, "after")],
+)
+async def test_bad_paging_values_are_422_naming_the_parameter(
+    client: httpx.AsyncClient, keys: dict[str, dict[str, str]], params: dict[str, Any], field: str
+) -> None:
+    response = await client.get("/v1/collections/shared/documents", params=params, headers=keys["acme"])
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == field
+
+
+@pytest.mark.usefixtures("corpus")
 async def test_joining_a_collection_by_name_shows_none_of_its_documents(
     client: httpx.AsyncClient, keys: dict[str, dict[str, str]]
 ) -> None:

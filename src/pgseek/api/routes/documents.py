@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Path, UploadFile
+from fastapi import APIRouter, File, Path, Query, UploadFile
 
 from pgseek.api.deps import CollectionPath, KeyDep, MetricsDep, SeekDep
 from pgseek.api.errors import ERROR_RESPONSES
-from pgseek.api.schemas import NO_NUL_PATTERN, DocumentPublic, ErrorResponse, IngestRequest, IngestResponse
+from pgseek.api.schemas import (
+    NO_NUL_PATTERN,
+    DocumentPublic,
+    DocumentsPage,
+    ErrorResponse,
+    IngestRequest,
+    IngestResponse,
+)
+from pgseek.catalog import MAX_PAGE
 from pgseek.errors import DocumentError, PayloadTooLargeError
 from pgseek.ingest.loaders import SUPPORTED_SUFFIXES, document_from_record
 from pgseek.types import Document
@@ -24,6 +32,9 @@ DocumentPath = Annotated[
 ]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "No such document for this tenant"}
+}
+_COLLECTION_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "The tenant uses no collection of that name"}
 }
 _FORMATS = ", ".join(sorted(SUPPORTED_SUFFIXES))
 
@@ -78,6 +89,32 @@ async def upload_files(
     report = await seek.ingest_files(received, collection=collection, tenant=key.tenant, max_documents=limit)
     metrics.observe_ingest(report)
     return IngestResponse.of(report)
+
+
+@router.get("/collections/{collection}/documents", responses=_COLLECTION_NOT_FOUND)
+async def list_documents(
+    collection: CollectionPath,
+    key: KeyDep,
+    seek: SeekDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Documents per page.")] = 100,
+    after: Annotated[
+        str | None,
+        Query(min_length=1, max_length=1000, pattern=NO_NUL_PATTERN, description="The previous page's `next_after`."),
+    ] = None,
+    prefix: Annotated[
+        str | None, Query(min_length=1, max_length=1000, pattern=NO_NUL_PATTERN, description="Ids starting with this.")
+    ] = None,
+    source_prefix: Annotated[
+        str | None,
+        Query(min_length=1, max_length=1000, pattern=NO_NUL_PATTERN, description="Sources starting with this."),
+    ] = None,
+) -> DocumentsPage:
+    """The tenant's documents in the collection, in id order, a page at a time (ids, titles, sources, chunk counts;
+    no text): pass `next_after` as `after` for the next page."""
+    page = await seek.documents(
+        collection, tenant=key.tenant, limit=limit, after=after, prefix=prefix, source_prefix=source_prefix
+    )
+    return DocumentsPage.of(page)
 
 
 @router.get("/collections/{collection}/documents/{document_id:path}", responses=_NOT_FOUND)
