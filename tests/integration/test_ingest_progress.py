@@ -73,6 +73,7 @@ def _stored(url: str, collection: str) -> tuple[set[str], int]:
     return ids, int(row[0]) if row else -1
 
 
+@pytest.mark.slow  # 2,000 documents: ingested again in full after the cancellation
 def test_a_cancelled_ingest_keeps_the_groups_written_and_says_so(
     small_batches: Settings, embedder: CountingEmbedder, database_url: str
 ) -> None:
