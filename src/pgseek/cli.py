@@ -16,15 +16,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from pgseek.cli_common import CollectionOpt, JsonOpt, TenantOpt, err, out
 from pgseek.cli_common import fail as _fail
 from pgseek.cli_common import open_seek as _seek
 from pgseek.cli_common import settings_from as _settings
 from pgseek.cli_manage import collections_app, documents_app
-from pgseek.errors import PgseekError
+from pgseek.errors import IngestInterruptedError, PgseekError
 from pgseek.filters import build_filter
 from pgseek.types import Answer, AnswerDelta, IngestReport, SearchResult, Timings
 
@@ -56,6 +66,9 @@ WhereJsonOpt = Annotated[
 
 EXIT_DOCUMENTS_FAILED = 1
 """``ingest`` finished, but some documents were rejected (each is listed)."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C (SIGINT), as a shell reports a command it interrupted: 128 + 2."""
+SOURCE_NAME_CHARS = 40
 
 
 @app.command()
@@ -94,11 +107,33 @@ def ingest(
     ] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Load, chunk, embed and store documents. Unchanged documents cost nothing; exit code 1 if any failed."""
-    with _seek(distance=distance) as seek, _progress(enabled=not json_out and out.is_terminal) as on_progress:
-        report = seek.ingest(
-            paths, collection=collection, tenant=tenant, glob=glob, progress=on_progress, stdin_id=stdin_id, prune=prune
-        )
+    """Load, chunk, embed and store documents. Unchanged documents cost nothing; exit code 1 if any failed.
+
+    Ctrl-C stops after the model batch in progress, keeps every document already written, and exits with 130."""
+    try:
+        with _seek(distance=distance) as seek, _progress(enabled=not json_out and err.is_terminal) as on_progress:
+            try:
+                report = seek.ingest(
+                    paths,
+                    collection=collection,
+                    tenant=tenant,
+                    glob=glob,
+                    progress=on_progress,
+                    stdin_id=stdin_id,
+                    prune=prune,
+                )
+            except IngestInterruptedError as exc:
+                interrupted: IngestInterruptedError | None = exc
+            else:
+                interrupted = None
+    except KeyboardInterrupt:
+        # Before the run began (opening the database, loading the model) or a second Ctrl-C: no count to give.
+        err.print("interrupted: stopped before counting; documents already written are kept", highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    if interrupted is not None:
+        # After the bar and the database are closed: this is the one line the command prints.
+        err.print(str(interrupted), highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
     if json_out:
         print(json.dumps(_report_json(report)))
     else:
@@ -112,26 +147,49 @@ def _progress(enabled: bool) -> Iterator[Callable[[IngestProgress], None] | None
     if not enabled:
         yield None
         return
+    # The bar counts chunks embedded of the chunks known so far (documents are read as the run goes): the model's
+    # work is what takes the time, so the rate and the time remaining are in chunks.
     columns = (
-        TextColumn("ingesting"),
+        TextColumn("embedding"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("documents"),
-        TextColumn("{task.fields[chunks]} chunks"),
+        TextColumn("chunks"),
+        _RateColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[documents]} documents"),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[source]}", markup=False),
     )
     with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task("ingest", total=None, chunks=0)
+        task = bar.add_task("ingest", total=None, documents="0/0", source="")
 
         def update(p: IngestProgress) -> None:
             bar.update(
                 task,
-                completed=p.documents_done,
-                total=max(p.documents_seen, p.documents_done),
-                chunks=p.chunks_embedded,
+                completed=p.chunks_embedded,
+                total=max(p.chunks_known, p.chunks_embedded) or None,
+                documents=f"{p.documents_done}/{p.documents_seen}",
+                source=_short_name(p.current),
             )
 
         yield update
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.speed
+        return Text(f"{speed:.0f} chunks/s" if speed else "", style="progress.data.speed")
+
+
+def _short_name(source: str | None) -> str:
+    """A file's name without its folders, cut in the middle when long: the bar keeps to one line."""
+    if not source:
+        return ""
+    name = Path(source).name or source
+    if len(name) <= SOURCE_NAME_CHARS:
+        return name
+    half = (SOURCE_NAME_CHARS - 1) // 2
+    return f"{name[:half]}…{name[-half:]}"
 
 
 def _report_json(report: IngestReport) -> dict[str, Any]:

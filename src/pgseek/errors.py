@@ -18,12 +18,18 @@
     ├── NotFoundError             a named collection, document or API key does not exist
     ├── ConflictError             the request contradicts what exists (a collection created twice)
     ├── EmbeddingError            the embedding model failed or cannot be loaded
+    ├── IngestInterruptedError    an ingest run was cancelled (Ctrl-C): carries what was kept
     └── GenerationError           the answer model failed: refused the request, answered garbage, or never answered
 
 Every error says what was wrong and what to do; the cause is chained with ``raise ... from``.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pgseek.types import IngestReport
 
 
 class PgseekError(Exception):
@@ -115,3 +121,16 @@ class GenerationError(PgseekError):
         super().__init__(message)
         self.status = status
         self.attempts = attempts
+
+
+class IngestInterruptedError(PgseekError):
+    """An ingest run was cancelled: it stopped between two model batches. ``report`` counts what was kept (the
+    groups committed before the cancellation); ``not_started`` is how many documents read were not written (their
+    claims are released: ingesting the same sources again does them)."""
+
+    def __init__(self, report: IngestReport, *, not_started: int) -> None:
+        kept = report.documents_added + report.documents_updated + report.documents_unchanged
+        super().__init__(f"interrupted: {kept} documents kept, {not_started} not started")
+        self.report = report
+        self.kept = kept
+        self.not_started = not_started

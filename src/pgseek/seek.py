@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 import time
 from collections.abc import AsyncGenerator, Coroutine, Iterable, Iterator, Sequence
@@ -199,7 +200,11 @@ class AsyncSeek:
         tenant: str | None = None,
         progress: ProgressCallback | None = None,
     ) -> IngestReport:
-        """Ingest documents idempotently: unchanged ones cost nothing, changed ones are replaced atomically."""
+        """Ingest documents idempotently: unchanged ones cost nothing, changed ones are replaced atomically.
+
+        ``progress`` is called on the event loop's thread as documents are read and as each model batch is embedded.
+        Cancelled, the run stops after the model batch in progress and raises IngestInterruptedError, whose
+        ``report`` counts the documents kept: every group committed before stays, the rest is not written."""
         s = self.settings
         collection = check_name(collection or s.collection, field="collection", what="collection name")
         tenant = check_name(tenant or s.tenant, field="tenant", what="tenant")
@@ -216,6 +221,7 @@ class AsyncSeek:
             index_ef_construction=s.hnsw_ef_construction,
             index_memory=s.index_build_memory,
             analyze_after_rows=s.analyze_after_rows,
+            embed_batch=s.embed_batch_size,
         )
         return await Ingestion(pool, embedder, options, progress).run(documents)
 
@@ -557,6 +563,15 @@ def _with_load(result: SearchResult, load_ms: float) -> SearchResult:
     return replace(result, timings_ms=replace(result.timings_ms, load=load_ms))
 
 
+async def _as_task(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    return asyncio.get_running_loop().create_task(coro)
+
+
+async def _outcome(task: asyncio.Task[T]) -> T:
+    # Shielded: cancelling this wait (a concurrent future cannot be cancelled half-way) leaves the task to ``cancel``.
+    return await asyncio.shield(task)
+
+
 def _file_gone(path: str) -> bool:
     return not Path(path).is_file()
 
@@ -585,7 +600,19 @@ class Seek:
         return self._core.settings
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        future = asyncio.run_coroutine_threadsafe(_as_task(coro), self._loop)
+        task = future.result()
+        outcome = asyncio.run_coroutine_threadsafe(_outcome(task), self._loop)
+        try:
+            return outcome.result()
+        except KeyboardInterrupt:
+            # Ctrl-C: cancel the call and wait for it to stop cleanly (an ingest stops after its model batch and
+            # raises IngestInterruptedError); the loop is left with nothing running, so closing it warns of nothing.
+            self._loop.call_soon_threadsafe(task.cancel)
+            try:
+                return outcome.result()
+            except (asyncio.CancelledError, concurrent.futures.CancelledError):
+                raise KeyboardInterrupt from None
 
     def __enter__(self) -> Seek:
         # Lazy, unlike ``async with AsyncSeek()``: a CLI command that fails validation never starts the database.

@@ -33,6 +33,7 @@ def test_all_is_sorted_and_complete() -> None:
         "GenerationError",
         "Generator",
         "Hit",
+        "IngestInterruptedError",
         "IngestReport",
         "InputError",
         "LegRank",

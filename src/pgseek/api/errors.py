@@ -15,7 +15,8 @@
     │   ├── PgvectorMissingError    503     pgvector_missing
     │   └── MigrationError          503     migration_failed
     ├── EmbeddingError              503     model_unavailable
-    └── GenerationError             502     generation_failed (the answer model, an upstream server, failed)
+    ├── GenerationError             502     generation_failed (the answer model, an upstream server, failed)
+    └── IngestInterruptedError      503     interrupted (the service is stopping: what was committed is kept)
 
 Requests FastAPI cannot validate are 422 ``validation_error`` (400 ``invalid_json`` when the body is not JSON at
 all); unknown routes 404, wrong methods 405; anything unexpected 500 ``internal``, logged with its traceback.
@@ -45,6 +46,7 @@ from pgseek.errors import (
     DocumentError,
     EmbeddingError,
     GenerationError,
+    IngestInterruptedError,
     InputError,
     MigrationError,
     NotFoundError,
@@ -73,6 +75,7 @@ STATUSES: tuple[tuple[type[PgseekError], int, str], ...] = (
     (DatabaseError, 500, "database_error"),
     (EmbeddingError, 503, "model_unavailable"),
     (GenerationError, 502, "generation_failed"),
+    (IngestInterruptedError, 503, "interrupted"),
 )
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -5,6 +5,10 @@ skips the unchanged ones (same content hash), chunks and embeds the rest in a wo
 embedded group into PostgreSQL in one transaction while the producer embeds the next, then releases its claims.
 When a group's transaction fails, its documents are retried one per transaction, so that a bad document rolls back
 alone.
+
+Progress is reported as the model embeds each batch, from the event loop's thread (the worker thread hands its
+reports over). A cancelled run stops between model batches: the groups committed stay, the claims are released, and
+``IngestInterruptedError`` carries what was kept.
 """
 
 from __future__ import annotations
@@ -12,33 +16,59 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
 
 from pgseek.db import catalog, writes
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.scope import TenantConn, claims_scope
-from pgseek.errors import DatabaseUnavailableError, DataRejectedError
+from pgseek.errors import DatabaseUnavailableError, DataRejectedError, IngestInterruptedError
 from pgseek.heap import release_free_memory
 from pgseek.ingest.chunking import ChunkingOptions, chunk_text
 from pgseek.names import document_id_problem, json_problem, text_problem
 from pgseek.providers.protocols import TokenizingEmbedder
 from pgseek.types import Chunk, Document, IngestReport, LoadFailure
 
+T = TypeVar("T")
 MAX_TITLE_TOKENS = 32
 GROUP_CHUNKS = 256
 GROUP_DOCUMENTS = 512
 CLAIM_RETRY_S = (0.05, 1.0)
 """First and longest wait before trying again to claim documents another run holds."""
+READ_REPORT_S = 0.2
+"""While documents are read, progress is reported at most this often (one report per document would swamp a
+.jsonl file's millions of records)."""
 
 
 @dataclass(frozen=True, slots=True)
 class IngestProgress:
+    """Where an ingest run stands. Every count only grows during a run.
+
+    ``chunks_embedded / chunks_known`` is the work the model has done of the work known so far (documents are read
+    lazily, so ``chunks_known`` grows as they are); with ``seconds`` it gives a rate and a time remaining.
+    """
+
     documents_seen: int
+    """Documents read from the sources."""
     documents_done: int
+    """Documents finished: written, unchanged or failed."""
     chunks_embedded: int
+    """Chunks the model has embedded (some may not be written yet)."""
     documents_failed: int
+    chunks_known: int = 0
+    """Chunks cut from the documents read so far that need embedding: embedded ones included."""
+    chunks_written: int = 0
+    """Chunks committed to the database."""
+    current: str | None = None
+    """Source (or id) of the document last read or being chunked and embedded."""
+    seconds: float = 0.0
+    """Since the run started."""
 
 
 ProgressCallback = Callable[[IngestProgress], None]
@@ -56,6 +86,8 @@ class IngestOptions:
     index_ef_construction: int = 64
     index_memory: str = "1GB"
     analyze_after_rows: int = 1000
+    embed_batch: int = 64
+    """Texts per model call: progress is reported, and a cancelled run stops, between two calls."""
 
 
 @dataclass
@@ -65,12 +97,46 @@ class _Tally:
     updated: int = 0
     unchanged: int = 0
     chunks: int = 0
+    """Written."""
+    chunks_known: int = 0
+    chunks_embedded: int = 0
+    current: str | None = None
     model_seconds: float = 0.0
     failures: list[LoadFailure] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def done(self) -> int:
+        return self.added + self.updated + self.unchanged + len(self.failures)
 
     def progress(self) -> IngestProgress:
-        done = self.added + self.updated + self.unchanged + len(self.failures)
-        return IngestProgress(self.seen, done, self.chunks, len(self.failures))
+        return IngestProgress(
+            documents_seen=self.seen,
+            documents_done=self.done,
+            chunks_embedded=self.chunks_embedded,
+            documents_failed=len(self.failures),
+            chunks_known=self.chunks_known,
+            chunks_written=self.chunks,
+            current=self.current,
+            seconds=time.perf_counter() - self.started,
+        )
+
+    def report(self) -> IngestReport:
+        return IngestReport(
+            documents_seen=self.seen,
+            documents_added=self.added,
+            documents_updated=self.updated,
+            documents_unchanged=self.unchanged,
+            documents_failed=len(self.failures),
+            chunks_embedded=self.chunks,
+            failures=tuple(self.failures),
+            seconds=time.perf_counter() - self.started,
+            model_seconds=self.model_seconds,
+        )
+
+
+class _Stopped(Exception):
+    """Raised in the worker thread between model batches once the run is cancelled."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,13 +210,27 @@ class Ingestion:
         self._options = options
         self._progress = progress or (lambda _: None)
         self._tally = _Tally()
+        self._stop = threading.Event()
+        self._idle = threading.Event()
+        """Set while no worker thread of this run is running: a cancelled run waits for it before it returns."""
+        self._idle.set()
+        self._last_read_report = 0.0
         info = embedder.info
         self._fingerprint = f"{info.provider}/{info.name}/{info.version}/{options.chunk_tokens}/{options.chunk_overlap}"
 
     async def run(self, sources: Iterable[Document | LoadFailure]) -> IngestReport:
-        started = time.perf_counter()
+        self._loop = asyncio.get_running_loop()
+        self._tally = _Tally()
         try:
             await self._run(sources)
+        except asyncio.CancelledError:
+            await self._stopped()
+            # Cancellation handled here: the caller gets what was kept instead (asyncio asks for uncancel then).
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            t = self._tally
+            raise IngestInterruptedError(t.report(), not_started=t.seen - t.done) from None
         except DatabaseUnavailableError as exc:
             # An outage is not N bad documents: stop now, and say what the groups committed so far keep.
             kept = self._tally.added + self._tally.updated
@@ -160,18 +240,31 @@ class Ingestion:
                 "kept, and ingesting the same sources again resumes after them",
                 reason=exc.reason,
             ) from exc
-        t = self._tally
-        return IngestReport(
-            documents_seen=t.seen,
-            documents_added=t.added,
-            documents_updated=t.updated,
-            documents_unchanged=t.unchanged,
-            documents_failed=len(t.failures),
-            chunks_embedded=t.chunks,
-            failures=tuple(t.failures),
-            seconds=time.perf_counter() - started,
-            model_seconds=t.model_seconds,
-        )
+        return self._tally.report()
+
+    async def _stopped(self) -> None:
+        """After a cancellation: let the worker thread stop at its next model batch, then return. The task group
+        has rolled back the group being written and the claims scope has released every claim."""
+        self._stop.set()
+        while not await asyncio.to_thread(self._idle.wait, 0.1):
+            pass
+
+    async def _in_thread(self, work: Callable[[], T]) -> T:
+        def tracked() -> T:
+            self._idle.clear()
+            try:
+                return work()
+            finally:
+                self._idle.set()
+
+        return await asyncio.to_thread(tracked)
+
+    def _report_from_thread(self) -> None:
+        # The callback runs on the loop's thread, where each report is taken: the counts a caller sees only grow.
+        self._loop.call_soon_threadsafe(self._report)
+
+    def _report(self) -> None:
+        self._progress(self._tally.progress())
 
     async def _run(self, sources: Iterable[Document | LoadFailure]) -> None:
         async with translate_errors("preparing the collection"):
@@ -207,7 +300,7 @@ class Ingestion:
 
     async def _produce(self, sources: Iterator[Document | LoadFailure], queue: asyncio.Queue[_Embedded | None]) -> None:
         deferred: dict[str, Document] = {}
-        while group := await asyncio.to_thread(self._take_group, sources):
+        while group := await self._in_thread(lambda: self._take_group(sources)):
             await self._embed_changed(group, deferred, queue)
         # Documents another run was embedding: once it has written them, they are most likely unchanged.
         wait = CLAIM_RETRY_S[0]
@@ -224,7 +317,7 @@ class Ingestion:
     ) -> None:
         fresh = await self._changed(group, deferred)
         if fresh:
-            pending = await asyncio.to_thread(self._embed, fresh)
+            pending = await self._in_thread(lambda: self._embed(fresh))
             claimed = [doc.external_id for doc, _ in fresh]
             if pending:
                 await queue.put(_Embedded(pending, claimed))
@@ -238,6 +331,10 @@ class Ingestion:
         estimated_chunks = 0
         for item in sources:
             self._tally.seen += 1
+            self._tally.current = item.path if isinstance(item, LoadFailure) else item.source or item.external_id
+            if time.perf_counter() - self._last_read_report >= READ_REPORT_S:
+                self._last_read_report = time.perf_counter()
+                self._report_from_thread()
             if isinstance(item, LoadFailure):
                 self._tally.failures.append(item)
                 continue
@@ -252,7 +349,7 @@ class Ingestion:
                 continue
             group[item.external_id] = item
             estimated_chunks += 1 + len(item.text) // 1000
-            if estimated_chunks >= GROUP_CHUNKS or len(group) >= GROUP_DOCUMENTS:
+            if estimated_chunks >= GROUP_CHUNKS or len(group) >= GROUP_DOCUMENTS or self._stop.is_set():
                 break
         return group
 
@@ -284,15 +381,15 @@ class Ingestion:
         """Chunk and embed in a worker thread: the model releases the GIL, so the writer keeps streaming."""
         prepared: list[tuple[Document, str, list[Chunk], list[str]]] = []
         for doc, digest in docs:
+            self._tally.current = doc.source or doc.external_id
             chunks, texts = self._chunk(doc)
             if not chunks:
                 self._tally.failures.append(LoadFailure(doc.source or doc.external_id, "document has no text to index"))
                 continue
             prepared.append((doc, digest, chunks, texts))
-        all_texts = [t for *_, texts in prepared for t in texts]
-        started = time.perf_counter()
-        vectors = self._embedder.embed(all_texts, purpose="document")
-        self._tally.model_seconds += time.perf_counter() - started
+            self._tally.chunks_known += len(chunks)
+            self._report_from_thread()
+        vectors = self._embed_in_batches([t for *_, texts in prepared for t in texts])
         # The model's batches leave hundreds of MB free in the C heap, which would otherwise stay with the process.
         release_free_memory()
         pending: list[writes.PendingDocument] = []
@@ -302,17 +399,39 @@ class Ingestion:
             offset += len(chunks)
         return pending
 
+    def _embed_in_batches(self, texts: list[str]) -> NDArray[np.float32]:
+        """One model call per batch, checking for a cancellation and reporting progress between calls.
+
+        Texts go to the model sorted by length, as the model would sort them itself: batches of similar lengths
+        pad little."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors = np.empty((len(texts), self._embedder.info.dimensions), dtype=np.float32)
+        size = max(1, self._options.embed_batch)
+        for start in range(0, len(order), size):
+            if self._stop.is_set():
+                raise _Stopped
+            batch = order[start : start + size]
+            began = time.perf_counter()
+            vectors[batch] = self._embedder.embed([texts[i] for i in batch], purpose="document")
+            self._tally.model_seconds += time.perf_counter() - began
+            self._tally.chunks_embedded += len(batch)
+            self._report_from_thread()
+        return vectors
+
     def _chunk(self, doc: Document) -> tuple[list[Chunk], list[str]]:
         return chunk_for_embedding(doc, self._embedder, self._options.chunk_tokens, self._options.chunk_overlap)
 
     async def _write(self, queue: asyncio.Queue[_Embedded | None]) -> None:
         while (batch := await queue.get()) is not None:
             try:
-                async with self._pool.connection() as conn, conn.transaction():
-                    written = await writes.write_documents(
-                        conn, self._options.tenant, self._collection, self._table, batch.pending
-                    )
-                self._count(written, batch.pending)
+                async with self._pool.connection() as conn:
+                    async with conn.transaction():
+                        written = await writes.write_documents(
+                            conn, self._options.tenant, self._collection, self._table, batch.pending
+                        )
+                    # Counted once committed, before giving the connection back: a cancellation there must not
+                    # leave committed documents out of what the run says it kept.
+                    self._count(written, batch.pending)
             except DataRejectedError:
                 # Some document of the group is bad: find it, one transaction each. Anything else stops the run.
                 await self._write_one_by_one(batch.pending)
@@ -323,11 +442,12 @@ class Ingestion:
     async def _write_one_by_one(self, pending: list[writes.PendingDocument]) -> None:
         for item in pending:
             try:
-                async with self._pool.connection() as conn, conn.transaction():
-                    written = await writes.write_documents(
-                        conn, self._options.tenant, self._collection, self._table, [item]
-                    )
-                self._count(written, [item])
+                async with self._pool.connection() as conn:
+                    async with conn.transaction():
+                        written = await writes.write_documents(
+                            conn, self._options.tenant, self._collection, self._table, [item]
+                        )
+                    self._count(written, [item])
             except DataRejectedError as exc:
                 where = item.document.source or item.document.external_id
                 self._tally.failures.append(LoadFailure(where, str(exc)))
