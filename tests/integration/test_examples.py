@@ -95,3 +95,24 @@ def test_example_without_the_collection_says_so(example: str, database_url: str,
     assert done.returncode != 0
     assert "collection 'nowhere' has no embeddings yet" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.usefixtures("tickets")
+def test_the_schema_page_covers_every_column_and_the_latest_migration(database_url: str) -> None:
+    """docs/schema.md is the contract: a migration that adds or renames a column, or a new migration without a note,
+    fails here until the page says so."""
+    page = (ROOT / "docs" / "schema.md").read_text()
+    with psycopg.connect(database_url) as conn:
+        columns = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' "
+            "AND table_name NOT IN ('app_tickets', 'pgseek_migrations') ORDER BY 1, 2"
+        ).fetchall()
+        version = conn.execute("SELECT max(version) FROM pgseek_migrations").fetchone()
+    tables = {table for table, _ in columns}
+    assert "embeddings_1" in tables
+    missing = [f"{table}.{column}" for table, column in columns if f"`{column}`" not in page]
+    missing += [table for table in tables - {"embeddings_1"} if f"`{table}" not in page]
+    assert not missing, f"columns and tables missing from docs/schema.md: {missing}"
+    assert version is not None
+    assert f"**version {version[0]}**" in page
+    assert f"- Version {version[0]}" in page
