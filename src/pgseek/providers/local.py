@@ -174,7 +174,8 @@ class LocalEmbedder:
 
     def _spare_torch_load(self, texts: Sequence[str]) -> bool:
         """Whether to run a batch with ONNX although torch measured faster for its purpose: loading torch costs
-        seconds, more than it saves on anything smaller than one ingestion group (the sentences ``ask`` scores)."""
+        seconds, more than it saves on anything smaller than one model batch (``batch_size`` texts: the sentences
+        ``ask`` scores, the last partial batch of a small ingest)."""
         return self._torch is None and len(texts) < self._batch_size
 
     def _encode_torch(self, texts: Sequence[str]) -> NDArray[np.float32]:
