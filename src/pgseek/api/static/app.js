@@ -509,7 +509,7 @@ function showProgress(phase, loaded = 0, total = 0) {
     $("upload-progress-label").textContent = `${megabytes(total)} sent; indexing…`;
   } else {
     bar.value = 100;
-    $("upload-progress-label").textContent = `${megabytes(total)} sent`;
+    $("upload-progress-label").textContent = `${megabytes(total)} sent and indexed`;
   }
 }
 
@@ -557,7 +557,7 @@ async function upload(event) {
     const report = JSON.parse(response.text);
     setStatus(status, `${target}: ${report.documents_added} added, ${report.documents_updated} updated, ` +
       `${report.documents_unchanged} unchanged, ${report.documents_failed} failed; ` +
-      `${report.chunks_embedded} chunks in ${report.seconds.toFixed(1)} s`, report.documents_failed > 0);
+      `${report.chunks_embedded} chunks in ${report.seconds.toFixed(1)} s`);
     $("upload-failures").replaceChildren(...report.failures.map((f) => element("li", "error", `${f.path}: ${f.error}`)));
     if (target === collection()) await refreshCollections();
   } catch (err) {
