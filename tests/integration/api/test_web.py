@@ -384,10 +384,10 @@ async def test_another_collection_clears_the_page_and_late_responses_never_land(
     await page.unroute("**/v1/ask")
     # Whatever the network still delivers has had its chance to render once the page has handled a round trip.
     await page.evaluate("() => fetch('/healthz').then(() => new Promise((r) => setTimeout(r, 100)))")
-    assert sorted(url.rsplit("/", 1)[-1] for url in aborted) == ["ask", "search"]
     assert await page.locator("#results > li").count() == 0
     assert await page.is_hidden("#answer-panel")
     assert await page.inner_text("#search-status") == ""
+    assert sorted(url.rsplit("/", 1)[-1] for url in aborted) == ["ask", "search"]
 
     # The new collection searches normally.
     await page.fill("#query", "tea")
