@@ -35,6 +35,8 @@ async function api(path, options = {}) {
   return response.status === 204 ? null : response.json();
 }
 
+function plural(count, noun) { return `${count} ${noun}${count === 1 ? "" : "s"}`; }
+
 function setStatus(element, text, isError = false) {
   element.textContent = text;
   element.classList.toggle("error", isError);
@@ -59,12 +61,12 @@ async function refreshCollections() {
   list.replaceChildren(...collections.map((c) => {
     const option = document.createElement("option");
     option.value = c.name;
-    option.label = `${c.documents} documents`;
+    option.label = plural(c.documents, "document");
     return option;
   }));
   const current = collections.find((c) => c.name === collection());
   $("collection-stats").textContent = current
-    ? `${current.documents} documents, ${current.chunks} chunks, ${current.model || "no model yet"}`
+    ? `${plural(current.documents, "document")}, ${plural(current.chunks, "chunk")}, ${current.model || "no model yet"}`
     : "";
 }
 
@@ -473,7 +475,7 @@ async function ask(event) {
         renderSources(data.citations);
         renderAnswer(data.answer, new Set(data.citations.map((c) => c.marker)));
         setStatus(status, data.refused ? "the documents do not answer this" :
-          `${data.citations.length} source${data.citations.length === 1 ? "" : "s"}, ` +
+          `${plural(data.citations.length, "source")}, ` +
           `${data.timings_ms.total.toFixed(0)} ms (${data.model})`);
       } else if (name === "error") {
         throw new Error(data.error.message);
@@ -547,7 +549,7 @@ async function upload(event) {
   uploading = true;
   $("upload-form").querySelector("button").disabled = true;
   $("upload-failures").replaceChildren();
-  setStatus(status, `uploading ${files.length} file${files.length === 1 ? "" : "s"} into ${target}…`);
+  setStatus(status, `uploading ${plural(files.length, "file")} into ${target}…`);
   showProgress("uploading", 0, [...files].reduce((sum, f) => sum + f.size, 0));
   try {
     const response = await postWithProgress(`/v1/collections/${encodeURIComponent(target)}/files`, form);
