@@ -36,11 +36,11 @@ async def test_two_concurrent_ingests_of_one_folder_embed_it_once(
             seek.ingest([folder], collection="race"), seek.ingest([folder], collection="race")
         )
         stored = await seek.collection("race")
-    reports = sorted((first, second), key=lambda r: r.documents_added)
-    assert [(r.documents_added, r.documents_updated, r.documents_unchanged) for r in reports] == [
-        (0, 0, FILES),  # it waited for the other run's claims, then found every document already written
-        (FILES, 0, 0),
-    ]
+    # Which run writes which document depends on who claims first (under load they can take turns); what holds
+    # always: each run accounts for every document, each document is added by exactly one run, none is "updated".
+    for report in (first, second):
+        assert (report.documents_added + report.documents_unchanged, report.documents_updated) == (FILES, 0)
+    assert first.documents_added + second.documents_added == FILES
     assert stored.documents == FILES
     # Every chunk stored was embedded once: no text went through the model twice.
     assert embedder.texts_embedded == stored.chunks == first.chunks_embedded + second.chunks_embedded
