@@ -14,7 +14,7 @@ import pytest
 from pgseek.errors import DocumentError
 from pgseek.ingest.loaders import SUPPORTED_SUFFIXES, load_file, load_paths
 from pgseek.types import Document, LoadFailure
-from tests.pdfs import minimal_pdf, pdf_pages
+from tests.pdfs import minimal_pdf
 
 FRENCH = "Les élèves étudient à l'école près de la forêt. Ça coûte cher, garçon !\nDeuxième ligne: à bientôt.\n"
 

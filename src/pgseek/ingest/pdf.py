@@ -196,8 +196,9 @@ def mend_break(before: str, after: str, hyphenation: Hyphenation) -> bool:
     hyphen, the joined word written elsewhere ("connection") drops it. Without evidence the hyphen is kept when
     either part holds anything but letters ("--show-leak-" / "kinds=all", "day-to-" / "day"), or when a lower-case
     part is followed by an upper-case one ("non-" / "ASCII"). Otherwise the document's own habit decides: a document
-    whose decided breaks (``HABIT_MIN_BREAKS`` at least) mostly kept their hyphen never splits words ("second-" / "level" stays a compound); in any
-    other, a typesetter's hyphenation ("manip-" / "ulation") is the likelier cause and the word is joined.
+    whose decided breaks (``HABIT_MIN_BREAKS`` at least) mostly kept their hyphen never splits words ("second-" /
+    "level" stays a compound); in any other, a typesetter's hyphenation ("manip-" / "ulation") is the likelier cause
+    and the word is joined.
     """
     evidence = _evidence(before, after, hyphenation.words)
     if evidence is not None:
