@@ -105,6 +105,24 @@ def test_indented_lines_and_bullets_keep_their_line_breaks() -> None:
     assert pages == (0,)
 
 
+def test_table_rows_keep_their_line_breaks() -> None:
+    page = [PdfLine("123837  system call: 4th argument is optional", 700, 10),
+            PdfLine("135425  memcheck should tell you where", 688, 10),
+            PdfLine("1. Introduction ........ 1", 676, 10),
+            PdfLine("1.1. An Overview ........ 1", 664, 10)]  # fmt: skip
+    assert pdf_text([page])[0].count("\n") == 3
+
+
+def test_paragraph_gaps_are_measured_against_the_documents_line_spacing() -> None:
+    # Mostly one-line paragraphs (a reference manual): the common gap is the paragraph gap, not the line spacing.
+    page = [PdfLine("--help", 700, 10), PdfLine("Show help.", 677, 10), PdfLine("--version", 654, 10),
+            PdfLine("Show the version number of the core, and of", 631, 10), PdfLine("the tool.", 619, 10)]  # fmt: skip
+    assert (
+        pdf_text([page])[0]
+        == "--help\n\nShow help.\n\n--version\n\nShow the version number of the core, and of the tool."
+    )
+
+
 def test_heading_in_another_font_size_is_its_own_paragraph() -> None:
     page = [PdfLine("2.6. Debuginfod", 700, 20), PdfLine("Valgrind can download", 680, 10), PdfLine("files.", 668, 10)]
     assert pdf_text([page])[0] == "2.6. Debuginfod\n\nValgrind can download files."

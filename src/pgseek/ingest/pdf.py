@@ -2,10 +2,11 @@
 footers and bare page numbers left out, and the offset where each page starts kept for citations.
 
 pypdf gives a page's text one line per printed line, and no blank line between paragraphs. The line positions it
-reports to a visitor tell paragraphs apart: a gap between two lines wider than the page's usual line spacing, or a
-change of font size (a heading), ends a paragraph. Lines that start indented (code) or with a bullet keep their line
-break. Every other line break inside a paragraph becomes a space, or nothing when the line ends with a hyphen that
-only broke a word (:func:`mend_break` says how that is decided).
+reports to a visitor tell paragraphs apart: a gap between two lines wider than the document's line spacing, or a
+change of font size (a heading), ends a paragraph. Lines that start indented (code) or with a bullet, and table rows
+(columns apart by runs of spaces, dot leaders), keep their line break. Every other line break inside a paragraph
+becomes a space, or nothing when the line ends with a hyphen that only broke a word (:func:`mend_break` says how that
+is decided).
 
 Pure but for :func:`read_pdf`: :func:`pdf_text` takes lines, so that the cleanup is tested without PDFs.
 """
@@ -15,7 +16,6 @@ from __future__ import annotations
 import io
 import itertools
 import re
-import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +27,9 @@ from pgseek.errors import DocumentError
 __all__ = ["Hyphenation", "PdfLine", "PdfText", "mend_break", "pdf_text", "read_pdf"]
 
 PARAGRAPH_GAP = 1.4
-"""A gap between two lines this many times the page's usual line spacing ends a paragraph."""
+"""A gap between two lines this many times the document's line spacing (for their font size) ends a paragraph."""
+MIN_SPACING = 0.8
+"""Gaps under this share of the font size are not line spacing (sub- and superscripts, overprinting)."""
 HABIT_MIN_BREAKS = 5
 """Line-end hyphens the document's own words must decide before their majority says how it treats the others."""
 RUNNING_MIN_PAGES = 3
@@ -37,6 +39,7 @@ _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 _BULLET = re.compile(r"^(?:[•◦▪‣∙·*–—-]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s")
 _PAGE_NUMBER = re.compile(r"^(?:page\s+)?(?:\d{1,4}|[ivxlcdm]{1,7})(?:\s*(?:/|of)\s*\d{1,4})?$", re.IGNORECASE)
 _DIGITS = re.compile(r"\d+")
+_COLUMNS = re.compile(r"\S {2,}\S|\.{5,}|(?: \.){4,}")
 _SENTENCE_END = re.compile(r"[.!?:;)\]\"”’]$")
 
 
@@ -105,19 +108,20 @@ def pdf_text(pages: Sequence[Sequence[PdfLine]]) -> tuple[str, tuple[int, ...]]:
     """The document's text, paragraphs separated by blank lines, and the offset where each page starts."""
     kept = _drop_running_lines([[line for line in page if line.text.strip()] for page in pages])
     hyphenation = Hyphenation.of([line.text.rstrip() for page in kept for line in page])
+    spacings = _line_spacings(kept)
     out: list[str] = []
     starts: list[int] = []
     length = 0
     previous: PdfLine | None = None
     for page in kept:
-        spacing = _line_spacing(page)
         starts.append(length)
         for index, line in enumerate(page):
             text = line.text.rstrip()
             if previous is None:
                 piece = text if _indented(text) else text.lstrip()
             else:
-                joint = _joint(previous, line, None if index == 0 else spacing, page_break=index == 0)
+                spacing = spacings.get(round(previous.size, 1)) if previous.size is not None else None
+                joint = _joint(previous, line, spacing, page_break=index == 0)
                 piece, mended = _join(out, joint, text, hyphenation)
                 length -= mended
                 if index == 0:
@@ -144,7 +148,7 @@ def _joint(before: PdfLine, after: PdfLine, spacing: float | None, *, page_break
     gap = before.y - after.y if before.y is not None and after.y is not None else None
     if spacing is not None and gap is not None and gap > PARAGRAPH_GAP * spacing:
         return "\n\n"
-    if _indented(second) or _indented(first) or _BULLET.match(second.lstrip()):
+    if _indented(second) or _indented(first) or _BULLET.match(second.lstrip()) or _tabular(first) or _tabular(second):
         return "\n"
     return " "
 
@@ -232,6 +236,11 @@ def _indented(line: str) -> bool:
     return line[:1].isspace()
 
 
+def _tabular(line: str) -> bool:
+    """A table row or a table of contents' line: columns apart by runs of spaces, or a dot leader."""
+    return _COLUMNS.search(line.strip()) is not None
+
+
 def _drop_running_lines(pages: list[list[PdfLine]]) -> list[list[PdfLine]]:
     """Leave out bare page numbers and running headers and footers: a page's first or last line that, with its
     digits ignored, is also the first or last line of at least ``RUNNING_MIN_PAGES`` pages."""
@@ -259,11 +268,16 @@ def _shape(text: str) -> str:
     return _DIGITS.sub("#", " ".join(text.split()).lower())
 
 
-def _line_spacing(lines: Sequence[PdfLine]) -> float | None:
-    """The page's usual distance between consecutive lines of one font size (the median), None with too few."""
-    gaps = [
-        a.y - b.y
-        for a, b in itertools.pairwise(lines)
-        if a.y is not None and b.y is not None and a.y > b.y and a.size == b.size
-    ]
-    return statistics.median(gaps) if gaps else None
+def _line_spacings(pages: Sequence[Sequence[PdfLine]]) -> dict[float, float]:
+    """Per font size, the distance between two lines of one paragraph: a low percentile of the gaps between
+    consecutive lines of that size, over the whole document. Not the median: in a reference manual most lines can be
+    one-line paragraphs, whose gaps would pass for the line spacing. Gaps under 0.8 of the font size (sub- and
+    superscripts, overprinting) are not line spacing either."""
+    gaps: dict[float, list[float]] = {}
+    for page in pages:
+        for a, b in itertools.pairwise(page):
+            if a.y is None or b.y is None or a.size is None or a.size != b.size:
+                continue
+            if a.y - b.y >= MIN_SPACING * a.size:
+                gaps.setdefault(round(a.size, 1), []).append(a.y - b.y)
+    return {size: sorted(found)[len(found) // 10] for size, found in gaps.items()}
