@@ -36,7 +36,7 @@ from pgseek.cli_common import settings_from as _settings
 from pgseek.cli_manage import collections_app, documents_app
 from pgseek.errors import IngestInterruptedError, PgseekError
 from pgseek.filters import build_filter
-from pgseek.types import Answer, AnswerDelta, IngestReport, SearchResult, Timings
+from pgseek.types import Answer, AnswerDelta, IngestReport, SearchResult, Timings, page_label
 
 if TYPE_CHECKING:
     from pgseek.ingest.pipeline import IngestProgress
@@ -263,7 +263,7 @@ def _print_hits(query: str, result: SearchResult, *, explain: bool = False) -> N
         row = [
             str(rank),
             f"{hit.score:.3f}",
-            hit.title or hit.document_id,
+            _with_pages(hit.title or hit.document_id, hit.page, hit.page_end),
             text[:240] + ("…" if len(text) > 240 else ""),
         ]
         if explain:
@@ -278,6 +278,12 @@ def _print_hits(query: str, result: SearchResult, *, explain: bool = False) -> N
         f"{len(result.hits)} {result.mode} hits{plan}{fewer}; embed {t.embed:.1f} ms, search {t.search:.1f} ms{fuse}, "
         f"total {t.total:.1f} ms{_load_note(t)}"
     )
+
+
+def _with_pages(label: str, page: int | None, page_end: int | None) -> str:
+    """A document's label with the pages a PDF chunk sits on: "manual.pdf p. 12", "manual.pdf pp. 12–13"."""
+    pages = page_label(page, page_end)
+    return f"{label} {pages}" if pages else label
 
 
 def _load_note(t: Timings) -> str:
@@ -368,7 +374,7 @@ def _print_answer_footer(answer: Answer) -> None:
     if answer.citations:
         out.print("\nSources:")
         for c in answer.citations:
-            where = f" — {c.source}" if c.source else ""
+            where = f" — {_with_pages(c.source, c.page, c.page_end)}" if c.source else ""
             out.print(
                 f"[{c.marker}] {c.title or c.document_id}{where} (score {c.score:.3f})", markup=False, highlight=False
             )

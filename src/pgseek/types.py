@@ -24,6 +24,8 @@ class Document:
     title: str | None = None
     source: str | None = None
     metadata: Mapping[str, JSONValue] = field(default_factory=dict)
+    pages: tuple[int, ...] = ()
+    """Offset in ``text`` where each page starts, for formats with pages (PDF); empty for the others."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,19 @@ class Chunk:
     """Offset just past the chunk's last character: ``document.text[start:end] == text``."""
     token_count: int
     heading_path: tuple[str, ...] = ()
+    page: int | None = None
+    """1-based page the chunk starts on, for documents with pages (PDF); None for the others."""
+    page_end: int | None = None
+    """Page the chunk ends on (equal to ``page`` unless it runs over a page break)."""
+
+
+def page_label(page: int | None, page_end: int | None) -> str:
+    """How a citation names its pages: "p. 12", "pp. 12–13", or "" without a page."""
+    if page is None:
+        return ""
+    if page_end is not None and page_end != page:
+        return f"pp. {page}–{page_end}"
+    return f"p. {page}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +137,10 @@ class Hit:
     end: int = 0
     legs: Mapping[str, LegRank] = field(default_factory=dict)
     """Per search leg ("vector", "keyword") that found this chunk: its rank and score there."""
+    page: int | None = None
+    """1-based page of a PDF the chunk starts on; None for documents without pages."""
+    page_end: int | None = None
+    """Page the chunk ends on (``page`` unless it runs over a page break)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +185,8 @@ class SearchResult:
                 "position": h.position,
                 "score": round(h.score, 6),
                 "metadata": dict(h.metadata),
+                "page": h.page,
+                "page_end": h.page_end,
             }
             if explain:
                 hit["legs"] = {name: {"rank": leg.rank, "score": round(leg.score, 6)} for name, leg in h.legs.items()}
@@ -297,6 +318,10 @@ class Citation:
     end: int
     tokens: int = 0
     """Word pieces this source takes in the context, its header line included."""
+    page: int | None = None
+    """1-based page of a PDF the chunk starts on; None for documents without pages."""
+    page_end: int | None = None
+    """Page the chunk ends on (``page`` unless it runs over a page break)."""
 
     def to_json(self) -> dict[str, JSONValue]:
         """The citation as ``pgseek ask --json`` prints it."""
@@ -307,6 +332,8 @@ class Citation:
             "source": self.source,
             "chunk": self.chunk,
             "score": round(self.score, 6),
+            "page": self.page,
+            "page_end": self.page_end,
         }
 
 

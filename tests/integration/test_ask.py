@@ -145,7 +145,8 @@ def test_stream_then_answer(seek: Seek) -> None:
 def test_the_json_shape(seek: Seek) -> None:
     body = json.loads(json.dumps(seek.ask("How is espresso brewed?", collection=COLLECTION).to_json()))
     assert set(body) == {"answer", "citations", "refused", "timings_ms", "model"}
-    assert set(body["citations"][0]) == {"marker", "document_id", "title", "source", "chunk", "score"}
+    citation_keys = {"marker", "document_id", "title", "source", "chunk", "score", "page", "page_end"}
+    assert set(body["citations"][0]) == citation_keys
     assert set(body["timings_ms"]) == {"embed", "search", "generate", "total", "load"}
     assert body["refused"] is False and body["citations"][0]["document_id"] == "espresso"
 

@@ -64,7 +64,8 @@ def test_ingest_reports_each_bad_file_and_keeps_the_rest(env: dict[str, str], tm
     body = json.loads(search.stdout)
     assert body["hits"][0]["document_id"].endswith("latin1.txt")
     assert "café" in body["hits"][0]["chunk"]
-    assert set(body["hits"][0]) == {"document_id", "title", "source", "chunk", "position", "score", "metadata"}
+    hit_keys = {"document_id", "title", "source", "chunk", "position", "score", "metadata", "page", "page_end"}
+    assert set(body["hits"][0]) == hit_keys
     assert set(body["timings_ms"]) == {"embed", "search", "fuse", "total", "load"}
     assert body["mode"] == "vector" and body["plan"] in {"exact", "iterative"}
 

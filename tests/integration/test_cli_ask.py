@@ -43,7 +43,7 @@ def test_ask_json(env: dict[str, str]) -> None:
     assert body["answer"].startswith("Oil the bike chain every 300 kilometres. [1]")
     assert body["refused"] is False and body["model"].startswith("extractive")
     (citation, *_) = body["citations"]
-    assert set(citation) == {"marker", "document_id", "title", "source", "chunk", "score"}
+    assert set(citation) == {"marker", "document_id", "title", "source", "chunk", "score", "page", "page_end"}
     assert citation["marker"] == 1 and citation["document_id"] == "bike" and citation["title"] == "Bike care"
     assert citation["chunk"] == RECORDS[1]["text"]
     assert set(body["timings_ms"]) == {"embed", "search", "generate", "total", "load"}

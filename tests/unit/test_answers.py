@@ -65,6 +65,8 @@ def test_answer_json_is_exactly_the_cli_shape() -> None:
                 "source": "/kb/doc.md",
                 "chunk": "chunk text",
                 "score": 0.016393,
+                "page": None,
+                "page_end": None,
             }
         ],
         "refused": False,

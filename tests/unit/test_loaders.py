@@ -14,34 +14,9 @@ import pytest
 from pgseek.errors import DocumentError
 from pgseek.ingest.loaders import SUPPORTED_SUFFIXES, load_file, load_paths
 from pgseek.types import Document, LoadFailure
+from tests.pdfs import minimal_pdf
 
 FRENCH = "Les élèves étudient à l'école près de la forêt. Ça coûte cher, garçon !\nDeuxième ligne: à bientôt.\n"
-
-
-def minimal_pdf(text: str, *, title: str | None = None) -> bytes:
-    """A one-page PDF with ``text`` in Helvetica, with a correct xref table, built by hand."""
-    stream = f"BT /F1 12 Tf 72 712 Td ({text}) Tj ET".encode("latin-1")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    if title is not None:
-        objects.append(f"<< /Title ({title}) >>".encode("latin-1"))
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    info = b" /Info %d 0 R" % len(objects) if title is not None else b""
-    out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, info, xref)
-    return bytes(out)
 
 
 def write(path: Path, data: bytes | str) -> Path:

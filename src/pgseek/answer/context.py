@@ -74,6 +74,8 @@ def _citation(hit: Hit, marker: int, chunk: str) -> Citation:
         position=hit.position,
         start=hit.start,
         end=hit.start + len(chunk) if chunk != hit.chunk else hit.end,
+        page=hit.page,
+        page_end=hit.page_end,
     )
 
 

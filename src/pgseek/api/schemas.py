@@ -286,6 +286,8 @@ class Hit(BaseModel):
     position: int
     score: float
     metadata: dict[str, Any]
+    page: int | None = Field(description="1-based page of a PDF the chunk starts on; null for documents without pages.")
+    page_end: int | None = Field(description="Page the chunk ends on (page unless it runs over a page break).")
     legs: dict[str, LegPublic] = Field(description="Rank and score in each search leg that found the chunk.")
 
 
@@ -328,6 +330,8 @@ class CitationPublic(BaseModel):
     source: str | None
     chunk: str
     score: float
+    page: int | None = Field(description="1-based page of a PDF the chunk starts on; null for documents without pages.")
+    page_end: int | None = Field(description="Page the chunk ends on (page unless it runs over a page break).")
 
 
 class AnswerTimings(BaseModel):

@@ -100,7 +100,7 @@ RELEASE_ALL_CLAIMS = "SELECT pg_advisory_unlock_all()"
 ALLOCATE_CHUNK_IDS = "SELECT nextval(pg_get_serial_sequence('chunks', 'id')) FROM generate_series(1, %s)"
 COPY_CHUNKS = """
 COPY chunks (id, document_id, tenant_id, collection_id, position, text, token_count, char_start, char_end,
-             heading_path, ts_config)
+             heading_path, ts_config, page, page_end)
 FROM STDIN WITH (FORMAT BINARY)"""
 COPY_CHUNK_TYPES = [
     "int8",
@@ -114,6 +114,8 @@ COPY_CHUNK_TYPES = [
     "int4",
     "text[]",
     "oid",
+    "int4",
+    "int4",
 ]  # regconfig is an oid on the wire
 COPY_EMBEDDINGS = sql.SQL(
     "COPY {table} (chunk_id, tenant_id, collection_id, embedding) FROM STDIN WITH (FORMAT BINARY)"
@@ -157,7 +159,7 @@ SET_LOCAL_EXACT_SCAN = "SELECT set_config('enable_indexscan', 'off', true)"
 VECTOR_SEARCH = sql.SQL("""/* pgseek {plan} */
 WITH nearest AS MATERIALIZED (
     SELECT c.id AS chunk_id, d.external_id, d.title, d.source, c.text, c.position, d.metadata, c.heading_path,
-           c.char_start AS start, c.char_end AS "end", e.embedding {operator} %(query)s AS value
+           c.char_start AS start, c.char_end AS "end", c.page, c.page_end, e.embedding {operator} %(query)s AS value
     FROM {table} e
     JOIN chunks c ON c.id = e.chunk_id
     JOIN documents d ON d.id = c.document_id
@@ -213,7 +215,7 @@ WITH terms AS (
 )
 -- Sorted before the join, so that the join stops once k rows have passed the filter.
 SELECT c.id AS chunk_id, d.external_id, d.title, d.source, c.text, c.position, d.metadata, c.heading_path,
-       c.char_start AS start, c.char_end AS "end", ranked.score AS value
+       c.char_start AS start, c.char_end AS "end", c.page, c.page_end, ranked.score AS value
 FROM (SELECT id, score FROM scored ORDER BY score DESC, id) AS ranked
 JOIN chunks c ON c.id = ranked.id
 JOIN documents d ON d.id = c.document_id

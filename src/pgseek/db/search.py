@@ -35,6 +35,8 @@ class ChunkRow:
     heading_path: Sequence[str]
     start: int
     end: int
+    page: int | None
+    page_end: int | None
     value: float
 
 

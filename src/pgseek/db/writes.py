@@ -140,6 +140,8 @@ async def _copy_chunks(
                         c.end,
                         list(c.heading_path),
                         collection.text_search_config_oid,
+                        c.page,
+                        c.page_end,
                     )
                 )
 

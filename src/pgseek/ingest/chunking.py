@@ -10,15 +10,15 @@ preferred cut points, then sentences, and only as a last resort token boundaries
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pgseek.providers.tokens import Span, TokenCounter
 from pgseek.sentences import PARAGRAPH_BREAK, sentence_ranges, split_ranges, strip_range
 from pgseek.types import Chunk
 
-__all__ = ["ChunkingOptions", "chunk_text"]
+__all__ = ["ChunkingOptions", "chunk_text", "with_pages"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +83,19 @@ def chunk_text(text: str, counter: TokenCounter, options: ChunkingOptions = Chun
                     )
                 )
     return chunks
+
+
+def with_pages(chunks: Sequence[Chunk], pages: Sequence[int]) -> list[Chunk]:
+    """The chunks with the 1-based pages they start and end on, from the offsets where pages start (``pages``, in
+    order); unchanged when there are none. An empty page starts where the next one does, so the later page wins."""
+    if not pages:
+        return list(chunks)
+    return [
+        replace(
+            c, page=max(bisect_right(pages, c.start), 1), page_end=max(bisect_right(pages, max(c.end - 1, c.start)), 1)
+        )
+        for c in chunks
+    ]
 
 
 def _sections(text: str) -> Iterator[_Section]:

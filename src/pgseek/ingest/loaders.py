@@ -17,14 +17,15 @@ import re
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from charset_normalizer import from_bytes
-from pypdf import PdfReader
 
 from pgseek.errors import DocumentError
+from pgseek.ingest.pdf import read_pdf
 from pgseek.names import document_id_problem, json_problem, text_problem
 from pgseek.types import Document, LoadFailure
 
@@ -276,32 +277,19 @@ def _parse_html(data: bytes) -> tuple[str, str | None]:
 # ------------------------------------------------------------------------------------------------------------- pdf
 
 
-def _parse_pdf(data: bytes) -> tuple[str, str | None]:
-    """Extract page text; any failure inside pypdf means the file is damaged or unsupported, not a pgseek bug."""
+def _parse_pdf(data: bytes) -> _Parsed:
+    """Extract the text (see pdf.py); any failure inside pypdf means the file is damaged or unsupported, not a pgseek
+    bug."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pages, title = _read_pdf(data)
+            parsed = read_pdf(data)
     except DocumentError:
         raise
     except Exception as exc:
         reason = str(exc) or type(exc).__name__
         raise DocumentError(f"cannot parse PDF: {reason}") from exc
-    text = "\n\n".join(p for p in pages if p)
-    if not text:
-        raise DocumentError("PDF has no extractable text (scanned images?)")
-    return text, title
-
-
-def _read_pdf(data: bytes) -> tuple[list[str], str | None]:
-    reader = PdfReader(io.BytesIO(data))
-    # An empty user password is common ("owner-only" protection); anything stronger cannot be read.
-    if reader.is_encrypted and not reader.decrypt(""):
-        raise DocumentError("PDF is encrypted with a password")
-    pages = [_clean_extracted(page.extract_text()) for page in reader.pages]
-    meta_title = reader.metadata.title if reader.metadata is not None else None
-    title = str(meta_title).strip() if meta_title else None
-    return pages, title or None
+    return _Parsed(parsed.text, parsed.title, parsed.pages)
 
 
 def _clean_extracted(text: str) -> str:
@@ -416,12 +404,19 @@ def _unsupported(path: Path) -> str:
     return f"unsupported file type {suffix}; supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}"
 
 
-def _parse_bytes(data: bytes, fmt: str) -> tuple[str, str | None]:
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    text: str
+    title: str | None
+    pages: tuple[int, ...] = ()
+
+
+def _parse_bytes(data: bytes, fmt: str) -> _Parsed:
     if fmt == "html":
-        return _parse_html(data)
+        return _Parsed(*_parse_html(data))
     if fmt == "pdf":
         return _parse_pdf(data)
-    return _parse_plain(data, fmt)
+    return _Parsed(*_parse_plain(data, fmt))
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -447,10 +442,11 @@ def load_file(path: Path) -> list[Document]:
                 raise DocumentError(item.error)
             docs.append(item)
         return docs
-    text, title = _parse_bytes(_read_bytes(path), fmt)
+    parsed = _parse_bytes(_read_bytes(path), fmt)
     absolute = _absolute(path)
     metadata = {"path": absolute, "format": fmt}
-    return [Document(absolute, text, title=title or path.stem, source=absolute, metadata=metadata)]
+    title = parsed.title or path.stem
+    return [Document(absolute, parsed.text, title=title, source=absolute, metadata=metadata, pages=parsed.pages)]
 
 
 def load_bytes(name: str, data: bytes) -> list[Document | LoadFailure]:
@@ -465,11 +461,12 @@ def load_bytes(name: str, data: bytes) -> list[Document | LoadFailure]:
     if fmt == "jsonl":
         return list(_jsonl_lines(io.BytesIO(data), name, name))
     try:
-        text, title = _parse_bytes(data, fmt)
+        parsed = _parse_bytes(data, fmt)
     except DocumentError as exc:
         return [LoadFailure(name, str(exc))]
-    stem = Path(name).stem or name
-    return [Document(name, text, title=title or stem, source=name, metadata={"filename": name, "format": fmt})]
+    title = parsed.title or Path(name).stem or name
+    metadata = {"filename": name, "format": fmt}
+    return [Document(name, parsed.text, title=title, source=name, metadata=metadata, pages=parsed.pages)]
 
 
 # -------------------------------------------------------------------------------------------------------- batches
@@ -491,15 +488,16 @@ def _load_stdin(stdin: TextIO | BinaryIO | None, external_id: str | None) -> Ite
         raw = stream.read()
         data = raw.encode("utf-8") if isinstance(raw, str) else raw
         fmt = _sniff_format(data)
-        text, title = _parse_bytes(data, fmt)
+        parsed = _parse_bytes(data, fmt)
     except (DocumentError, OSError) as exc:
         yield LoadFailure("-", str(exc))
         return
-    if fmt == "md" and title is None:
+    if fmt == "md" and parsed.title is None:
         fmt = "txt"
     # Named by its content unless named by the caller: a fixed id would make each piped document replace the last.
     name = external_id or f"stdin-{hashlib.sha256(data).hexdigest()[:16]}"
-    yield Document(name, text, title=title, source="stdin", metadata={"format": fmt})
+    metadata = {"format": fmt}
+    yield Document(name, parsed.text, title=parsed.title, source="stdin", metadata=metadata, pages=parsed.pages)
 
 
 def _matches(relative: str, pattern: str) -> bool:

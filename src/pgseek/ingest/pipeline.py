@@ -30,7 +30,7 @@ from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.scope import TenantConn, claims_scope
 from pgseek.errors import DatabaseUnavailableError, DataRejectedError, IngestInterruptedError
 from pgseek.heap import release_free_memory
-from pgseek.ingest.chunking import ChunkingOptions, chunk_text
+from pgseek.ingest.chunking import ChunkingOptions, chunk_text, with_pages
 from pgseek.names import document_id_problem, json_problem, text_problem
 from pgseek.providers.protocols import TokenizingEmbedder
 from pgseek.types import Chunk, Document, IngestReport, LoadFailure
@@ -148,9 +148,10 @@ class _Embedded:
 
 def content_hash(doc: Document, fingerprint: str) -> str:
     """Hash of everything that decides a document's rows: its content and the chunking and model settings."""
-    payload = json.dumps(
-        [doc.text, doc.title, doc.source, dict(doc.metadata), fingerprint], sort_keys=True, ensure_ascii=False
-    )
+    fields: list[object] = [doc.text, doc.title, doc.source, dict(doc.metadata), fingerprint]
+    if doc.pages:  # only then: the hashes of documents without pages stay what they were
+        fields.append(list(doc.pages))
+    payload = json.dumps(fields, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -167,7 +168,7 @@ def chunk_for_embedding(
     budget = embedder.max_tokens - (len(counter.token_spans(prefix)) if prefix else 0)
     size = min(chunk_tokens, budget)
     options = ChunkingOptions(max_tokens=size, overlap_tokens=min(chunk_overlap, size // 2 - 1), hard_limit=budget)
-    chunks = chunk_text(doc.text, counter, options)
+    chunks = with_pages(chunk_text(doc.text, counter, options), doc.pages)
     return chunks, [f"{prefix}\n{c.text}" if prefix else c.text for c in chunks]
 
 

@@ -247,4 +247,6 @@ def _hit(row: ChunkRow, score: float, legs: dict[str, LegRank] | Any) -> Hit:
         start=row.start,
         end=row.end,
         legs=dict(legs),
+        page=row.page,
+        page_end=row.page_end,
     )
