@@ -539,9 +539,7 @@ class AsyncSeek:
             problem = str(exc)
         except TimeoutError:
             problem = f"the database did not answer within {READINESS_TIMEOUT_S} s"
-        return Readiness(
-            database=database, pending_migrations=pending, model=self._embedders.loaded, problem=problem
-        )
+        return Readiness(database=database, pending_migrations=pending, model=self._embedders.loaded, problem=problem)
 
     def pool_usage(self) -> PoolUsage | None:
         """The connection pool's current use; None before the database is opened (or while it is down)."""

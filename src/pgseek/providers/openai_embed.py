@@ -100,6 +100,10 @@ class OpenAIEmbedder:
         if batch_texts < 1 or batch_tokens < 1 or concurrency < 1:
             raise ConfigurationError("batch_texts, batch_tokens and concurrency must be >= 1")
         known = KNOWN_MODELS.get(model)
+        if known is not None and not known.shortens and dimensions not in (None, known.dimensions):
+            raise ConfigurationError(
+                f"{model} returns {known.dimensions} dimensions and cannot shorten them; unset PGSEEK_EMBED_DIMENSIONS"
+            )
         self.url = _endpoint(base_url)
         self._model = model
         self._api_key = api_key
@@ -119,10 +123,6 @@ class OpenAIEmbedder:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         self._client = httpx.Client(timeout=self.timeout, limits=limits, headers=self._headers())
         model_tokens = max_tokens or (known.max_tokens if known else DEFAULT_MAX_TOKENS)
-        if known is not None and not self._shorten and dimensions not in (None, known.dimensions):
-            raise ConfigurationError(
-                f"{model} returns {known.dimensions} dimensions and cannot shorten them; unset PGSEEK_EMBED_DIMENSIONS"
-            )
         self._dimensions = dimensions or (known.dimensions if known is not None else None)
         if self._dimensions is None:
             self._dimensions = self._probe()
