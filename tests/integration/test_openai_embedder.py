@@ -190,7 +190,7 @@ def test_a_retry_after_beyond_the_allowed_wait_fails_at_once(
     embeddings_server: EmbeddingsServer, client: Client
 ) -> None:
     embeddings_server.queue(Reply(status=429, headers={"Retry-After": "600"}))
-    with pytest.raises(EmbeddingError, match="asks to wait 600 s, longer than the 2 s allowed"):
+    with pytest.raises(EmbeddingError, match="asks to wait 600 s before trying again, longer than the 2 s allowed"):
         client(embeddings_server).embed(TEXTS)
 
 

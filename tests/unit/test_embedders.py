@@ -92,3 +92,9 @@ def test_no_code_outside_providers_names_a_concrete_embedder() -> None:
             if names & concrete:
                 offenders.append(f"{path.relative_to(package)}:{getattr(node, 'lineno', 0)}")
     assert offenders == []
+
+
+def test_the_openai_api_without_a_key_is_refused_before_any_request() -> None:
+    settings = Settings(embed_provider="openai", model="text-embedding-3-small")
+    with pytest.raises(ConfigurationError, match="needs a key: set PGSEEK_EMBED_API_KEY"):
+        make_embedder(EmbedderSpec.from_settings(settings), settings)

@@ -10,13 +10,32 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import SecretStr
 
-__all__ = ["RETRY_STATUSES", "RetryPolicy", "Retryable", "error_detail", "error_message", "retry_after"]
+from pgseek.errors import ConfigurationError
+
+__all__ = [
+    "RETRY_STATUSES",
+    "RetryPolicy",
+    "Retryable",
+    "api_key",
+    "error_detail",
+    "error_message",
+    "exhausted",
+    "retry_after",
+    "transport_failure",
+    "wait_refused",
+]
+
+E = TypeVar("E", bound=Exception)
+HostedError = Callable[..., E]
+"""An error class taking ``(message, *, status, attempts)``: GenerationError, EmbeddingError."""
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range(520, 530))
 
@@ -57,6 +76,44 @@ class Retryable(Exception):
         super().__init__(message)
         self.status = status
         self.wait = wait
+
+
+def transport_failure(exc: httpx.TransportError) -> Retryable:
+    """A request that got no answer: a timeout or a connection that failed or dropped, each worth another try."""
+    if isinstance(exc, httpx.TimeoutException):
+        return Retryable(f"timed out ({type(exc).__name__})")
+    return Retryable(f"connection failed ({type(exc).__name__}: {exc})")
+
+
+def exhausted(error: HostedError[E], where: str, last: Retryable, attempts: int, settings: str) -> E:
+    """The error after the last try: where, what the last failure was, and which settings allow more."""
+    return error(
+        f"{where}: {last} on each of {attempts} attempts; check that the server is up and not overloaded, or allow "
+        f"more with {settings}_MAX_RETRIES / {settings}_READ_TIMEOUT",
+        status=last.status,
+        attempts=attempts,
+    )
+
+
+def wait_refused(
+    error: HostedError[E], where: str, failure: Retryable, retry: int, policy: RetryPolicy, settings: str
+) -> E:
+    """The error when the server's Retry-After is longer than the policy lets a caller wait."""
+    return error(
+        f"{where}: {failure}; the server asks to wait {failure.wait or 0:.0f} s before trying again, longer than the "
+        f"{policy.backoff_max:.0f} s allowed ({settings}_BACKOFF_MAX)",
+        status=failure.status,
+        attempts=retry,
+    )
+
+
+def api_key(key: SecretStr | None, base_url: str, *, needed: str) -> str | None:
+    """The key to send, if any; OpenAI's own API refuses every request without one, so fail now, saying ``needed``
+    (which setting to set) rather than at the first request."""
+    secret = key.get_secret_value() if key else None
+    if not secret and httpx.URL(base_url).host == "api.openai.com":
+        raise ConfigurationError(f"{needed}, or point the base URL at your own OpenAI-compatible server")
+    return secret
 
 
 def error_detail(response: httpx.Response) -> str:

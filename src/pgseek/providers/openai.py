@@ -23,7 +23,18 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from pgseek.errors import ConfigurationError, GenerationError
-from pgseek.providers.http_retry import RETRY_STATUSES, Retryable, RetryPolicy, error_detail, error_message, retry_after
+from pgseek.providers.http_retry import (
+    RETRY_STATUSES,
+    Retryable,
+    RetryPolicy,
+    api_key,
+    error_detail,
+    error_message,
+    exhausted,
+    retry_after,
+    transport_failure,
+    wait_refused,
+)
 from pgseek.providers.prompt import render_context
 from pgseek.types import Context
 
@@ -83,12 +94,8 @@ class OpenAIGenerator:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OpenAIGenerator:
-        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-        if not key and httpx.URL(settings.openai_base_url).host == "api.openai.com":
-            raise ConfigurationError(
-                "PGSEEK_GENERATOR=openai with the OpenAI API needs a key: set PGSEEK_OPENAI_API_KEY, or point "
-                "PGSEEK_OPENAI_BASE_URL at your own OpenAI-compatible server"
-            )
+        needed = "PGSEEK_GENERATOR=openai with the OpenAI API needs a key: set PGSEEK_OPENAI_API_KEY"
+        key = api_key(settings.openai_api_key, settings.openai_base_url, needed=needed)
         return cls(
             base_url=settings.openai_base_url,
             model=settings.openai_model,
@@ -146,22 +153,12 @@ class OpenAIGenerator:
                     ) from exc
                 last = exc
         assert last is not None
-        raise GenerationError(
-            f"{self.url}: {last} on each of {self.retry.attempts} attempts; check that the model server is up and "
-            "not overloaded, or allow more with PGSEEK_OPENAI_MAX_RETRIES / PGSEEK_OPENAI_READ_TIMEOUT",
-            status=last.status,
-            attempts=self.retry.attempts,
-        ) from last
+        raise exhausted(GenerationError, self.url, last, self.retry.attempts, "PGSEEK_OPENAI") from last
 
     def _delay(self, retry: int, failure: Retryable) -> float:
         wait = self.retry.wait(retry, failure, self._rng)
         if wait is None:
-            raise GenerationError(
-                f"{self.url}: {failure}; the server asks to wait {failure.wait:.0f} s before trying again, longer "
-                f"than the {self.retry.backoff_max:.0f} s allowed (PGSEEK_OPENAI_BACKOFF_MAX)",
-                status=failure.status,
-                attempts=retry,
-            ) from failure
+            raise wait_refused(GenerationError, self.url, failure, retry, self.retry, "PGSEEK_OPENAI") from failure
         return wait
 
     def _headers(self) -> dict[str, str]:
@@ -189,10 +186,8 @@ class OpenAIGenerator:
                 else:
                     # Some servers answer a stream request with one JSON body; that is still an answer.
                     yield _completion_text(await response.aread(), self.url)
-        except httpx.TimeoutException as exc:
-            raise Retryable(f"timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
-            raise Retryable(f"connection failed ({type(exc).__name__}: {exc})") from exc
+            raise transport_failure(exc) from exc
 
     def _status_error(self, response: httpx.Response) -> Exception:
         status = response.status_code

@@ -31,7 +31,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pgseek.errors import ConfigurationError, EmbeddingError
-from pgseek.providers.http_retry import RETRY_STATUSES, Retryable, RetryPolicy, error_detail, retry_after
+from pgseek.providers.http_retry import (
+    RETRY_STATUSES,
+    Retryable,
+    RetryPolicy,
+    api_key,
+    error_detail,
+    exhausted,
+    retry_after,
+    transport_failure,
+    wait_refused,
+)
 from pgseek.providers.tokens import TokenCounter, WordPieceEstimate, count_tokens, remote_budget
 from pgseek.types import ModelInfo
 
@@ -202,25 +212,17 @@ class OpenAIEmbedder:
             except Retryable as exc:
                 last = exc
         assert last is not None
-        raise EmbeddingError(
-            f"embedding model {self._model!r} at {self.url}: {last} on each of {self.retry.attempts} attempts; check "
-            "that the server is up and not overloaded, or allow more with PGSEEK_EMBED_MAX_RETRIES / "
-            "PGSEEK_EMBED_READ_TIMEOUT",
-            status=last.status,
-            attempts=self.retry.attempts,
-        ) from last
+        raise exhausted(EmbeddingError, self._where, last, self.retry.attempts, "PGSEEK_EMBED") from last
 
     def _delay(self, retry: int, failure: Retryable) -> float:
         wait = self.retry.wait(retry, failure, self._rng)
         if wait is None:
-            raise EmbeddingError(
-                f"embedding model {self._model!r} at {self.url}: {failure}; the server asks to wait "
-                f"{failure.wait:.0f} s, longer than the {self.retry.backoff_max:.0f} s allowed "
-                "(PGSEEK_EMBED_BACKOFF_MAX)",
-                status=failure.status,
-                attempts=retry,
-            ) from failure
+            raise wait_refused(EmbeddingError, self._where, failure, retry, self.retry, "PGSEEK_EMBED") from failure
         return wait
+
+    @property
+    def _where(self) -> str:
+        return f"embedding model {self._model!r} at {self.url}"
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json"}
@@ -236,10 +238,8 @@ class OpenAIEmbedder:
         """One request: its parsed JSON body; Retryable for what deserves another try, EmbeddingError otherwise."""
         try:
             response = self._client.post(self.url, json=body)
-        except httpx.TimeoutException as exc:
-            raise Retryable(f"timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
-            raise Retryable(f"connection failed ({type(exc).__name__}: {exc})") from exc
+            raise transport_failure(exc) from exc
         if response.status_code != 200:
             raise self._status_error(response)
         try:
@@ -258,9 +258,7 @@ class OpenAIEmbedder:
             403: "check PGSEEK_EMBED_API_KEY and the model's access rights",
             404: "check PGSEEK_EMBED_BASE_URL (usually ending in /v1) and PGSEEK_MODEL",
         }.get(status, "the request was refused; see the server's message")
-        return EmbeddingError(
-            f"embedding model {self._model!r} at {self.url}: HTTP {status}{detail}; {hint}", status=status
-        )
+        return EmbeddingError(f"{self._where}: HTTP {status}{detail}; {hint}", status=status)
 
     def _vectors(self, body: Any, count: int, dims: int | None) -> NDArray[np.float32]:
         data = body.get("data") if isinstance(body, dict) else None
@@ -288,7 +286,7 @@ class OpenAIEmbedder:
             raise self._malformed("an 'embedding' that is neither a list of numbers nor base64", body)
         if dims is not None and vector.shape != (dims,):
             raise EmbeddingError(
-                f"embedding model {self._model!r} at {self.url} returned a vector of {vector.shape[0]} dimensions, "
+                f"{self._where} returned a vector of {vector.shape[0]} dimensions, "
                 f"expected {dims}; check PGSEEK_MODEL and PGSEEK_EMBED_DIMENSIONS (a collection keeps the dimensions "
                 "it was first embedded with)"
             )
@@ -298,7 +296,7 @@ class OpenAIEmbedder:
 
     def _malformed(self, what: str, body: Any) -> EmbeddingError:
         return EmbeddingError(
-            f"embedding model {self._model!r} at {self.url}: not an embeddings response ({what}): "
+            f"{self._where}: not an embeddings response ({what}): "
             f"{json.dumps(body)[:200]!r}; is PGSEEK_EMBED_BASE_URL an OpenAI-compatible endpoint?",
             status=200,
         )
@@ -306,13 +304,8 @@ class OpenAIEmbedder:
 
 def from_spec(spec: EmbedderSpec, settings: Settings) -> OpenAIEmbedder:
     """The ``openai`` entry point: the model ``spec`` names, reached through the PGSEEK_EMBED_* settings."""
-    key = settings.embed_api_key or settings.openai_api_key
-    secret = key.get_secret_value() if key else None
-    if not secret and httpx.URL(settings.embed_base_url).host == "api.openai.com":
-        raise ConfigurationError(
-            "the OpenAI embeddings API needs a key: set PGSEEK_EMBED_API_KEY (or PGSEEK_OPENAI_API_KEY), or point "
-            "PGSEEK_EMBED_BASE_URL at your own OpenAI-compatible server"
-        )
+    needed = "the OpenAI embeddings API needs a key: set PGSEEK_EMBED_API_KEY (or PGSEEK_OPENAI_API_KEY)"
+    secret = api_key(settings.embed_api_key or settings.openai_api_key, settings.embed_base_url, needed=needed)
     return OpenAIEmbedder(
         base_url=settings.embed_base_url,
         model=spec.name,
