@@ -253,7 +253,8 @@ class OpenAIEmbedder:
         if status in RETRY_STATUSES:
             return Retryable(f"HTTP {status}{detail}", status=status, wait=retry_after(response.headers))
         hint = {
-            400: "the server refused the input (too long for the model? see docs/embedders.md on token counts)",
+            400: "the server refused the input (too long for the model? lower PGSEEK_CHUNK_TOKENS; docs/embedders.md)",
+            413: "an input is too long for the model: lower PGSEEK_CHUNK_TOKENS (docs/embedders.md)",
             401: "check PGSEEK_EMBED_API_KEY",
             403: "check PGSEEK_EMBED_API_KEY and the model's access rights",
             404: "check PGSEEK_EMBED_BASE_URL (usually ending in /v1) and PGSEEK_MODEL",
