@@ -62,6 +62,9 @@ async def get_collection(
 
 async def ensure_embedding_table(conn: Conn, info: ModelInfo) -> EmbeddingTable:
     """Register a model and create its vector table on first use. A new model never overwrites old vectors."""
+    if info.precision != "float32":
+        # The identity and the schema already allow float16 (halfvec); its tables, index and queries do not exist yet.
+        raise ConfigurationError(f"{info.name}: {info.precision} vector storage is not supported yet; use float32")
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(queries.GET_MODEL, info.key)
         row = await cur.fetchone()
