@@ -4,12 +4,16 @@ embeddings server on 127.0.0.1."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from pgseek import Document, Seek, Settings
 from pgseek.errors import ConfigurationError
+from pgseek.providers.local import LocalEmbedder
+from pgseek.types import ModelInfo
+from tests.conftest import DelegatingEmbedder
 from tests.embeddings_server import EmbeddingsServer
 from tests.plugin import install
 
@@ -85,3 +89,18 @@ def test_a_stored_model_whose_embedder_is_gone_is_a_clear_error(
     # The plugin is uninstalled (its folder is off sys.path); the collection still names it.
     with Seek(settings) as seek, pytest.raises(ConfigurationError, match="no embedder named 'toy-hash'"):
         seek.search("lava", collection="orphan")
+
+
+class HalfPrecision(DelegatingEmbedder):
+    """The real model, asking for float16 storage."""
+
+    @property
+    def info(self) -> ModelInfo:
+        return replace(self.inner.info, precision="float16")
+
+
+def test_float16_storage_is_refused_until_it_exists(settings: Settings, local_embedder: LocalEmbedder) -> None:
+    with Seek(settings, embedder=HalfPrecision(local_embedder)) as seek:
+        with pytest.raises(ConfigurationError, match="float16 vector storage is not supported yet"):
+            seek.ingest_documents(DOCS[:1], collection="half")
+        assert all(c.model is None and c.documents == 0 for c in seek.collections() if c.name == "half")
