@@ -20,6 +20,7 @@ from pgseek.providers.tokens import TokenCounter
 from pgseek.seek import Seek
 from pgseek.types import ModelInfo
 from tests.chat_server import ChatServer
+from tests.embeddings_server import EmbeddingsServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -117,5 +118,13 @@ def seek(settings: Settings, embedder: CountingEmbedder) -> Iterator[Seek]:
 def chat_server() -> Iterator[ChatServer]:
     """A Chat Completions server on 127.0.0.1, fresh for each test."""
     server = ChatServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def embeddings_server(local_embedder: LocalEmbedder) -> Iterator[EmbeddingsServer]:
+    """An OpenAI-compatible embeddings server on 127.0.0.1 answering with the real model's vectors, fresh per test."""
+    server = EmbeddingsServer(local_embedder.embed).start()
     yield server
     server.stop()

@@ -26,10 +26,45 @@ class Settings(BaseSettings):
     collection: str = Field(default="default", min_length=1, max_length=200)
     tenant: str = Field(default="default", min_length=1, max_length=200)
 
-    model: str = DEFAULT_MODEL
+    # The embedding model of collections created from now on; an existing collection keeps the one it was embedded
+    # with (its row in embedding_models), whatever these say.
+    embed_provider: str = Field(
+        default="sentence-transformers",
+        min_length=1,
+        description="Embedder of new collections: sentence-transformers (alias local: on this machine), openai (any "
+        "OpenAI-compatible /embeddings server) or a plugin's name (entry point group pgseek.embedders).",
+    )
+    model: str = Field(default=DEFAULT_MODEL, min_length=1, description="The embedding model's name, for any provider.")
     embed_backend: Literal["auto", "torch", "onnx"] = "auto"
     embed_batch_size: int = Field(default=64, ge=1, le=4096)
-    chunk_tokens: int = Field(default=200, ge=16, le=254)
+    embed_base_url: str = Field(default="https://api.openai.com/v1", description="Embeddings server, up to /v1.")
+    embed_api_key: SecretStr | None = Field(
+        default=None, description="Bearer token of the embeddings server; unset: PGSEEK_OPENAI_API_KEY."
+    )
+    embed_dimensions: int | None = Field(
+        default=None, ge=1, le=16000, description="Vector size to ask for (text-embedding-3 shortens); unset: native."
+    )
+    embed_max_tokens: int | None = Field(
+        default=None, ge=8, description="Tokens the remote model reads per input; unset: known models' own, else 512."
+    )
+    embed_version: str | None = Field(
+        default=None, description="What pins a remote model's weights (a revision); unset: 'unpinned'."
+    )
+    embed_connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to connect to the embeddings server.")
+    embed_read_timeout: float = Field(default=60.0, gt=0, description="Seconds to wait for an embeddings answer.")
+    embed_max_retries: int = Field(default=5, ge=0, le=20, description="Retries after the first try (429/5xx/timeout).")
+    embed_backoff_base: float = Field(default=0.5, ge=0, description="First retry's wait (doubles each retry).")
+    embed_backoff_max: float = Field(
+        default=30.0, ge=0, description="Longest wait between tries, a server's Retry-After included."
+    )
+    embed_request_texts: int = Field(default=128, ge=1, le=2048, description="Most inputs in one embeddings request.")
+    embed_request_tokens: int = Field(
+        default=100_000, ge=1, description="Most estimated tokens in one embeddings request."
+    )
+    embed_concurrency: int = Field(default=4, ge=1, le=64, description="Most embeddings requests in flight at once.")
+    chunk_tokens: int = Field(
+        default=200, ge=16, le=8192, description="Chunk size in tokens; capped by what the model reads (MiniLM: 254)."
+    )
     chunk_overlap: int = Field(default=32, ge=0, le=100)
 
     distance: Literal["cosine", "l2", "ip"] = Field(
@@ -114,7 +149,12 @@ class Settings(BaseSettings):
         default=20.0, ge=0, description="Longest wait between tries, a server's Retry-After included."
     )
 
-    @field_validator("openai_base_url")
+    @field_validator("embed_provider")
+    @classmethod
+    def _provider_name(cls, value: str) -> str:
+        return "sentence-transformers" if value == "local" else value
+
+    @field_validator("openai_base_url", "embed_base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):

@@ -107,7 +107,16 @@ class ConflictError(PgseekError):
 
 
 class EmbeddingError(PgseekError):
-    """The embedding model could not be loaded or failed."""
+    """The embedding model could not be loaded or failed.
+
+    For a hosted model, ``status`` is the last HTTP status its server gave (None when it never answered) and
+    ``attempts`` the requests made for the failing batch.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, attempts: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+        self.attempts = attempts
 
 
 class GenerationError(PgseekError):

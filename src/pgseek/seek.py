@@ -21,6 +21,7 @@ from pgseek.db.connect import Pool, PoolUsage, pool_usage, translate_errors
 from pgseek.db.search import VectorTuning
 from pgseek.db.status import DatabaseStatus, database_status, ping
 from pgseek.db.supervisor import Supervisor
+from pgseek.embedding import Embedders
 from pgseek.errors import InputError, PayloadTooLargeError, PgseekError
 from pgseek.evaluate.ann import DEFAULT_EF_VALUES, AnnProbe, ann_recall
 from pgseek.evaluate.claims import ClaimSet
@@ -67,7 +68,7 @@ class AsyncSeek:
         generator: Generator | None = None,
     ) -> None:
         self.settings = settings or Settings()
-        self._embedder = embedder
+        self._embedders = Embedders(self.settings, embedder)
         self._generator = generator
         self._pool: Pool | None = None
         self._url: str | None = None
@@ -118,6 +119,7 @@ class AsyncSeek:
         aclose = getattr(self._generator, "aclose", None)
         if aclose is not None:
             await aclose()
+        await asyncio.to_thread(self._embedders.close)
 
     async def _ready(self) -> Pool:
         if self._supervisor is not None:
@@ -126,28 +128,18 @@ class AsyncSeek:
         assert self._pool is not None
         return self._pool
 
-    async def embedder(self) -> TokenizingEmbedder:
-        """The embedding model, loaded on first use (in a thread: loading takes seconds)."""
-        if self._embedder is None:
-            from pgseek.providers.local import LocalEmbedder
+    async def embedder(self, collection: str | None = None) -> TokenizingEmbedder:
+        """The embedding model of a collection (default: PGSEEK_COLLECTION): the one it was embedded with, or for a
+        collection without vectors yet the one the settings name (PGSEEK_EMBED_PROVIDER, PGSEEK_MODEL). Loaded on
+        first use, in a thread: loading takes seconds."""
+        embedder, _ = await self._timed_embedder(collection)
+        return embedder
 
-            s = self.settings
-            self._embedder = await asyncio.to_thread(
-                LocalEmbedder,
-                s.model,
-                backend=s.embed_backend,
-                cache_dir=s.home / "models",
-                batch_size=s.embed_batch_size,
-            )
-        return self._embedder
-
-    async def _timed_embedder(self) -> tuple[TokenizingEmbedder, float]:
-        """The embedding model, and the milliseconds this call spent loading it (0 when it was already loaded)."""
-        if self._embedder is not None:
-            return self._embedder, 0.0
-        begun = time.perf_counter()
-        embedder = await self.embedder()
-        return embedder, (time.perf_counter() - begun) * 1000
+    async def _timed_embedder(self, collection: str | None) -> tuple[TokenizingEmbedder, float]:
+        """The collection's embedding model, and the milliseconds this call spent loading it (0 when it was
+        already loaded)."""
+        name = check_name(collection or self.settings.collection, field="collection", what="collection name")
+        return await self._embedders.for_collection(await self._ready(), name)
 
     async def ingest(
         self,
@@ -209,7 +201,7 @@ class AsyncSeek:
         collection = check_name(collection or s.collection, field="collection", what="collection name")
         tenant = check_name(tenant or s.tenant, field="tenant", what="tenant")
         pool = await self._ready()
-        embedder = await self.embedder()
+        embedder = await self.embedder(collection)
         options = IngestOptions(
             tenant=tenant,
             collection=collection,
@@ -285,7 +277,7 @@ class AsyncSeek:
             "candidates": candidates,
         }
         opts = (options or SearchOptions()).merged({name: value for name, value in given.items() if value is not None})
-        embedder, load_ms = await self._timed_embedder()
+        embedder, load_ms = await self._timed_embedder(opts.collection)
         pool = await self._ready()
         s = self.settings
         tuning = VectorTuning(s.ef_search, s.max_scan_tuples, s.exact_search_below)
@@ -355,7 +347,7 @@ class AsyncSeek:
         stream: bool,
     ) -> AsyncGenerator[AnswerEvent, None]:
         # The total is the answer's own work: a first call's model load is reported apart, as ``load``.
-        embedder, load_ms = await self._timed_embedder()
+        embedder, load_ms = await self._timed_embedder(collection)
         writer = generator or await self.generator()
         started = time.perf_counter()
         result = await self.search(question, k=k, mode=mode, collection=collection, tenant=tenant, filter=search_filter)
@@ -404,7 +396,7 @@ class AsyncSeek:
         ef_values: Sequence[int] = DEFAULT_EF_VALUES,
     ) -> AnnProbe:
         """Recall of the HNSW index against exact search over a sweep of ef_search, with latencies."""
-        pool, embedder = await self._ready(), await self.embedder()
+        pool, embedder = await self._ready(), await self.embedder(collection)
         return await ann_recall(
             pool, embedder, queries, collection=collection, tenant=self._tenant(tenant), k=k, ef_values=ef_values
         )
@@ -547,9 +539,7 @@ class AsyncSeek:
             problem = str(exc)
         except TimeoutError:
             problem = f"the database did not answer within {READINESS_TIMEOUT_S} s"
-        return Readiness(
-            database=database, pending_migrations=pending, model=self._embedder is not None, problem=problem
-        )
+        return Readiness(database=database, pending_migrations=pending, model=self._embedders.loaded, problem=problem)
 
     def pool_usage(self) -> PoolUsage | None:
         """The connection pool's current use; None before the database is opened (or while it is down)."""
@@ -633,8 +623,8 @@ class Seek:
         self._thread.join()
         self._loop.close()
 
-    def embedder(self) -> TokenizingEmbedder:
-        return self._run(self._core.embedder())
+    def embedder(self, collection: str | None = None) -> TokenizingEmbedder:
+        return self._run(self._core.embedder(collection))
 
     def ingest(
         self,

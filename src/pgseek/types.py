@@ -76,9 +76,22 @@ class ModelInfo:
     """Identity of an embedding model; vectors from different identities are never mixed."""
 
     provider: str
+    """The registry's name for the code that runs it (an entry point of the ``pgseek.embedders`` group)."""
     name: str
     dimensions: int
     version: str
+    """What pins the weights: a package version, a revision, or "unpinned" for a hosted model that names none."""
+    max_tokens: int | None = None
+    """Tokens the model reads per input, in its own tokenizer, special tokens included (None: not recorded)."""
+    precision: str = "float32"
+    """How the vectors are stored: float32 (pgvector ``vector``) or float16 (``halfvec``)."""
+    normalized: bool = True
+    """Whether the model returns unit-length vectors (cosine and inner product then rank alike)."""
+
+    @property
+    def key(self) -> tuple[str, str, str, int, str]:
+        """What tells one vector space from another: vectors under different keys are never compared."""
+        return (self.provider, self.name, self.version, self.dimensions, self.precision)
 
 
 @dataclass(frozen=True, slots=True)

@@ -160,7 +160,7 @@ def test_status_json(env: dict[str, str]) -> None:
 
 
 def test_bad_configuration_is_reported(env: dict[str, str]) -> None:
-    result = pgseek(["status"], {**env, "PGSEEK_CHUNK_TOKENS": "5000"})
+    result = pgseek(["status"], {**env, "PGSEEK_CHUNK_TOKENS": "50000"})
     assert result.returncode == 2
     assert "chunk_tokens" in result.stderr and "Traceback" not in result.stderr
 

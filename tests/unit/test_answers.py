@@ -13,8 +13,8 @@ import pytest
 
 from pgseek.answer.ask import best_similarity
 from pgseek.providers.extractive import content_words
+from pgseek.providers.http_retry import RetryPolicy, retry_after
 from pgseek.providers.markers import parse_markers, remove_markers, strip_markers
-from pgseek.providers.openai import RetryPolicy, _retry_after
 from pgseek.types import Answer, AnswerDelta, Citation, Hit, LegRank, SearchResult, Timings
 
 
@@ -106,12 +106,12 @@ def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
 
 
 def test_retry_after_forms() -> None:
-    assert _retry_after(httpx.Headers({"retry-after": "3"})) == 3.0
-    assert _retry_after(httpx.Headers({"retry-after-ms": "250", "retry-after": "3"})) == 0.25
+    assert retry_after(httpx.Headers({"retry-after": "3"})) == 3.0
+    assert retry_after(httpx.Headers({"retry-after-ms": "250", "retry-after": "3"})) == 0.25
     later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
-    assert 25 <= (_retry_after(httpx.Headers({"retry-after": later})) or 0) <= 30
-    assert _retry_after(httpx.Headers({"retry-after": "soon"})) is None
-    assert _retry_after(httpx.Headers({})) is None
+    assert 25 <= (retry_after(httpx.Headers({"retry-after": later})) or 0) <= 30
+    assert retry_after(httpx.Headers({"retry-after": "soon"})) is None
+    assert retry_after(httpx.Headers({})) is None
 
 
 def test_content_words_ignore_function_words_and_inflection() -> None:

@@ -62,14 +62,17 @@ async def get_collection(
 
 async def ensure_embedding_table(conn: Conn, info: ModelInfo) -> EmbeddingTable:
     """Register a model and create its vector table on first use. A new model never overwrites old vectors."""
-    key = (info.provider, info.name, info.version, info.dimensions)
+    if info.precision != "float32":
+        # The identity and the schema already allow float16 (halfvec); its tables, index and queries do not exist yet.
+        raise ConfigurationError(f"{info.name}: {info.precision} vector storage is not supported yet; use float32")
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(queries.GET_MODEL, key)
+        await cur.execute(queries.GET_MODEL, info.key)
         row = await cur.fetchone()
         if row is not None and row["table_name"] != "pending":
             return EmbeddingTable(int(row["id"]), str(row["table_name"]))
         if row is None:
-            await cur.execute(queries.INSERT_MODEL, (info.provider, info.name, info.dimensions, info.version))
+            identity = (info.provider, info.name, info.dimensions, info.version)
+            await cur.execute(queries.INSERT_MODEL, (*identity, info.max_tokens, info.precision, info.normalized))
             inserted = await cur.fetchone()
             if inserted is None:  # another process registered it in between
                 return await ensure_embedding_table(conn, info)
@@ -96,8 +99,16 @@ async def bind_collection_model(conn: Conn, collection: Collection, model: Embed
     if collection.embedding_model_id != model.model_id:
         raise ConfigurationError(
             f"collection {collection.name!r} is embedded with another model (id {collection.embedding_model_id}), "
-            f"not {info.name} {info.version}; use that model (PGSEEK_MODEL) or ingest into a new collection"
+            f"not {info.name} {info.version}; use that model (PGSEEK_EMBED_PROVIDER, PGSEEK_MODEL) or ingest into a "
+            "new collection"
         )
+
+
+async def collection_model(conn: Conn, name: str) -> ModelInfo | None:
+    """The identity of the model a collection is embedded with; None when it does not exist or holds no vectors."""
+    async with conn.cursor(row_factory=class_row(ModelInfo)) as cur:
+        await cur.execute(queries.COLLECTION_MODEL, (name,))
+        return await cur.fetchone()
 
 
 async def collection_table(conn: Conn, collection: Collection) -> str | None:

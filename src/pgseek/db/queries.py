@@ -37,12 +37,19 @@ SET_COLLECTION_MODEL = """
 UPDATE collections SET embedding_model_id = %s WHERE id = %s AND embedding_model_id IS NULL"""
 
 GET_MODEL = """
-SELECT id, table_name FROM embedding_models WHERE provider = %s AND name = %s AND version = %s AND dimensions = %s"""
-GET_MODEL_BY_ID = "SELECT id, provider, name, dimensions, version, table_name FROM embedding_models WHERE id = %s"
+SELECT id, table_name FROM embedding_models
+WHERE provider = %s AND name = %s AND version = %s AND dimensions = %s AND precision = %s"""
+GET_MODEL_BY_ID = """
+SELECT id, provider, name, dimensions, version, max_tokens, precision, normalized, table_name
+FROM embedding_models WHERE id = %s"""
+COLLECTION_MODEL = """
+SELECT m.provider, m.name, m.dimensions, m.version, m.max_tokens, m.precision, m.normalized
+FROM collections c JOIN embedding_models m ON m.id = c.embedding_model_id
+WHERE c.name = %s"""
 INSERT_MODEL = """
-INSERT INTO embedding_models (provider, name, dimensions, version, table_name)
-VALUES (%s, %s, %s, %s, 'pending')
-ON CONFLICT (provider, name, version, dimensions) DO NOTHING
+INSERT INTO embedding_models (provider, name, dimensions, version, max_tokens, precision, normalized, table_name)
+VALUES (%s, %s, %s, %s, %s, %s, %s, 'pending')
+ON CONFLICT (provider, name, version, dimensions, precision) DO NOTHING
 RETURNING id"""
 NAME_MODEL_TABLE = "UPDATE embedding_models SET table_name = %s WHERE id = %s"
 # The table name is derived from the model id, so concurrent registrations cannot collide.

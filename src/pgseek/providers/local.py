@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,6 +24,10 @@ from pgseek.errors import EmbeddingError
 from pgseek.providers import onnx_backend
 from pgseek.providers.tokens import HFTokenCounter, TokenCounter
 from pgseek.types import ModelInfo
+
+if TYPE_CHECKING:
+    from pgseek.config import Settings
+    from pgseek.providers.registry import EmbedderSpec
 
 Backend = Literal["auto", "torch", "onnx"]
 
@@ -82,7 +86,8 @@ class LocalEmbedder:
             tokenizer = model.tokenizer._tokenizer
             self._max_seq, dimensions = int(model.max_seq_length), int(model.get_embedding_dimension())
         self._counter = HFTokenCounter(tokenizer)
-        self._info = ModelInfo(provider="sentence-transformers", name=name, dimensions=dimensions, version=version)
+        provider = "sentence-transformers"
+        self._info = ModelInfo(provider, name, dimensions, version, max_tokens=self._max_seq)
         if backend != "torch":
             self._setup_onnx(tokenizer)
         if self._choice["query"] == "torch":
@@ -187,3 +192,9 @@ class LocalEmbedder:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+def from_spec(spec: EmbedderSpec, settings: Settings) -> LocalEmbedder:
+    """The ``sentence-transformers`` entry point: the model ``spec`` names, run here as PGSEEK_EMBED_BACKEND says."""
+    s = settings
+    return LocalEmbedder(spec.name, backend=s.embed_backend, cache_dir=s.home / "models", batch_size=s.embed_batch_size)

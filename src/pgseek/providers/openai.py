@@ -16,16 +16,25 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
-from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from pgseek.errors import ConfigurationError, GenerationError
+from pgseek.providers.http_retry import (
+    RETRY_STATUSES,
+    Retryable,
+    RetryPolicy,
+    api_key,
+    error_detail,
+    error_message,
+    exhausted,
+    retry_after,
+    transport_failure,
+    wait_refused,
+)
 from pgseek.providers.prompt import render_context
 from pgseek.types import Context
 
@@ -42,39 +51,7 @@ You answer questions using only the numbered sources given in the user's message
 - Be concise: a few sentences.
 - If the sources do not contain the answer, reply exactly NO_ANSWER and nothing else."""
 
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range(520, 530))
 Sleep = Callable[[float], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """``retries`` after the first try; the n-th retry waits ``min(backoff_max, backoff_base * 2**(n-1))`` with
-    jitter (a uniform draw between half and all of it), or exactly what the server's Retry-After asks for."""
-
-    retries: int = 3
-    backoff_base: float = 0.5
-    backoff_max: float = 20.0
-
-    def __post_init__(self) -> None:
-        if self.retries < 0 or self.backoff_base < 0 or self.backoff_max < 0:
-            raise ValueError("retries, backoff_base and backoff_max must be >= 0")
-
-    @property
-    def attempts(self) -> int:
-        return self.retries + 1
-
-    def backoff(self, retry: int, rng: random.Random) -> float:
-        ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** (retry - 1))
-        return ceiling * (0.5 + rng.random() / 2)
-
-
-class _Retryable(Exception):
-    """A failure worth another try; ``wait`` is the server's Retry-After in seconds, if it gave one."""
-
-    def __init__(self, message: str, *, status: int | None = None, wait: float | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.wait = wait
 
 
 def user_message(question: str, context: Context) -> str:
@@ -117,12 +94,8 @@ class OpenAIGenerator:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OpenAIGenerator:
-        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-        if not key and httpx.URL(settings.openai_base_url).host == "api.openai.com":
-            raise ConfigurationError(
-                "PGSEEK_GENERATOR=openai with the OpenAI API needs a key: set PGSEEK_OPENAI_API_KEY, or point "
-                "PGSEEK_OPENAI_BASE_URL at your own OpenAI-compatible server"
-            )
+        needed = "PGSEEK_GENERATOR=openai with the OpenAI API needs a key: set PGSEEK_OPENAI_API_KEY"
+        key = api_key(settings.openai_api_key, settings.openai_base_url, needed=needed)
         return cls(
             base_url=settings.openai_base_url,
             model=settings.openai_model,
@@ -159,7 +132,7 @@ class OpenAIGenerator:
 
     async def generate(self, question: str, context: Context, *, stream: bool = False) -> AsyncIterator[str]:
         body = self.request_body(question, context, stream=stream)
-        last: _Retryable | None = None
+        last: Retryable | None = None
         for attempt in range(1, self.retry.attempts + 1):
             if last is not None:
                 await self._sleep(self._delay(attempt - 1, last))
@@ -171,7 +144,7 @@ class OpenAIGenerator:
                         shown = True
                         yield piece
                 return
-            except _Retryable as exc:
+            except Retryable as exc:
                 if shown:
                     raise GenerationError(
                         f"{self.url}: the answer stream broke after it had begun ({exc}); ask again",
@@ -180,24 +153,13 @@ class OpenAIGenerator:
                     ) from exc
                 last = exc
         assert last is not None
-        raise GenerationError(
-            f"{self.url}: {last} on each of {self.retry.attempts} attempts; check that the model server is up and "
-            "not overloaded, or allow more with PGSEEK_OPENAI_MAX_RETRIES / PGSEEK_OPENAI_READ_TIMEOUT",
-            status=last.status,
-            attempts=self.retry.attempts,
-        ) from last
+        raise exhausted(GenerationError, self.url, last, self.retry.attempts, "PGSEEK_OPENAI") from last
 
-    def _delay(self, retry: int, failure: _Retryable) -> float:
-        if failure.wait is None:
-            return self.retry.backoff(retry, self._rng)
-        if failure.wait > self.retry.backoff_max:
-            raise GenerationError(
-                f"{self.url}: {failure}; the server asks to wait {failure.wait:.0f} s before trying again, longer "
-                f"than the {self.retry.backoff_max:.0f} s allowed (PGSEEK_OPENAI_BACKOFF_MAX)",
-                status=failure.status,
-                attempts=retry,
-            ) from failure
-        return failure.wait
+    def _delay(self, retry: int, failure: Retryable) -> float:
+        wait = self.retry.wait(retry, failure, self._rng)
+        if wait is None:
+            raise wait_refused(GenerationError, self.url, failure, retry, self.retry, "PGSEEK_OPENAI") from failure
+        return wait
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json, text/event-stream"}
@@ -211,7 +173,7 @@ class OpenAIGenerator:
         return self._client
 
     async def _attempt(self, body: dict[str, Any], *, stream: bool) -> AsyncGenerator[str, None]:
-        """One request: its text in pieces; _Retryable for what deserves another try, GenerationError otherwise."""
+        """One request: its text in pieces; Retryable for what deserves another try, GenerationError otherwise."""
         try:
             async with self._http().stream("POST", self.url, json=body, headers=self._headers()) as response:
                 if response.status_code != 200:
@@ -224,16 +186,14 @@ class OpenAIGenerator:
                 else:
                     # Some servers answer a stream request with one JSON body; that is still an answer.
                     yield _completion_text(await response.aread(), self.url)
-        except httpx.TimeoutException as exc:
-            raise _Retryable(f"timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
-            raise _Retryable(f"connection failed ({type(exc).__name__}: {exc})") from exc
+            raise transport_failure(exc) from exc
 
     def _status_error(self, response: httpx.Response) -> Exception:
         status = response.status_code
-        detail = _error_detail(response)
+        detail = error_detail(response)
         if status in RETRY_STATUSES:
-            return _Retryable(f"HTTP {status}{detail}", status=status, wait=_retry_after(response.headers))
+            return Retryable(f"HTTP {status}{detail}", status=status, wait=retry_after(response.headers))
         hint = {
             401: "check PGSEEK_OPENAI_API_KEY",
             403: "check PGSEEK_OPENAI_API_KEY and the model's access rights",
@@ -256,7 +216,7 @@ async def _sse_pieces(response: httpx.Response, url: str) -> AsyncGenerator[str,
         if not isinstance(event, dict):
             raise GenerationError(f"{url}: a stream event is not a JSON object: {data[:200]!r}")
         if "error" in event:
-            raise GenerationError(f"{url}: the server reported an error mid-stream: {_message(event['error'])}")
+            raise GenerationError(f"{url}: the server reported an error mid-stream: {error_message(event['error'])}")
         choices = event.get("choices")
         if not isinstance(choices, list):
             raise _malformed(url, "a stream event without a 'choices' list", data)
@@ -291,42 +251,3 @@ def _malformed(url: str, what: str, body: str) -> GenerationError:
         f"{url}: not a Chat Completions response ({what}): {body[:200]!r}; is PGSEEK_OPENAI_BASE_URL an "
         "OpenAI-compatible endpoint?"
     )
-
-
-def _error_detail(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        text = response.text.strip()
-        return f": {text[:200]}" if text else ""
-    if isinstance(body, dict) and "error" in body:
-        return f": {_message(body['error'])}"
-    return f": {json.dumps(body)[:200]}"
-
-
-def _message(error: Any) -> str:
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return str(error["message"])
-    return json.dumps(error)[:200] if not isinstance(error, str) else error
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds the server asks to wait: ``retry-after-ms``, else ``Retry-After`` as seconds or an HTTP date."""
-    millis = headers.get("retry-after-ms")
-    if millis is not None:
-        try:
-            return max(float(millis) / 1000, 0.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)

@@ -15,27 +15,37 @@ from pgseek.types import Context, ModelInfo
 
 @runtime_checkable
 class Embedder(Protocol):
-    """Turns texts into unit-length vectors of ``info.dimensions`` floats, one row per text."""
+    """Turns texts into vectors of ``info.dimensions`` floats, one row per text (unit length when
+    ``info.normalized``).
+
+    One method does the work (``embed``); the rest is what pgseek needs to know about the model: its identity, under
+    which its vectors are stored and by which the registry rebuilds it (``info``), and how it counts tokens, so that
+    chunks never exceed what it reads (``counter``, ``max_tokens``). New embedders register through the
+    ``pgseek.embedders`` entry point group (providers/registry.py, docs/embedders.md).
+    """
 
     @property
     def info(self) -> ModelInfo: ...
 
-    def embed(self, texts: Sequence[str], *, purpose: str = "document") -> NDArray[np.float32]:
-        """``purpose`` is "document" for ingestion batches or "query" for one search query."""
-        ...
-
-
-@runtime_checkable
-class TokenizingEmbedder(Embedder, Protocol):
-    """An embedder that exposes its tokenizer, so that chunks never exceed what the model reads."""
-
     @property
-    def counter(self) -> TokenCounter: ...
+    def counter(self) -> TokenCounter:
+        """Counts tokens as chunking and query checks do; ``max_tokens`` is in its units."""
+        ...
 
     @property
     def max_tokens(self) -> int:
-        """Word pieces the model reads, its special tokens excluded."""
+        """Tokens (as ``counter`` counts them) one input may hold, the model's special tokens and any safety margin
+        for a tokenizer pgseek only estimates already set aside."""
         ...
+
+    def embed(self, texts: Sequence[str], *, purpose: str = "document") -> NDArray[np.float32]:
+        """``purpose`` is "document" for ingestion batches or "query" for one search query. Called from a worker
+        thread, never the event loop; failures raise EmbeddingError."""
+        ...
+
+
+TokenizingEmbedder = Embedder
+"""The name this contract had when counting tokens was an optional extra; kept for callers that use it."""
 
 
 NO_ANSWER = "NO_ANSWER"
