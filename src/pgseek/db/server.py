@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pgseek.errors import DatabaseError, DatabaseUnavailableError
+from pgseek.errors import ConfigurationError, DatabaseError, DatabaseUnavailableError
 
 _MARKER = "# pgseek settings"
 
@@ -46,8 +46,12 @@ class EmbeddedServer:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         """Serialise start, configure and stop across processes (two pgseek commands started at once)."""
-        self.home.mkdir(parents=True, exist_ok=True)
-        with open(self.home / "server.lock", "w") as handle:
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            handle = open(self.home / "server.lock", "w")  # noqa: SIM115 (closed below, after the lock's release)
+        except OSError as exc:
+            raise unusable_home(self.home, exc) from exc
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -119,6 +123,8 @@ class EmbeddedServer:
             return pid_file.read_text().splitlines()
         except FileNotFoundError:
             return []
+        except OSError as exc:
+            raise unusable_home(self.home, exc) from exc
 
     def _running_pid(self) -> int | None:
         lines = self._postmaster_lines()
@@ -140,6 +146,13 @@ class EmbeddedServer:
     def _socket_dir(self) -> str | None:
         lines = self._postmaster_lines()
         return lines[4] if len(lines) > 4 and lines[4] else None
+
+
+def unusable_home(home: Path, exc: OSError) -> ConfigurationError:
+    return ConfigurationError(
+        f"PGSEEK_HOME {os.fsdecode(home)!r} cannot hold the embedded database ({exc.strerror or exc}): set "
+        "PGSEEK_HOME to a folder you may write, or PGSEEK_DATABASE_URL to use your own PostgreSQL"
+    )
 
 
 def _zombie(pid: int) -> bool:
