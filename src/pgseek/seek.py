@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator, Coroutine, Iterable, Iterator, Seque
 from contextlib import aclosing
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pgseek import catalog, keys
 from pgseek.answer.ask import AskPolicy, answer_events
@@ -22,13 +22,7 @@ from pgseek.db.search import VectorTuning
 from pgseek.db.status import DatabaseStatus, database_status, ping
 from pgseek.db.supervisor import Supervisor
 from pgseek.errors import InputError, PayloadTooLargeError, PgseekError
-from pgseek.evaluate.ann import DEFAULT_EF_VALUES, AnnProbe, ann_recall
-from pgseek.evaluate.claims import ClaimSet
-from pgseek.evaluate.datasets import EvalDataset
-from pgseek.evaluate.rag import RagReport, evaluate_rag
-from pgseek.evaluate.runner import EvalProgressCallback, EvalReport, evaluate
 from pgseek.filters import SearchFilter
-from pgseek.ingest.loaders import load_bytes, load_paths
 from pgseek.ingest.pipeline import Ingestion, IngestOptions, ProgressCallback
 from pgseek.names import check_document_id, check_name
 from pgseek.providers.protocols import Generator, TokenizingEmbedder
@@ -50,6 +44,13 @@ from pgseek.types import (
     SkippedFile,
     StoredDocument,
 )
+
+if TYPE_CHECKING:  # evaluation loads where it runs: not for a search (decision 0015)
+    from pgseek.evaluate.ann import AnnProbe
+    from pgseek.evaluate.claims import ClaimSet
+    from pgseek.evaluate.datasets import EvalDataset
+    from pgseek.evaluate.rag import RagReport
+    from pgseek.evaluate.runner import EvalProgressCallback, EvalReport
 
 T = TypeVar("T")
 READINESS_TIMEOUT_S = 0.8
@@ -174,6 +175,8 @@ class AsyncSeek:
             raise InputError(f"no such file or directory: {listed}; nothing was ingested", field="paths")
         if stdin_id is not None:
             check_document_id(stdin_id, field="id")
+        from pgseek.ingest.loaders import load_paths  # pypdf and the HTML parser: not for a search (decision 0015)
+
         skipped: list[SkippedFile] = []
         sources = load_paths(
             [str(p) for p in paths],
@@ -238,6 +241,8 @@ class AsyncSeek:
 
         With ``max_documents``, PayloadTooLargeError (and nothing stored) when the files hold more documents than
         that, each record of a ``.jsonl`` file counting as one."""
+
+        from pgseek.ingest.loaders import load_bytes
 
         for name, _ in files:
             check_document_id(name, field="files")
@@ -379,6 +384,8 @@ class AsyncSeek:
         progress: EvalProgressCallback | None = None,
     ) -> EvalReport:
         """Score retrieval on a BEIR dataset (ingested first, idempotently) or a golden set: nDCG, MRR, recall."""
+        from pgseek.evaluate.runner import evaluate
+
         return await evaluate(self, dataset, modes=modes, k=k, collection=collection, tenant=tenant, progress=progress)
 
     async def evaluate_rag(
@@ -392,6 +399,8 @@ class AsyncSeek:
         progress: EvalProgressCallback | None = None,
     ) -> RagReport:
         """Ask every claim of a claims file and judge the answers' citations and evidence (docs/evaluation.md)."""
+        from pgseek.evaluate.rag import evaluate_rag
+
         return await evaluate_rag(self, claims, collection=collection, tenant=tenant, k=k, mode=mode, progress=progress)
 
     async def ann_recall(
@@ -401,12 +410,21 @@ class AsyncSeek:
         collection: str,
         tenant: str | None = None,
         k: int = 10,
-        ef_values: Sequence[int] = DEFAULT_EF_VALUES,
+        ef_values: Sequence[int] | None = None,
     ) -> AnnProbe:
-        """Recall of the HNSW index against exact search over a sweep of ef_search, with latencies."""
+        """Recall of the HNSW index against exact search over a sweep of ef_search, with latencies. ``ef_values``
+        None: ``pgseek.evaluate.DEFAULT_EF_VALUES`` (10 to 320)."""
+        from pgseek.evaluate.ann import DEFAULT_EF_VALUES, ann_recall
+
         pool, embedder = await self._ready(), await self.embedder()
         return await ann_recall(
-            pool, embedder, queries, collection=collection, tenant=self._tenant(tenant), k=k, ef_values=ef_values
+            pool,
+            embedder,
+            queries,
+            collection=collection,
+            tenant=self._tenant(tenant),
+            k=k,
+            ef_values=DEFAULT_EF_VALUES if ef_values is None else ef_values,
         )
 
     async def ensure_indexes(self) -> list[str]:
@@ -809,7 +827,7 @@ class Seek:
         collection: str,
         tenant: str | None = None,
         k: int = 10,
-        ef_values: Sequence[int] = DEFAULT_EF_VALUES,
+        ef_values: Sequence[int] | None = None,
     ) -> AnnProbe:
         """See ``AsyncSeek.ann_recall``."""
         return self._run(self._core.ann_recall(queries, collection=collection, tenant=tenant, k=k, ef_values=ef_values))

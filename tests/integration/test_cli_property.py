@@ -122,7 +122,7 @@ def roots(playground: Path, database_url: str) -> tuple[Path, str]:
     """The playground and the database, once the model's ONNX export exists: exporting takes a minute, which an
     example's timeout must not count."""
     env = {b"PGSEEK_HOME": str(playground / "home").encode(), b"PGSEEK_DATABASE_URL": database_url.encode()}
-    warm = _run(playground, ["search", "warm up", "-c", "empty"], env, timeout=600)
+    warm = _run(playground, ["init"], env, timeout=600)
     assert warm.returncode == 0, warm.stderr.decode(errors="replace")
     return playground, database_url
 
