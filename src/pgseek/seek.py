@@ -150,6 +150,19 @@ class AsyncSeek:
         embedder = await self.embedder()
         return embedder, (time.perf_counter() - begun) * 1000
 
+    async def _model_and_pool(self) -> tuple[TokenizingEmbedder, float, Pool]:
+        """The model (with its load's ms, as ``_timed_embedder``) and the pool, loaded and opened side by side: a
+        command's first search would otherwise wait for the model (a thread, mostly ONNX Runtime's C++) and then for
+        the database (mostly waiting on the server), one after the other (decision 0015)."""
+        # Both run to their end (a thread cannot be stopped), so each one's failure is collected, the model's first.
+        loaded, pool = await asyncio.gather(self._timed_embedder(), self._ready(), return_exceptions=True)
+        if isinstance(loaded, BaseException):
+            raise loaded
+        if isinstance(pool, BaseException):
+            raise pool
+        embedder, load_ms = loaded
+        return embedder, load_ms, pool
+
     async def ingest(
         self,
         paths: Sequence[str | Path],
@@ -290,8 +303,7 @@ class AsyncSeek:
             "candidates": candidates,
         }
         opts = (options or SearchOptions()).merged({name: value for name, value in given.items() if value is not None})
-        embedder, load_ms = await self._timed_embedder()
-        pool = await self._ready()
+        embedder, load_ms, pool = await self._model_and_pool()
         s = self.settings
         tuning = VectorTuning(s.ef_search, s.max_scan_tuples, s.exact_search_below)
         result = await engine.search(pool, embedder, query, opts, engine.Defaults(s.collection, s.tenant, tuning))
@@ -360,7 +372,7 @@ class AsyncSeek:
         stream: bool,
     ) -> AsyncGenerator[AnswerEvent, None]:
         # The total is the answer's own work: a first call's model load is reported apart, as ``load``.
-        embedder, load_ms = await self._timed_embedder()
+        embedder, load_ms, _ = await self._model_and_pool()
         writer = generator or await self.generator()
         started = time.perf_counter()
         result = await self.search(question, k=k, mode=mode, collection=collection, tenant=tenant, filter=search_filter)
