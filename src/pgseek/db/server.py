@@ -60,6 +60,9 @@ class EmbeddedServer:
 
     def start(self) -> str:
         """Start the server if needed and return a connection URI (a Unix socket, no TCP port)."""
+        running = self._running_uri()
+        if running is not None:
+            return running
         pgserver = _pgserver()
         with self._locked():
             try:
@@ -79,12 +82,27 @@ class EmbeddedServer:
                     f"could not start the embedded PostgreSQL in {self.data_dir}: {exc}\n{tail}"
                 ) from exc
 
+    def _running_uri(self) -> str | None:
+        """The URI of a server that runs with pgseek's settings already, read from its files: the common case of a
+        CLI command, which then imports neither pgserver nor psutil (~0.1 s, decision 0015). None otherwise."""
+        uri = self.status().uri
+        if uri is None:
+            return None
+        try:
+            configured = self._settings_block() in (self.data_dir / "postgresql.conf").read_text()
+        except OSError:
+            return None
+        return uri if configured else None
+
+    def _settings_block(self) -> str:
+        wanted = "\n".join(f"{k} = '{v}'" for k, v in self._settings.items())
+        return f"{_MARKER}\n{wanted}\n"
+
     def _configure(self) -> bool:
         """Write pgseek's server settings once; True when a running server must restart to pick them up."""
         conf = self.data_dir / "postgresql.conf"
         text = conf.read_text()
-        wanted = "\n".join(f"{k} = '{v}'" for k, v in self._settings.items())
-        block = f"{_MARKER}\n{wanted}\n"
+        block = self._settings_block()
         if block in text:
             return False
         head = text.split(_MARKER)[0].rstrip("\n")
