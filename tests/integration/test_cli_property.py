@@ -49,8 +49,11 @@ FAILS_FIRST = {("serve",), ("demo",)}
 # What a file argument may be: each is either refused in one line or read (never waited on).
 SPECIAL_FILES = ("missing.txt", "missing/dir/x.md", "no-access.txt", "fifo.txt", "folder.md", "/dev/null", "-")
 
-weird_text = st.text(
-    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), min_size=0, max_size=40
+# An argument is bytes: one that is not UTF-8 reaches Python as lone surrogates (os.fsencode turns them back).
+not_utf8 = st.sampled_from(["a\udcffb", "caf\udce9", "\udc80"])
+weird_text = st.one_of(
+    st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), min_size=0, max_size=40),
+    not_utf8,
 )
 numbers = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70).map(str),
@@ -145,7 +148,7 @@ def _environment(root: Path, database_url: str, *, broken: bool) -> st.SearchStr
         lambda home, url, given: {
             b"PGSEEK_HOME": home,
             b"PGSEEK_DATABASE_URL": url.encode(),
-            **{f"PGSEEK_{name.upper()}".encode(): value.encode() for name, value in given},
+            **{f"PGSEEK_{name.upper()}".encode(): os.fsencode(value) for name, value in given},
         },
         homes,
         urls,
@@ -192,6 +195,16 @@ def _examples(root: Path, database_url: str, *, broken: bool) -> st.SearchStrate
             st.just(list(name)), _param_args(COMMANDS[name], paths), _environment(root, database_url, broken=broken)
         )
     )
+
+
+def test_a_query_that_is_not_utf8_is_one_line(roots: tuple[Path, str]) -> None:
+    """Found by the property: such a query reached the tokenizer (TypeError, a traceback before run() caught it)."""
+    root, url = roots
+    home = str(root / "home").encode()
+    for command in (["search", "a\udcffb", "--mode", "hybrid"], ["ask", "caf\udce9?"]):
+        done = _run(root, command, {b"PGSEEK_HOME": home, b"PGSEEK_DATABASE_URL": url.encode()})
+        _check(done)
+        assert done.returncode == 2 and b"lone surrogate" in done.stderr, done.stderr
 
 
 def test_commands_are_all_driven() -> None:
