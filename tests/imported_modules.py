@@ -27,7 +27,7 @@ runpy.run_module("pgseek", run_name="__main__", alter_sys=True)
 def run_pgseek(
     args: list[str], tmp_path: Path, env: dict[str, str] | None = None
 ) -> tuple[subprocess.CompletedProcess[str], set[str]]:
-    """The finished process, and the top-level names of the modules it had imported."""
+    """The finished process, and the modules it had imported: their full names and their top-level packages'."""
     listing = tmp_path / "modules.txt"
     done = subprocess.run(
         [sys.executable, "-c", _PROBE, str(listing), *args],
@@ -37,4 +37,4 @@ def run_pgseek(
         timeout=300,
     )
     names = listing.read_text().split() if listing.exists() else []
-    return done, {name.split(".")[0] for name in names}
+    return done, {name.split(".")[0] for name in names} | set(names)

@@ -29,12 +29,13 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from pgseek.cli_common import CollectionOpt, JsonOpt, TenantOpt, err, out
+from pgseek.cli_common import EXIT_INTERRUPTED, CollectionOpt, JsonOpt, TenantOpt, err, out
 from pgseek.cli_common import fail as _fail
 from pgseek.cli_common import open_seek as _seek
+from pgseek.cli_common import run as _run
 from pgseek.cli_common import settings_from as _settings
 from pgseek.cli_manage import collections_app, documents_app
-from pgseek.errors import IngestInterruptedError, PgseekError
+from pgseek.errors import IngestInterruptedError
 from pgseek.filters import build_filter
 from pgseek.types import Answer, AnswerDelta, IngestReport, SearchResult, Timings, page_label
 
@@ -66,8 +67,6 @@ WhereJsonOpt = Annotated[
 
 EXIT_DOCUMENTS_FAILED = 1
 """``ingest`` finished, but some documents were rejected (each is listed)."""
-EXIT_INTERRUPTED = 130
-"""Ctrl-C (SIGINT), as a shell reports a command it interrupted: 128 + 2."""
 SOURCE_NAME_CHARS = 40
 
 
@@ -222,7 +221,9 @@ def _print_report(report: IngestReport) -> None:
     if report.documents_pruned:
         out.print(f"{report.documents_pruned} documents pruned: their files are gone", highlight=False)
     for failure in report.failures:
-        err.print(f"[red]failed[/] {failure.path}: {failure.error}", highlight=False)
+        err.print(
+            Text.assemble(("failed", "red"), f" {failure.path}: {failure.error}"), highlight=False, soft_wrap=True
+        )
 
 
 @app.command()
@@ -585,10 +586,7 @@ def server_stop() -> None:
     """Stop the embedded server cleanly (it starts again on the next command)."""
     from pgseek.db.connect import embedded_server
 
-    try:
-        stopped = embedded_server(_settings()).stop()
-    except PgseekError as exc:
-        _fail(str(exc))
+    stopped = embedded_server(_settings()).stop()
     out.print("stopped" if stopped else "not running")
 
 
@@ -601,16 +599,25 @@ def serve(
     ] = 1,
 ) -> None:
     """Run the HTTP service: the /v1 API (API keys), a web page at /, OpenAPI docs at /docs, /metrics."""
-    from pydantic import ValidationError
-
     from pgseek.api.server import serve as run_server
-    from pgseek.config import Settings
+
+    _settings()
+    _check_listen(host, port)
+    run_server(host=host, port=port, workers=workers)
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Fail in one line before the server starts when it could not listen (uvicorn would log and exit 3)."""
+    import socket
 
     try:
-        Settings()
-    except ValidationError as exc:
-        _fail(f"invalid configuration: {exc}")
-    run_server(host=host, port=port, workers=workers)
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except (OSError, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        _fail(f"cannot listen on {host}:{port}: {reason}; give another --host or --port")
 
 
 @keys_app.command("create")
@@ -654,7 +661,7 @@ def keys_list(tenant: TenantOpt = None, json_out: JsonOpt = False) -> None:
 
 
 @app.command()
-def demo(k: Annotated[int, typer.Option("-k", help="Hits per example search.")] = 3) -> None:
+def demo(k: Annotated[int, typer.Option("-k", help="Hits per example search.", min=1, max=1000)] = 3) -> None:
     """Ingest Python's own help topics (pydoc_data), run three example searches and answer a question with citations."""
     from pgseek import demo as demo_corpus
 
@@ -664,15 +671,11 @@ def demo(k: Annotated[int, typer.Option("-k", help="Hits per example search.")] 
         _print_report(report)
         for query in demo_corpus.QUERIES:
             _print_hits(query, seek.search(query, k=k, collection=demo_corpus.COLLECTION))
-        out.print(f"\n[bold]ask:[/bold] {demo_corpus.QUESTION}", highlight=False)
+        out.print(Text.assemble("\n", ("ask:", "bold"), f" {demo_corpus.QUESTION}"), highlight=False)
         answer = seek.ask(demo_corpus.QUESTION, collection=demo_corpus.COLLECTION)
         out.print(answer.text, markup=False, highlight=False)
         _print_answer_footer(answer)
 
 
 def main() -> None:
-    try:
-        app()
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
+    _run(app)

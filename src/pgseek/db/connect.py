@@ -16,7 +16,13 @@ from pgseek.config import Settings
 from pgseek.db import queries
 from pgseek.db.migrate import migrate
 from pgseek.db.server import EmbeddedServer
-from pgseek.errors import DatabaseError, DatabaseUnavailableError, DataRejectedError, PgvectorMissingError
+from pgseek.errors import (
+    ConfigurationError,
+    DatabaseError,
+    DatabaseUnavailableError,
+    DataRejectedError,
+    PgvectorMissingError,
+)
 
 Pool = AsyncConnectionPool[psycopg.AsyncConnection[Any]]
 MIN_PGVECTOR = (0, 5)
@@ -38,8 +44,31 @@ def embedded_server(settings: Settings) -> EmbeddedServer:
 
 def resolve_url(settings: Settings) -> str:
     if settings.database_url is not None:
-        return settings.database_url
+        return check_url(settings.database_url)
     return embedded_server(settings).start()
+
+
+_URL_HINT = (
+    "give postgresql://user:password@host:5432/dbname (or libpq's 'host=... dbname=...'), or unset it to use the "
+    "embedded server"
+)
+
+
+def check_url(url: str) -> str:
+    """``url`` when libpq can read it; else a ConfigurationError saying what is wrong with PGSEEK_DATABASE_URL, so a
+    typo is not reported as an unreachable server."""
+    if "://" in url and not url.startswith(("postgresql://", "postgres://")):
+        scheme = url.split("://", 1)[0][:20]
+        raise ConfigurationError(f"PGSEEK_DATABASE_URL has the scheme {scheme!r}, not postgresql://: {_URL_HINT}")
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.Error as exc:
+        reason = " ".join(str(exc).replace(url, redact(url)).split())
+        raise ConfigurationError(f"PGSEEK_DATABASE_URL is not a connection string ({reason}): {_URL_HINT}") from exc
+    for port in str(params.get("port") or "").split(","):
+        if port and not (port.isascii() and port.isdigit()):
+            raise ConfigurationError(f"PGSEEK_DATABASE_URL has the port {port[:20]!r}, not a number: {_URL_HINT}")
+    return url
 
 
 def _version(text: str) -> tuple[int, ...]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pgseek.errors import DatabaseError, DatabaseUnavailableError
+from pgseek.errors import ConfigurationError, DatabaseError, DatabaseUnavailableError
 
 _MARKER = "# pgseek settings"
 
@@ -46,8 +46,12 @@ class EmbeddedServer:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         """Serialise start, configure and stop across processes (two pgseek commands started at once)."""
-        self.home.mkdir(parents=True, exist_ok=True)
-        with open(self.home / "server.lock", "w") as handle:
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            handle = open(self.home / "server.lock", "w")  # noqa: SIM115 (closed below, after the lock's release)
+        except OSError as exc:
+            raise unusable_home(self.home, exc) from exc
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -56,6 +60,9 @@ class EmbeddedServer:
 
     def start(self) -> str:
         """Start the server if needed and return a connection URI (a Unix socket, no TCP port)."""
+        running = self._running_uri()
+        if running is not None:
+            return running
         pgserver = _pgserver()
         with self._locked():
             try:
@@ -75,12 +82,27 @@ class EmbeddedServer:
                     f"could not start the embedded PostgreSQL in {self.data_dir}: {exc}\n{tail}"
                 ) from exc
 
+    def _running_uri(self) -> str | None:
+        """The URI of a server that runs with pgseek's settings already, read from its files: the common case of a
+        CLI command, which then imports neither pgserver nor psutil (~0.1 s, decision 0015). None otherwise."""
+        uri = self.status().uri
+        if uri is None:
+            return None
+        try:
+            configured = self._settings_block() in (self.data_dir / "postgresql.conf").read_text()
+        except OSError:
+            return None
+        return uri if configured else None
+
+    def _settings_block(self) -> str:
+        wanted = "\n".join(f"{k} = '{v}'" for k, v in self._settings.items())
+        return f"{_MARKER}\n{wanted}\n"
+
     def _configure(self) -> bool:
         """Write pgseek's server settings once; True when a running server must restart to pick them up."""
         conf = self.data_dir / "postgresql.conf"
         text = conf.read_text()
-        wanted = "\n".join(f"{k} = '{v}'" for k, v in self._settings.items())
-        block = f"{_MARKER}\n{wanted}\n"
+        block = self._settings_block()
         if block in text:
             return False
         head = text.split(_MARKER)[0].rstrip("\n")
@@ -119,6 +141,8 @@ class EmbeddedServer:
             return pid_file.read_text().splitlines()
         except FileNotFoundError:
             return []
+        except OSError as exc:
+            raise unusable_home(self.home, exc) from exc
 
     def _running_pid(self) -> int | None:
         lines = self._postmaster_lines()
@@ -140,6 +164,13 @@ class EmbeddedServer:
     def _socket_dir(self) -> str | None:
         lines = self._postmaster_lines()
         return lines[4] if len(lines) > 4 and lines[4] else None
+
+
+def unusable_home(home: Path, exc: OSError) -> ConfigurationError:
+    return ConfigurationError(
+        f"PGSEEK_HOME {os.fsdecode(home)!r} cannot hold the embedded database ({exc.strerror or exc}): set "
+        "PGSEEK_HOME to a folder you may write, or PGSEEK_DATABASE_URL to use your own PostgreSQL"
+    )
 
 
 def _zombie(pid: int) -> bool:

@@ -579,5 +579,8 @@ def load_paths(
             yield from _load_folder(path, glob, on_skip or (lambda _path, _reason: None))
         elif not path.exists():
             yield LoadFailure(raw, "no such file or directory")
+        elif not path.is_file():
+            # Reading a FIFO or a device could wait forever (or never end): only regular files are documents.
+            yield LoadFailure(raw, "not a regular file (a FIFO, socket or device): give a file, or - to read stdin")
         else:
             yield from _load_one(path)

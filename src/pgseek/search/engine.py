@@ -25,7 +25,7 @@ from pgseek.db.search import (
 )
 from pgseek.errors import QueryError
 from pgseek.filters import SearchFilter
-from pgseek.names import check_name
+from pgseek.names import check_name, text_problem
 from pgseek.providers.protocols import TokenizingEmbedder
 from pgseek.search.hybrid import DEFAULT_K, reciprocal_rank_fusion
 from pgseek.types import Hit, LegRank, SearchResult, Timings
@@ -71,8 +71,9 @@ class Defaults:
 def validate(query: str, opts: SearchOptions, embedder: TokenizingEmbedder) -> None:
     if not query or not query.strip():
         raise QueryError("the query is empty: give the words to search for", field="query")
-    if "\x00" in query:
-        raise QueryError("the query contains a NUL character: remove it", field="query")
+    problem = text_problem(query)  # a NUL, or a lone surrogate (bytes that were not UTF-8 in a shell argument)
+    if problem is not None:
+        raise QueryError(f"the query {problem}", field="query")
     for name, field in ((opts.collection, "collection"), (opts.tenant, "tenant")):
         if name is not None:
             check_name(name, field=field, what=field)
