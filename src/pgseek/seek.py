@@ -23,6 +23,8 @@ from pgseek.db.status import DatabaseStatus, database_status, ping
 from pgseek.db.supervisor import Supervisor
 from pgseek.errors import InputError, PayloadTooLargeError, PgseekError
 from pgseek.evaluate.ann import DEFAULT_EF_VALUES, AnnProbe, ann_recall
+from pgseek.evaluate.answer_suite import AnswerSuite
+from pgseek.evaluate.answers import AnswerSuiteReport, evaluate_answers
 from pgseek.evaluate.claims import ClaimSet
 from pgseek.evaluate.datasets import EvalDataset
 from pgseek.evaluate.rag import RagReport, evaluate_rag
@@ -393,6 +395,22 @@ class AsyncSeek:
     ) -> RagReport:
         """Ask every claim of a claims file and judge the answers' citations and evidence (docs/evaluation.md)."""
         return await evaluate_rag(self, claims, collection=collection, tenant=tenant, k=k, mode=mode, progress=progress)
+
+    async def evaluate_answers(
+        self,
+        suite: AnswerSuite,
+        *,
+        collection: str | None = None,
+        tenant: str | None = None,
+        k: int = 8,
+        mode: str = "hybrid",
+        progress: EvalProgressCallback | None = None,
+    ) -> AnswerSuiteReport:
+        """Ingest an answer suite's corpus, ask its questions and judge the answers and refusals
+        (docs/evaluation.md)."""
+        return await evaluate_answers(
+            self, suite, collection=collection, tenant=tenant, k=k, mode=mode, progress=progress
+        )
 
     async def ann_recall(
         self,
@@ -800,6 +818,21 @@ class Seek:
         """See ``AsyncSeek.evaluate_rag``."""
         return self._run(
             self._core.evaluate_rag(claims, collection=collection, tenant=tenant, k=k, mode=mode, progress=progress)
+        )
+
+    def evaluate_answers(
+        self,
+        suite: AnswerSuite,
+        *,
+        collection: str | None = None,
+        tenant: str | None = None,
+        k: int = 8,
+        mode: str = "hybrid",
+        progress: EvalProgressCallback | None = None,
+    ) -> AnswerSuiteReport:
+        """See ``AsyncSeek.evaluate_answers``."""
+        return self._run(
+            self._core.evaluate_answers(suite, collection=collection, tenant=tenant, k=k, mode=mode, progress=progress)
         )
 
     def ann_recall(
