@@ -47,7 +47,7 @@ def key_terms(question: str) -> dict[str, str]:
     (the first one, for a stem written several ways)."""
     terms: dict[str, str] = {}
     for word in words(question):
-        if word in STOP_WORDS or word in QUESTION_WORDS or len(word) < 2:
+        if word in STOP_WORDS or len(word) < 2 or stem(word) in _QUESTION_STEMS:
             continue
         terms.setdefault(stem(word), word)
     return terms
@@ -71,3 +71,6 @@ def stem(word: str) -> str:
             word = word[: -len(suffix)]
             break
     return word[:-1] if word.endswith("e") and len(word) > 3 else word
+
+
+_QUESTION_STEMS = frozenset(stem(w) for w in QUESTION_WORDS)

@@ -45,8 +45,9 @@ _MIN_WORDS = 4
 _SHORT_WORDS = 6
 """A neighbour this short finishes its passage ("Default is 127.0.0.1:9229.") rather than changing the subject."""
 _REPEAT = 0.8
-_FAQ_ANSWER_UNITS = 4
+_FAQ_ANSWER_UNITS = 8
 _LOOK_AHEAD = 3
+_BULLET = re.compile(r"(?:[-*+•▪◦]|\d{1,3}[.)])\s")
 _LABEL_WORDS = 12
 _SECTION_NUMBER = re.compile(r"\d{1,3}(?:\.\d{1,3})*\.?\s")
 
@@ -238,7 +239,9 @@ class ExtractiveGenerator:
         # a key term the anchor lacks ("Activate inspector on host:port." before "Default is 127.0.0.1:9229.").
         if index > 0:
             before = chunk[index - 1]
-            wanted = before.label or (_adds(before, covered, weights) and not _is_question(before))
+            # A bullet is a point of its own: it does not borrow from the item before it.
+            borrows = _adds(before, covered, weights) and not _is_question(before) and not _BULLET.match(anchor.text)
+            wanted = before.label or borrows
             if wanted and not before.text.startswith("#") and size + before.words <= self.passage_words:
                 passage.insert(0, before)
                 covered |= before.terms
@@ -248,11 +251,12 @@ class ExtractiveGenerator:
         position = index + 1
         while position < len(chunk):
             last = passage[-1].text.rstrip()
+            listing = any(u.text.rstrip().endswith(":") for u in passage)
             ahead = chunk[position : position + _LOOK_AHEAD]
             take = 0
             for i, unit in enumerate(ahead):
-                if _is_question(unit) or unit.text.startswith("#"):
-                    break
+                if _is_question(unit) or unit.text.startswith("#") or (_BULLET.match(unit.text) and not listing):
+                    break  # the next question, section or list item (unless the passage introduced the list)
                 if (i == 0 and (last.endswith(":") or unit.words < _SHORT_WORDS)) or _adds(unit, covered, weights):
                     take = i + 1
                     break
@@ -321,7 +325,10 @@ def _is_label(text: str) -> bool:
     """Short and unpunctuated, not a heading or a bullet (an option's synopsis may start with "--")."""
     if text.startswith("#") or (text[:1] in "*+-" and not text.startswith("--")):
         return False
-    return not text.rstrip().endswith((".", "!", "?", ":", ";", ",")) and len(text.split()) <= _LABEL_WORDS
+    if text.endswith("::"):
+        return True  # an AsciiDoc definition list's term ("--squash::")
+    # Sentences end in punctuation, code lines in ";", "{" or "}".
+    return not text.rstrip().endswith((".", "!", "?", ":", ";", ",", "{", "}")) and len(text.split()) <= _LABEL_WORDS
 
 
 def _is_question(unit: _Unit) -> bool:
