@@ -47,6 +47,7 @@ _SHORT_WORDS = 6
 _REPEAT = 0.8
 _FAQ_ANSWER_UNITS = 8
 _LOOK_AHEAD = 3
+_SHORT_SKIP = 12
 _BULLET = re.compile(r"(?:[-*+•▪◦]|\d{1,3}[.)])\s")
 _LABEL_WORDS = 12
 _SECTION_NUMBER = re.compile(r"\d{1,3}(?:\.\d{1,3})*\.?\s")
@@ -179,7 +180,7 @@ class ExtractiveGenerator:
             grown = self._grow(unit, by_chunk[unit.marker], weights)
             if grown:
                 passages.append(self._passage(unit, grown, similarity, weights))
-        passages.sort(key=lambda p: (-p.score, p.marker, p.start))
+        passages.sort(key=lambda p: (-p.score, p.words, p.marker, p.start))
         if not passages or passages[0].score < self.min_score:
             return []
         floor = passages[0].score - self.margin
@@ -246,8 +247,8 @@ class ExtractiveGenerator:
                 passage.insert(0, before)
                 covered |= before.terms
                 size += before.words
-        # Forward: what completes the passage, looking past up to two units that do not ("If unspecified, ... .
-        # The default value is `Infinity`.").
+        # Forward: what completes the passage, looking past up to two short units that do not ("If unspecified,
+        # subtests inherit this value from their parent. The default value is `Infinity`.").
         position = index + 1
         while position < len(chunk):
             last = passage[-1].text.rstrip()
@@ -255,6 +256,8 @@ class ExtractiveGenerator:
             ahead = chunk[position : position + _LOOK_AHEAD]
             take = 0
             for i, unit in enumerate(ahead):
+                if i > 0 and ahead[i - 1].words > _SHORT_SKIP:
+                    break  # only a short aside is skipped: a passage does not swallow a long sentence to reach one
                 if _is_question(unit) or unit.text.startswith("#") or (_BULLET.match(unit.text) and not listing):
                     break  # the next question, section or list item (unless the passage introduced the list)
                 if (i == 0 and (last.endswith(":") or unit.words < _SHORT_WORDS)) or _adds(unit, covered, weights):
