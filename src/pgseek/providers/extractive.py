@@ -32,10 +32,11 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from pgseek.providers.markers import strip_markers
 from pgseek.providers.protocols import NO_ANSWER, Embedder
-from pgseek.sentences import unit_spans
+from pgseek.sentences import PARAGRAPH_BREAK, unit_spans
 from pgseek.terms import content_words, key_terms, words
 from pgseek.types import Context
 
@@ -79,6 +80,13 @@ class _Unit:
     label: bool = False
     """A short line without closing punctuation that the next units describe: a definition list's term, an
     option's synopsis ("--leak-check=<no|summary|yes|full> [default: summary]")."""
+
+    paragraph: int = 0
+    """Paragraphs are counted within the chunk: a passage does not borrow from the paragraph before its anchor, and
+    a list item's passage stays inside its paragraph."""
+
+    listed: bool = False
+    """The unit's paragraph is a list (it opens with a bullet)."""
 
     @property
     def covers(self) -> frozenset[str]:
@@ -161,25 +169,43 @@ class ExtractiveGenerator:
         """The candidate units of the context with their scores, best first."""
         units = _units(context)
         weights = _weights(question, units)
-        scored = self._score_units(question, units, weights)
+        scored, _ = self._score_units(question, units, weights)
         return [ScoredSentence(u.marker, u.start, u.text, sim, cov, s) for u, sim, cov, s in scored]
 
     def select(self, question: str, context: Context) -> list[Passage]:
         """The passages of the answer, the answer first; empty when the context does not answer the question."""
         units = _units(context)
         weights = _weights(question, units)
-        scored = self._score_units(question, units, weights)
+        scored, asked = self._score_units(question, units, weights)
         if not scored:
             return []
-        similarity = {(u.marker, u.index): sim for u, sim, _, _ in scored}
+        unit_similarity = {(u.marker, u.index): sim for u, sim, _, _ in scored}
         by_chunk: dict[int, list[_Unit]] = {}
         for unit in units:
             by_chunk.setdefault(unit.marker, []).append(unit)
+        grown: dict[tuple[int, ...], tuple[_Unit, float, list[_Unit]]] = {}
+        for anchor, similarity, _, _ in scored[: self.max_sentences * 4]:
+            passage = self._grow(anchor, by_chunk[anchor.marker], weights)
+            key = (anchor.marker, *(u.index for u in passage))
+            if passage and key not in grown:
+                grown[key] = (anchor, similarity, passage)
+        # A passage of several units is compared with the question as a whole, in one batch: "Default is
+        # 127.0.0.1:9229." alone says little, "Activate inspector on host:port. Default is 127.0.0.1:9229." says it.
+        # A FAQ's answer keeps its question's similarity: the question is what matches, the answer what it says.
+        joined = [p for a, _, p in grown.values() if len(p) > 1 and not _is_question(a)]
+        texts = list(dict.fromkeys(" ".join(u.text for u in p) for p in joined))
+        whole = dict(zip(texts, self._similarities(asked, texts), strict=True)) if texts else {}
+        w = self.keyword_weight
         passages: list[Passage] = []
-        for unit, _, _, _ in scored[: self.max_sentences * 4]:
-            grown = self._grow(unit, by_chunk[unit.marker], weights)
-            if grown:
-                passages.append(self._passage(unit, grown, similarity, weights))
+        for anchor, similarity, passage in grown.values():
+            text = " ".join(u.text for u in passage)
+            best_unit = max(unit_similarity.get((u.marker, u.index), 0.0) for u in passage)
+            sim = similarity if _is_question(anchor) else max(whole.get(text, similarity), best_unit)
+            coverage = _coverage(frozenset().union(*(u.covers for u in (anchor, *passage))), weights)
+            texts_ = tuple(u.text for u in passage)
+            passages.append(
+                Passage(passage[0].marker, passage[0].start, texts_, sim, coverage, (1 - w) * sim + w * coverage)
+            )
         passages.sort(key=lambda p: (-p.score, p.words, p.marker, p.start))
         if not passages or passages[0].score < self.min_score:
             return []
@@ -196,21 +222,25 @@ class ExtractiveGenerator:
                 used += passage.words
         return picked
 
+    def _similarities(self, asked: NDArray[np.float32], texts: Sequence[str]) -> list[float]:
+        vectors = self._embedder.embed(list(texts), purpose="document")
+        return list(np.asarray(vectors @ asked, dtype=np.float64).tolist())
+
     def _score_units(
         self, question: str, units: Sequence[_Unit], weights: Mapping[str, float]
-    ) -> list[tuple[_Unit, float, float, float]]:
+    ) -> tuple[list[tuple[_Unit, float, float, float]], NDArray[np.float32]]:
+        """Candidate units with (similarity, coverage, score), best first, and the question's vector."""
+        asked = self._embedder.embed([question], purpose="query")[0]
         candidates = [u for u in units if _is_candidate(u.text)]
         if not candidates:
-            return []
+            return [], asked
         if len(candidates) > self.max_candidates:
             # Order kept stable (rank, then position) so that ties go to the better-ranked chunk.
             ranked = sorted(enumerate(candidates), key=lambda iu: (-_coverage(iu[1].covers, weights), iu[0]))
             candidates = [u for _, u in sorted(ranked[: self.max_candidates])]
         # Overlapping chunks repeat text: each distinct unit is embedded once.
         texts = list(dict.fromkeys(u.text for u in candidates))
-        vectors = self._embedder.embed([question], purpose="query")
-        unit_vectors = self._embedder.embed(texts, purpose="document")
-        similarity = dict(zip(texts, np.asarray(unit_vectors @ vectors[0], dtype=np.float64).tolist(), strict=True))
+        similarity = dict(zip(texts, self._similarities(asked, texts), strict=True))
         w = self.keyword_weight
         scored = []
         for unit in candidates:
@@ -218,7 +248,7 @@ class ExtractiveGenerator:
             sim = similarity[unit.text]
             scored.append((unit, sim, coverage, (1 - w) * sim + w * coverage))
         scored.sort(key=lambda s: (-s[3], s[0].marker, s[0].start))
-        return scored
+        return scored, asked
 
     def _grow(self, anchor: _Unit, chunk: Sequence[_Unit], weights: Mapping[str, float]) -> list[_Unit]:
         """The passage around ``anchor``: see the module's docstring, step 4."""
@@ -242,7 +272,7 @@ class ExtractiveGenerator:
             before = chunk[index - 1]
             # A bullet is a point of its own: it does not borrow from the item before it.
             borrows = _adds(before, covered, weights) and not _is_question(before) and not _BULLET.match(anchor.text)
-            wanted = before.label or borrows
+            wanted = before.label or (borrows and before.paragraph == anchor.paragraph)
             if wanted and not before.text.startswith("#") and size + before.words <= self.passage_words:
                 passage.insert(0, before)
                 covered |= before.terms
@@ -253,6 +283,7 @@ class ExtractiveGenerator:
         while position < len(chunk):
             last = passage[-1].text.rstrip()
             listing = any(u.text.rstrip().endswith(":") for u in passage)
+            item = passage[-1].listed
             ahead = chunk[position : position + _LOOK_AHEAD]
             take = 0
             for i, unit in enumerate(ahead):
@@ -260,6 +291,8 @@ class ExtractiveGenerator:
                     break  # only a short aside is skipped: a passage does not swallow a long sentence to reach one
                 if _is_question(unit) or unit.text.startswith("#") or (_BULLET.match(unit.text) and not listing):
                     break  # the next question, section or list item (unless the passage introduced the list)
+                if unit.paragraph != passage[-1].paragraph and item and not last.endswith(":"):
+                    break  # a list item ends with its paragraph
                 if (i == 0 and (last.endswith(":") or unit.words < _SHORT_WORDS)) or _adds(unit, covered, weights):
                     take = i + 1
                     break
@@ -273,32 +306,22 @@ class ExtractiveGenerator:
             position += take
         return passage
 
-    def _passage(
-        self,
-        anchor: _Unit,
-        units: Sequence[_Unit],
-        similarity: Mapping[tuple[int, int], float],
-        weights: Mapping[str, float],
-    ) -> Passage:
-        # A FAQ's answer is scored as its question: the question is what matches, the answer what it says.
-        scored = [anchor, *units]
-        best = max(similarity.get((u.marker, u.index), 0.0) for u in scored)
-        coverage = _coverage(frozenset().union(*(u.covers for u in scored)), weights)
-        w = self.keyword_weight
-        texts = tuple(u.text for u in units)
-        return Passage(units[0].marker, units[0].start, texts, best, coverage, (1 - w) * best + w * coverage)
-
 
 def _units(context: Context) -> list[_Unit]:
     units = []
     for source in context.sources:
         section: frozenset[str] = frozenset()
         spans = unit_spans(source.chunk)
+        paragraph, previous_end, listed = 0, 0, False
         for index, (start, end) in enumerate(spans):
             text = strip_markers(source.chunk[start:end])
             terms = content_words(text)
             label = _is_label(text) and index + 1 < len(spans)
-            units.append(_Unit(source.marker, index, start, text, terms, section, label))
+            if index == 0 or PARAGRAPH_BREAK.search(source.chunk, previous_end, start):
+                paragraph += 1
+                listed = bool(_BULLET.match(text))
+            previous_end = end
+            units.append(_Unit(source.marker, index, start, text, terms, section, label, paragraph, listed))
             if text.startswith("#") or label:
                 section = terms
     return units
