@@ -57,7 +57,7 @@ It is possible to achieve something like this by running your program without an
 slow-down of about 5x, less than that of most tools), and then adding instrumentation once you get to a point of
 interest.
 """
-SUITE = [
+SUITE: list[dict[str, Any]] = [
     {"id": "inspect-default", "question": "What address and port does node --inspect listen on by default?",
      "answers": ["127.0.0.1:9229"], "source": "cli.md"},
     {"id": "attach", "question": "Can I attach Valgrind to a program that is already running?",

@@ -185,10 +185,10 @@ class ExtractiveGenerator:
             by_chunk.setdefault(unit.marker, []).append(unit)
         grown: dict[tuple[int, ...], tuple[_Unit, float, list[_Unit]]] = {}
         for anchor, similarity, _, _ in scored[: self.max_sentences * 4]:
-            passage = self._grow(anchor, by_chunk[anchor.marker], weights)
-            key = (anchor.marker, *(u.index for u in passage))
-            if passage and key not in grown:
-                grown[key] = (anchor, similarity, passage)
+            run = self._grow(anchor, by_chunk[anchor.marker], weights)
+            key = (anchor.marker, *(u.index for u in run))
+            if run and key not in grown:
+                grown[key] = (anchor, similarity, run)
         # A passage of several units is compared with the question as a whole, in one batch: "Default is
         # 127.0.0.1:9229." alone says little, "Activate inspector on host:port. Default is 127.0.0.1:9229." says it.
         # A FAQ's answer keeps its question's similarity: the question is what matches, the answer what it says.
@@ -197,14 +197,16 @@ class ExtractiveGenerator:
         whole = dict(zip(texts, self._similarities(asked, texts), strict=True)) if texts else {}
         w = self.keyword_weight
         passages: list[Passage] = []
-        for anchor, similarity, passage in grown.values():
-            text = " ".join(u.text for u in passage)
-            best_unit = max(unit_similarity.get((u.marker, u.index), 0.0) for u in passage)
+        for anchor, similarity, grown_units in grown.values():
+            text = " ".join(u.text for u in grown_units)
+            best_unit = max(unit_similarity.get((u.marker, u.index), 0.0) for u in grown_units)
             sim = similarity if _is_question(anchor) else max(whole.get(text, similarity), best_unit)
-            coverage = _coverage(frozenset().union(*(u.covers for u in (anchor, *passage))), weights)
-            texts_ = tuple(u.text for u in passage)
+            coverage = _coverage(frozenset().union(*(u.covers for u in (anchor, *grown_units))), weights)
+            texts_ = tuple(u.text for u in grown_units)
             passages.append(
-                Passage(passage[0].marker, passage[0].start, texts_, sim, coverage, (1 - w) * sim + w * coverage)
+                Passage(
+                    grown_units[0].marker, grown_units[0].start, texts_, sim, coverage, (1 - w) * sim + w * coverage
+                )
             )
         passages.sort(key=lambda p: (-p.score, p.words, p.marker, p.start))
         if not passages or passages[0].score < self.min_score:
