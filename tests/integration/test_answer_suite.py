@@ -62,7 +62,7 @@ SUITE: list[dict[str, Any]] = [
      "answers": ["127.0.0.1:9229"], "source": "cli.md"},
     {"id": "attach", "question": "Can I attach Valgrind to a program that is already running?",
      "answers": ["full control from the very start"], "source": "faq.txt"},
-    {"id": "django-pool", "question": "How do I configure database connection pooling in Django?",
+    {"id": "django-pool", "question": "Which port does the Django inspector listen on by default?",
      "answerable": False},
 ]  # fmt: skip
 
