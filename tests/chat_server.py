@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -46,6 +47,8 @@ class ChatServer:
     def __init__(self) -> None:
         self.replies: deque[Reply] = deque()
         self.default = Reply()
+        self.responder: Callable[[dict[str, Any]], Reply] | None = None
+        """When set, answers each request that no queued reply is left for, from the request's body."""
         self.requests: list[Recorded] = []
         self.release = threading.Event()
         self.released_in_time: bool | None = None
@@ -69,7 +72,9 @@ class ChatServer:
     def next_reply(self, recorded: Recorded) -> Reply:
         with self._lock:
             self.requests.append(recorded)
-            return self.replies.popleft() if self.replies else self.default
+            if self.replies:
+                return self.replies.popleft()
+        return self.responder(recorded.body) if self.responder is not None else self.default
 
     def start(self) -> ChatServer:
         self._thread.start()

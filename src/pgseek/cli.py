@@ -414,7 +414,9 @@ def status(json_out: JsonOpt = False) -> None:
 
 @app.command("eval")
 def eval_(
-    dataset: Annotated[Path, typer.Argument(help="A BEIR dataset folder, or a golden-set .jsonl file.")],
+    dataset: Annotated[
+        Path, typer.Argument(help="A BEIR dataset folder, a golden-set .jsonl file, or an answer-suite .jsonl file.")
+    ],
     mode: Annotated[str, typer.Option("--mode", "-m", help="vector, keyword, hybrid or all.")] = "all",
     k: Annotated[int, typer.Option("-k", "--k", help="Cut-off for nDCG, MRR and recall.")] = 10,
     split: Annotated[str, typer.Option("--split", help="BEIR qrels split (qrels/<split>.tsv).")] = "test",
@@ -435,9 +437,13 @@ def eval_(
     json_out: JsonOpt = False,
 ) -> None:
     """Score retrieval on a BEIR dataset or your golden set: nDCG@k, MRR@k, Recall@k, Recall@100, latency;
-    with --rag, also the answers: gold citations, citation precision, evidence sentences, refusals."""
-    from pgseek.evaluate import load_beir, load_golden, load_rag_claims, plot_ann, plot_report
+    with --rag, also the answers: gold citations, citation precision, evidence sentences, refusals. An answer suite
+    (questions with "answers" or "answerable": false) is asked with --rag-k/--rag-mode and its answers judged."""
+    from pgseek.evaluate import is_answer_suite, load_beir, load_golden, load_rag_claims, plot_ann, plot_report
 
+    if dataset.is_file() and is_answer_suite(dataset):
+        _eval_answers(dataset, collection, tenant, rag_k, rag_mode, out_dir, json_out)
+        return
     modes = ("vector", "keyword", "hybrid") if mode == "all" else (mode,)
     claims_path = rag_claims or (_default_claims(dataset) if rag else None)
     with _seek() as seek:
@@ -472,6 +478,51 @@ def eval_(
         _print_rag(rag_report)
     for path in [out_dir / f"eval-{data.name}.json", *charts]:
         err.print(f"wrote {path}")
+
+
+def _eval_answers(
+    path: Path, collection: str | None, tenant: str | None, k: int, mode: str, out_dir: Path, json_out: bool
+) -> None:
+    from pgseek.evaluate import load_answer_suite, plot_answers
+
+    with _seek() as seek:
+        suite = load_answer_suite(path)
+        with _eval_progress(enabled=not json_out and out.is_terminal) as on_progress:
+            report = seek.evaluate_answers(
+                suite, collection=collection, tenant=tenant, k=k, mode=mode, progress=on_progress
+            )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    body = report.to_json()
+    written = [out_dir / f"answers-{suite.name}.json", out_dir / f"answers-{suite.name}.png"]
+    written[0].write_text(json.dumps(body, indent=2))
+    plot_answers(report, written[1])
+    if json_out:
+        print(json.dumps(body))
+        return
+    answerable = body["answerable"]
+    table = Table(
+        title=f"answers: {report.generator}, {report.mode} k={report.k} ({report.suite}, {report.collection})",
+        title_justify="left",
+    )
+    for column in ("answer accuracy", "refusal accuracy", "false refusals", "p50 ms", "p99 ms"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        f"{report.answer_accuracy:.3f} (of {answerable})",
+        f"{report.refusal_accuracy:.3f} (of {body['unanswerable']})",
+        str(body["false_refusals"]),
+        f"{report.latency_p50_ms:.1f}",
+        f"{report.latency_p99_ms:.1f}",
+    )
+    out.print(table)
+    for label, key in (
+        ("partial", "partial"),
+        ("wrong", "wrong"),
+        ("answered, should refuse", "answered_unanswerable"),
+    ):
+        if body[key]:
+            out.print(f"{label}: {', '.join(body[key])}", highlight=False)
+    for written_path in written:
+        err.print(f"wrote {written_path}")
 
 
 def _default_claims(dataset: Path) -> Path:

@@ -48,6 +48,8 @@ from pgseek.types import (
 
 if TYPE_CHECKING:  # evaluation loads where it runs: not for a search (decision 0015)
     from pgseek.evaluate.ann import AnnProbe
+    from pgseek.evaluate.answer_suite import AnswerSuite
+    from pgseek.evaluate.answers import AnswerSuiteReport
     from pgseek.evaluate.claims import ClaimSet
     from pgseek.evaluate.datasets import EvalDataset
     from pgseek.evaluate.rag import RagReport
@@ -411,6 +413,24 @@ class AsyncSeek:
         from pgseek.evaluate.rag import evaluate_rag
 
         return await evaluate_rag(self, claims, collection=collection, tenant=tenant, k=k, mode=mode, progress=progress)
+
+    async def evaluate_answers(
+        self,
+        suite: AnswerSuite,
+        *,
+        collection: str | None = None,
+        tenant: str | None = None,
+        k: int = 8,
+        mode: str = "hybrid",
+        progress: EvalProgressCallback | None = None,
+    ) -> AnswerSuiteReport:
+        """Ingest an answer suite's corpus, ask its questions and judge the answers and refusals
+        (docs/evaluation.md)."""
+        from pgseek.evaluate.answers import evaluate_answers
+
+        return await evaluate_answers(
+            self, suite, collection=collection, tenant=tenant, k=k, mode=mode, progress=progress
+        )
 
     async def ann_recall(
         self,
@@ -825,6 +845,21 @@ class Seek:
         """See ``AsyncSeek.evaluate_rag``."""
         return self._run(
             self._core.evaluate_rag(claims, collection=collection, tenant=tenant, k=k, mode=mode, progress=progress)
+        )
+
+    def evaluate_answers(
+        self,
+        suite: AnswerSuite,
+        *,
+        collection: str | None = None,
+        tenant: str | None = None,
+        k: int = 8,
+        mode: str = "hybrid",
+        progress: EvalProgressCallback | None = None,
+    ) -> AnswerSuiteReport:
+        """See ``AsyncSeek.evaluate_answers``."""
+        return self._run(
+            self._core.evaluate_answers(suite, collection=collection, tenant=tenant, k=k, mode=mode, progress=progress)
         )
 
     def ann_recall(

@@ -367,7 +367,7 @@ class Context:
         return self.sources[marker - 1] if 1 <= marker <= len(self.sources) else None
 
 
-RefusalReason = Literal["no_hits", "low_score", "not_in_context"]
+RefusalReason = Literal["no_hits", "low_score", "missing_terms", "not_in_context"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,9 +375,9 @@ class Answer:
     """An answer to a question, written only from the retrieved context, with the sources it cites.
 
     ``refused`` answers say that the documents do not answer the question and cite nothing; ``refusal_reason`` says
-    why: nothing was retrieved, the best retrieved chunk scored under the refusal threshold, or the generator found
-    no answer in the context. ``dropped_markers`` are the [n] markers the generator wrote that point at no source it
-    was given: they are removed from ``text``.
+    why: nothing was retrieved, the best retrieved chunk scored under the refusal threshold, the context lacks the
+    question's rare key terms, or the generator found no answer in the context. ``dropped_markers`` are the [n]
+    markers the generator wrote that point at no source it was given: they are removed from ``text``.
     """
 
     event: ClassVar[str] = "answer"

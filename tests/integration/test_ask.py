@@ -65,7 +65,7 @@ def seek(settings: Any, local_embedder: Any) -> Iterator[Seek]:
 def test_the_extractive_answer_quotes_and_cites_the_right_sentence(seek: Seek) -> None:
     answer = seek.ask("How long does an espresso shot take?", collection=COLLECTION)
     assert not answer.refused and answer.refusal_reason is None
-    assert answer.text.startswith(f"{ESPRESSO_SHOT} [1]")
+    assert answer.text.startswith(f"“{ESPRESSO_SHOT}” [1]")  # the answer quoted first
     assert answer.citations[0].marker == 1 and answer.citations[0].document_id == "espresso"
     cited = answer.citations[0]
     assert DOCS["espresso"][1][cited.start : cited.end] == cited.chunk
@@ -89,14 +89,14 @@ def test_the_extractive_answer_is_deterministic_and_skips_duplicates(seek: Seek)
 
 def test_each_sentence_carries_its_own_source(seek: Seek) -> None:
     answer = seek.ask("What threatens coral reefs?", collection=COLLECTION, k=4)
-    assert "Rising sea temperatures cause coral bleaching, which threatens the reef. [1]" in answer.text
+    assert "Rising sea temperatures cause coral bleaching, which threatens the reef.” [1]" in answer.text
     assert answer.citations[0].document_id == "reef"
 
 
 def test_the_documents_own_reference_markers_are_not_citations(seek: Seek) -> None:
     answer = seek.ask("How far out at sea can a lighthouse beam be seen?", collection=COLLECTION)
-    expected = "A Fresnel lens concentrates the lamp's light into a beam visible for 40 kilometres out at sea. [1]"
-    assert answer.text.startswith(expected)
+    expected = "A Fresnel lens concentrates the lamp's light into a beam visible for 40 kilometres out at sea.” [1]"
+    assert answer.text.startswith("“") and expected in answer.text
     assert [c.document_id for c in answer.citations] == ["lighthouse"] and answer.dropped_markers == ()
     assert "[3, 4]" in answer.citations[0].chunk  # the citation keeps the document's exact text
 
@@ -154,7 +154,7 @@ def test_the_json_shape(seek: Seek) -> None:
 async def test_the_async_facade(settings: Any, local_embedder: Any, seek: Seek) -> None:
     async with AsyncSeek(settings, embedder=local_embedder) as core:
         answer = await core.ask("How long does an espresso shot take?", collection=COLLECTION)
-        assert answer.text.startswith(ESPRESSO_SHOT)
+        assert answer.text.startswith(f"“{ESPRESSO_SHOT}”")
         events = [e async for e in core.ask_stream("How long does an espresso shot take?", collection=COLLECTION)]
     final = events[-1]
     assert isinstance(final, Answer) and final.text == answer.text and final.citations == answer.citations

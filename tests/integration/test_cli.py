@@ -203,3 +203,34 @@ def test_eval_on_a_small_beir_dataset(env: dict[str, str], tmp_path: Path) -> No
 
     missing = pgseek(["eval", str(tmp_path), "--rag"], env)
     assert missing.returncode == 2 and "--rag-claims" in missing.stderr
+
+
+def test_eval_on_an_answer_suite(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "espresso.md").write_text(
+        "# Espresso\n\nEspresso is a concentrated form of coffee. A shot of espresso takes about 25 to 30 seconds "
+        "to pull. Espresso is the base of drinks such as the cappuccino and the latte.\n"
+    )
+    records = [
+        {"name": "tiny-answers", "corpus": ["espresso.md"]},
+        {"id": "shot", "question": "How long does an espresso shot take?", "answers": ["25 to 30 seconds"]},
+        {"id": "capsule", "question": "How long does a Nespresso capsule last?", "answerable": False},
+    ]
+    suite = tmp_path / "suite.jsonl"
+    suite.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = tmp_path / "out"
+    result = pgseek(["eval", str(suite), "--out", str(out), "--json"], env)
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert (body["suite"], body["collection"], body["answerable"], body["unanswerable"]) == (
+        "tiny-answers",
+        "eval-tiny-answers",
+        1,
+        1,
+    )
+    assert (body["answer_accuracy"], body["refusal_accuracy"]) == (1.0, 1.0)
+    assert (out / "answers-tiny-answers.png").stat().st_size > 0
+    assert json.loads((out / "answers-tiny-answers.json").read_text())["per_question"][0]["verdict"] == "correct"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q", "answers": []}\n')
+    result = pgseek(["eval", str(bad)], env)
+    assert result.returncode != 0 and "bad.jsonl:1" in result.stderr and "Traceback" not in result.stderr

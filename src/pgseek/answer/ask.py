@@ -7,7 +7,9 @@ as deltas, then one final ``Answer``. Refusal happens at three points, and alway
 2. the best cosine similarity between the question and a retrieved chunk is under the threshold ("low_score"): the
    vector leg's score, read back as a cosine whatever the collection's distance (vectors are unit length). Keyword
    mode has no similarity to compare, so this gate needs vector or hybrid mode;
-3. the generator writes ``NO_ANSWER`` ("not_in_context").
+3. at least half of the question's rare key terms appear nowhere in the context ("missing_terms"; see
+   ``coverage``): the documents retrieved are about something else, however close they score;
+4. the generator writes ``NO_ANSWER`` ("not_in_context").
 
 While streaming, text that could still become ``NO_ANSWER`` is held back, so a refusal never shows the sentinel.
 """
@@ -19,6 +21,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from pgseek.answer.context import build_context
+from pgseek.answer.coverage import missing_terms
 from pgseek.providers.markers import parse_markers
 from pgseek.providers.protocols import NO_ANSWER, Generator
 from pgseek.providers.tokens import TokenCounter
@@ -86,6 +89,10 @@ async def answer_events(
         return
 
     context = build_context(result.hits, counter, policy.context_tokens)
+    if missing_terms(question, context, counter):
+        yield AnswerDelta(REFUSAL)
+        yield finish("", None, "missing_terms")
+        return
     pieces: list[str] = []
     holding = True
     generated = generator.generate(question, context, stream=stream)

@@ -1,4 +1,5 @@
-"""PNG charts of an ``EvalReport`` and an ``AnnProbe`` (matplotlib, imported only when a chart is drawn)."""
+"""PNG charts of an ``EvalReport``, an ``AnnProbe`` and an ``AnswerSuiteReport`` (matplotlib, imported only when a
+chart is drawn)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from pgseek.evaluate.ann import AnnProbe
+    from pgseek.evaluate.answers import AnswerSuiteReport
     from pgseek.evaluate.runner import EvalReport
 
-__all__ = ["plot_ann", "plot_report"]
+__all__ = ["plot_ann", "plot_answers", "plot_report"]
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -71,6 +73,35 @@ def plot_ann(probe: AnnProbe, path: Path | str) -> Path:
     ax.set_title(f"ANN recall: {probe.collection or 'collection'}, {probe.queries} queries")
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
+    out = Path(path)
+    fig.savefig(out, dpi=120)
+    return out
+
+
+def plot_answers(report: AnswerSuiteReport, path: Path | str) -> Path:
+    """Stacked bars of the verdicts: answerable questions (correct, partial, wrong) and unanswerable ones (refused,
+    answered), with the accuracies and p50 latency in the title."""
+    fig = _figure(7, 4.5)
+    ax = fig.subplots()
+    groups = [("answerable", ("correct", "partial", "wrong", "failed")), ("unanswerable", ("refused", "answered"))]
+    colours = {"correct": "tab:green", "refused": "tab:green", "partial": "tab:orange", "wrong": "tab:red"}
+    colours |= {"answered": "tab:red", "failed": "tab:gray"}
+    for x, (label, verdicts) in enumerate(groups):
+        bottom = 0
+        for verdict in verdicts:
+            count = sum(r.verdict == verdict and r.answerable == (label == "answerable") for r in report.results)
+            if count:
+                bars = ax.bar([x], [count], 0.6, bottom=bottom, color=colours[verdict], label=verdict)
+                ax.bar_label(bars, labels=[f"{verdict} {count}"], label_type="center", fontsize=8)
+                bottom += count
+    ax.set_xticks(range(len(groups)), [g[0] for g in groups])
+    ax.set_ylabel("questions")
+    ax.set_title(
+        f"{report.suite}: answers {report.answer_accuracy:.0%} correct, refusals {report.refusal_accuracy:.0%} right"
+        f"\n{report.generator}, {report.mode} k={report.k}, p50 {report.latency_p50_ms:.0f} ms",
+        fontsize=9,
+    )
+    ax.grid(axis="y", alpha=0.3)
     out = Path(path)
     fig.savefig(out, dpi=120)
     return out

@@ -55,3 +55,7 @@ class Answerer(Protocol):
         collection: str | None = None,
         tenant: str | None = None,
     ) -> Answer: ...
+
+
+class SuiteRunner(Retriever, Answerer, Protocol):
+    """Ingest a suite's corpus and ask its questions: what an answer suite runs."""
