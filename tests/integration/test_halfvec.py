@@ -4,6 +4,7 @@ model wider than float32's HNSW index, written, indexed and searched by both pla
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 import numpy as np
 import psycopg
@@ -13,6 +14,8 @@ from numpy.typing import NDArray
 from pgseek import Document, SearchFilter, Seek, Settings
 from pgseek.errors import ConfigurationError
 from pgseek.providers.local import LocalEmbedder
+from pgseek.types import ModelInfo
+from tests.conftest import DelegatingEmbedder
 from tests.embeddings_server import EmbeddingsServer, Vectors
 
 DOCS = [
@@ -152,3 +155,27 @@ def test_wider_than_halfvec_can_index_is_refused_before_anything_is_written(
     with psycopg.connect(database_url) as conn:
         models = conn.execute("SELECT count(*) FROM embedding_models WHERE name = 'wide-4096'").fetchone()
     assert models is not None and models[0] == 0
+
+
+class Unnormalised(DelegatingEmbedder):
+    """The real model asking for float16 storage, with one text's vector scaled past float16's range (65,504)."""
+
+    @property
+    def info(self) -> ModelInfo:
+        return replace(self.inner.info, precision="float16", normalized=False)
+
+    def embed(self, texts: Sequence[str], *, purpose: str = "document") -> NDArray[np.float32]:
+        vectors = self.inner.embed(texts, purpose=purpose)
+        scale = np.array([[1e6 if "volcano" in t else 1.0] for t in texts], dtype=np.float32)
+        scaled: NDArray[np.float32] = vectors * scale
+        return scaled
+
+
+def test_a_value_float16_cannot_hold_fails_its_document_alone(
+    settings: Settings, local_embedder: LocalEmbedder
+) -> None:
+    with Seek(settings, embedder=Unnormalised(local_embedder)) as seek:
+        report = seek.ingest_documents(DOCS, collection="overflow")
+        hit = seek.search("how do I make a loaf at home", k=1, collection="overflow").hits[0]
+    assert report.documents_added == len(DOCS) - 1 and [f.path for f in report.failures] == ["volcano"]
+    assert "beyond float16's range" in report.failures[0].error and hit.document_id == "bread"
