@@ -115,7 +115,7 @@ async def search(
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await register_vector_async(conn)
         for precision, where in loaded.items():
-            plans = [(f"hnsw ef_search={ef}", db_search.VectorTuning(ef, 20_000, 0)) for ef in EF_SEARCHES]
+            plans = [(f"hnsw ef {ef}", db_search.VectorTuning(ef, 20_000, 0)) for ef in EF_SEARCHES]
             plans.append(("exact", db_search.VectorTuning(40, 20_000, 10**9)))
             for plan, tuning in plans:
                 ids: list[list[int]] = []
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         where = loaded[precision]
         rows.append(
             {
-                "storage": f"{precision} ({'halfvec' if precision == 'float16' else 'vector'})",
+                "storage": "halfvec" if precision == "float16" else "vector",
                 "plan": plan,
                 "recall@10": float(recall),
                 "p50 ms": common.percentile(ms, 50),
@@ -201,15 +201,15 @@ def main(argv: list[str] | None = None) -> int:
         }
     )
     plans = list(dict.fromkeys(plan for _, plan in found))
-    recalls = {(r["storage"].split()[0], r["plan"]): r["recall@10"] for r in rows}
-    by_precision = {precision: [recalls[precision, plan] for plan in plans] for precision in PRECISIONS}
+    recalls = {(r["storage"], r["plan"]): r["recall@10"] for r in rows}
+    by_type = {column: [recalls[column, plan] for plan in plans] for column in ("vector", "halfvec")}
     common.write_results(
         "halfvec",
         rows,
         meta,
         plot={
             "labels": plans,
-            "values": by_precision,
+            "values": by_type,
             "title": f"recall@10 vs exact float32, {args.rows:,} rows ({model['name']}), vector vs halfvec",
             "ylabel": "recall@10",
         },
