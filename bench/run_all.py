@@ -5,6 +5,7 @@
                                       #       HTTP load (30 s per endpoint), server RSS over 8 ingest rounds
     python bench/run_all.py --quick   # --limit 300 for ingest, --rows 3000 for write,
                                       # --rows 20000 --base 300 --queries 10 for search,
+                                      # --rows 3000 --base 300 for halfvec,
                                       # --corpus-docs 300 --e2e-docs 60 --queries 20 for the peers, --quick for http
                                       # and memory, --runs 5 --docs 5 for the command's wall time
 
@@ -26,6 +27,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_write.py", [], ["--rows", "3000"]),
     ("bench_ingest.py", [], ["--limit", "300"]),
     ("bench_search.py", [], ["--rows", "20000", "--base", "300", "--queries", "10"]),
+    ("bench_halfvec.py", [], ["--rows", "3000", "--base", "300"]),
     ("bench_peers.py", [], ["--corpus-docs", "300", "--e2e-docs", "60", "--queries", "20", "--filter-queries", "20"]),
     ("bench_http.py", [], ["--quick"]),
     ("bench_memory.py", [], ["--quick"]),

@@ -15,10 +15,9 @@ from psycopg.conninfo import make_conninfo
 
 from pgseek.config import Settings
 from pgseek.db.server import EmbeddedServer
+from pgseek.providers import storage
 from pgseek.providers.local import LocalEmbedder
-from pgseek.providers.tokens import TokenCounter
 from pgseek.seek import Seek
-from pgseek.types import ModelInfo
 from tests.chat_server import ChatServer
 from tests.embeddings_server import EmbeddingsServer
 
@@ -47,26 +46,11 @@ def database_url(server_url: str, request: pytest.FixtureRequest) -> str:
     return make_conninfo(server_url, dbname=name)
 
 
-class DelegatingEmbedder:
+class DelegatingEmbedder(storage.DelegatingEmbedder):
     """The real embedder behind a wrapper; subclasses change ``embed`` only."""
 
     def __init__(self, inner: LocalEmbedder) -> None:
-        self.inner = inner
-
-    @property
-    def info(self) -> ModelInfo:
-        return self.inner.info
-
-    @property
-    def counter(self) -> TokenCounter:
-        return self.inner.counter
-
-    @property
-    def max_tokens(self) -> int:
-        return self.inner.max_tokens
-
-    def embed(self, texts: Sequence[str], *, purpose: str = "document") -> NDArray[np.float32]:
-        return self.inner.embed(texts, purpose=purpose)
+        super().__init__(inner)
 
 
 class CountingEmbedder(DelegatingEmbedder):

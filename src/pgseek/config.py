@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     embed_max_tokens: int | None = Field(
         default=None, ge=8, description="Tokens the remote model reads per input; unset: known models' own, else 512."
     )
+    embed_precision: Literal["auto", "float32", "float16"] = Field(
+        default="auto",
+        description="Storage of new collections' vectors: float32 (vector), float16 (halfvec: half the size), or auto "
+        "(float16 above 2,000 dimensions, the widest float32 HNSW index).",
+    )
     embed_version: str | None = Field(
         default=None, description="What pins a remote model's weights (a revision); unset: 'unpinned'."
     )

@@ -15,8 +15,10 @@ import time
 from pgseek.config import Settings
 from pgseek.db import catalog
 from pgseek.db.connect import Pool, translate_errors
-from pgseek.providers.protocols import Embedder
+from pgseek.precision import storage_precision
+from pgseek.providers.protocols import Embedder, close_embedder
 from pgseek.providers.registry import EmbedderSpec, make_embedder
+from pgseek.providers.storage import stored_as
 from pgseek.types import ModelInfo
 
 __all__ = ["Embedders"]
@@ -29,6 +31,9 @@ class Embedders:
 
     def __init__(self, settings: Settings, given: Embedder | None = None) -> None:
         self._settings = settings
+        # A given embedder is stored as the settings say too (auto: float16 when too wide for float32).
+        if given is not None:
+            given = stored_as(given, storage_precision(given.info, settings.embed_precision))
         self._given = given
         self._by_key: dict[IdentityKey, Embedder] = {}
         self._by_spec: dict[EmbedderSpec, Embedder] = {}
@@ -69,7 +74,7 @@ class Embedders:
             built = await asyncio.to_thread(make_embedder, spec, self._settings, stored=stored)
             embedder = self._by_key.setdefault(built.info.key, built)
             if embedder is not built:
-                _close(built)  # the settings named a model already loaded for a collection
+                close_embedder(built)  # the settings named a model already loaded for a collection
             self._by_spec[spec] = embedder
             return embedder, (time.perf_counter() - begun) * 1000
 
@@ -80,12 +85,6 @@ class Embedders:
 
     def close(self) -> None:
         for embedder in self._by_key.values():
-            _close(embedder)
+            close_embedder(embedder)
         self._by_key.clear()
         self._by_spec.clear()
-
-
-def _close(embedder: Embedder) -> None:
-    close = getattr(embedder, "close", None)
-    if close is not None:
-        close()

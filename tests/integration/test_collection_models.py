@@ -99,8 +99,11 @@ class HalfPrecision(DelegatingEmbedder):
         return replace(self.inner.info, precision="float16")
 
 
-def test_float16_storage_is_refused_until_it_exists(settings: Settings, local_embedder: LocalEmbedder) -> None:
+def test_an_embedder_reporting_float16_is_stored_as_halfvec(settings: Settings, local_embedder: LocalEmbedder) -> None:
     with Seek(settings, embedder=HalfPrecision(local_embedder)) as seek:
-        with pytest.raises(ConfigurationError, match="float16 vector storage is not supported yet"):
-            seek.ingest_documents(DOCS[:1], collection="half")
-        assert all(c.model is None and c.documents == 0 for c in seek.collections() if c.name == "half")
+        seek.ingest_documents(DOCS, collection="half")
+        top = {q: seek.search(q, k=1, collection="half").hits[0].document_id for q in QUERIES}
+        info = seek.embedder("half").info
+        listed = [c for c in seek.collections() if c.name == "half"]
+    assert top == QUERIES and info.precision == "float16"
+    assert [(c.model, c.documents) for c in listed] == [(local_embedder.info.name, len(DOCS))]

@@ -13,7 +13,11 @@ from psycopg.rows import class_row, dict_row
 from pgseek.db import queries
 from pgseek.db.scope import Conn, TenantConn
 from pgseek.errors import ConfigurationError, NotFoundError
+from pgseek.precision import require_indexable
 from pgseek.types import CollectionInfo, DocumentPage, DocumentSummary, ModelInfo, StoredDocument
+
+VECTOR_TYPES = {"float32": "vector", "float16": "halfvec"}
+"""pgvector's column type for each storage precision (pgseek.precision)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +28,8 @@ class Collection:
     distance: str
     embedding_model_id: int | None
     text_search_config_oid: int
+    precision: str | None = None
+    """How its vectors are stored (float32, float16); None until its first ingest binds a model."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +68,7 @@ async def get_collection(
 
 async def ensure_embedding_table(conn: Conn, info: ModelInfo) -> EmbeddingTable:
     """Register a model and create its vector table on first use. A new model never overwrites old vectors."""
-    if info.precision != "float32":
-        # The identity and the schema already allow float16 (halfvec); its tables, index and queries do not exist yet.
-        raise ConfigurationError(f"{info.name}: {info.precision} vector storage is not supported yet; use float32")
+    require_indexable(info.name, info.dimensions, info.precision)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(queries.GET_MODEL, info.key)
         row = await cur.fetchone()
@@ -81,7 +85,11 @@ async def ensure_embedding_table(conn: Conn, info: ModelInfo) -> EmbeddingTable:
             model_id = int(row["id"])
     table = f"embeddings_{model_id}"
     await conn.execute(
-        queries.CREATE_EMBEDDINGS_TABLE.format(table=sql.Identifier(table), dims=sql.Literal(info.dimensions))
+        queries.CREATE_EMBEDDINGS_TABLE.format(
+            table=sql.Identifier(table),
+            type=sql.SQL(VECTOR_TYPES[info.precision]),
+            dims=sql.Literal(info.dimensions),
+        )
     )
     for statement in queries.SECURE_EMBEDDINGS_TABLE:
         await conn.execute(

@@ -31,8 +31,8 @@ ON CONFLICT (name) DO NOTHING"""
 TEXT_SEARCH_CONFIG_EXISTS = "SELECT 1 FROM pg_ts_config WHERE cfgname = %s"
 GET_COLLECTION = """
 SELECT c.id, c.name, c.text_search_config::text AS text_search_config, c.distance, c.embedding_model_id,
-       c.text_search_config::oid AS text_search_config_oid
-FROM collections c WHERE c.name = %s"""
+       c.text_search_config::oid AS text_search_config_oid, m.precision
+FROM collections c LEFT JOIN embedding_models m ON m.id = c.embedding_model_id WHERE c.name = %s"""
 SET_COLLECTION_MODEL = """
 UPDATE collections SET embedding_model_id = %s WHERE id = %s AND embedding_model_id IS NULL"""
 
@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS {table} (
     chunk_id       bigint PRIMARY KEY REFERENCES chunks (id) ON DELETE CASCADE,
     tenant_id      text NOT NULL,
     collection_id  integer NOT NULL,
-    embedding      vector({dims}) NOT NULL
+    embedding      {type}({dims}) NOT NULL
 )""")
 # The same isolation as documents and chunks (migration 0002), for each embeddings table as it is created.
 SECURE_EMBEDDINGS_TABLE = [
@@ -143,6 +143,10 @@ VECTOR_TABLES_IN_USE = """
 SELECT DISTINCT m.table_name AS "table", c.distance
 FROM collections c JOIN embedding_models m ON m.id = c.embedding_model_id
 WHERE m.table_name <> 'pending' ORDER BY 1, 2"""
+# The embeddings table's own column type (vector or halfvec) decides how vectors are written and indexed.
+EMBEDDING_TYPE = """
+SELECT a.atttypid::regtype::text AS type FROM pg_attribute a
+WHERE a.attrelid = to_regclass(%s) AND a.attname = 'embedding' AND NOT a.attisdropped"""
 SET_LOCAL_MAINTENANCE_WORK_MEM = "SELECT set_config('maintenance_work_mem', %s, true)"
 CREATE_HNSW_INDEX = sql.SQL(
     "CREATE INDEX IF NOT EXISTS {index} ON {table} USING hnsw (embedding {opclass}) "

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from pgvector import HalfVector
 from psycopg import sql
 from psycopg.rows import class_row, dict_row
 
@@ -81,7 +82,9 @@ async def vector_search(
     """
     fragment, params = where
     names = {"table": sql.Identifier(table), "filter": fragment}
-    values = {**params, "query": query, "tenant": scope.tenant, "collection": collection.id, "k": k}
+    # A halfvec column is compared with a halfvec query: the same operator class, so its HNSW index serves the search.
+    typed = HalfVector(query) if collection.precision == "float16" else query
+    values = {**params, "query": typed, "tenant": scope.tenant, "collection": collection.id, "k": k}
     plan = await _choose_plan(scope, names, values, tuning, filtered=bool(params))
     if plan.kind == "exact":
         await scope.conn.execute(queries.SET_LOCAL_EXACT_SCAN)

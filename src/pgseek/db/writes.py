@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import psycopg
 from numpy.typing import NDArray
+from pgvector import HalfVector
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -21,9 +22,11 @@ from pgseek.db import queries
 from pgseek.db.catalog import Collection
 from pgseek.db.connect import classify
 from pgseek.db.scope import Conn, TenantConn
+from pgseek.errors import DataRejectedError
 from pgseek.types import Chunk, Document
 
-_OPCLASSES = {"cosine": "vector_cosine_ops", "l2": "vector_l2_ops", "ip": "vector_ip_ops"}
+_OPCLASS_SUFFIXES = {"cosine": "cosine_ops", "l2": "l2_ops", "ip": "ip_ops"}
+"""Of each distance's HNSW operator class, after the column type: vector_cosine_ops, halfvec_cosine_ops..."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,12 +153,38 @@ async def _copy_vectors(
     conn: Conn, tenant: str, collection_id: int, table: str, pending: Sequence[PendingDocument], chunk_ids: list[int]
 ) -> None:
     ids = iter(chunk_ids)
+    vector_type = await embedding_type(conn, table)
     statement = queries.COPY_EMBEDDINGS.format(table=sql.Identifier(table))
     async with conn.cursor() as cur, cur.copy(statement) as copy:
-        copy.set_types(["int8", "text", "int4", "vector"])
+        copy.set_types(["int8", "text", "int4", vector_type])
         for p in pending:
-            for vector in p.vectors:
+            # halfvec's binary form is float16: pgvector-python's HalfVector rounds and encodes it.
+            rows = p.vectors if vector_type == "vector" else [HalfVector(v) for v in _as_float16(p)]
+            for vector in rows:
                 await copy.write_row((next(ids), tenant, collection_id, vector))
+
+
+def _as_float16(pending: PendingDocument) -> NDArray[np.float16]:
+    """The document's vectors rounded to float16; a value beyond float16's range (65,504) is refused, not stored
+    as infinity."""
+    with np.errstate(over="ignore"):
+        half = pending.vectors.astype(np.float16)
+    if not np.isfinite(half).all():
+        raise DataRejectedError(
+            f"document {pending.document.external_id!r}: its embedding holds values beyond float16's range "
+            "(65,504); store this model's vectors as float32 (PGSEEK_EMBED_PRECISION=float32, in a new collection)"
+        )
+    return half
+
+
+async def embedding_type(conn: Conn, table: str) -> str:
+    """The embeddings table's column type: ``vector`` or ``halfvec``."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(queries.EMBEDDING_TYPE, (table,))
+        row = await cur.fetchone()
+    if row is None:
+        raise LookupError(f"embeddings table {table!r} has no embedding column")
+    return str(row["type"])
 
 
 async def ensure_hnsw_index(
@@ -174,6 +203,7 @@ async def ensure_hnsw_index(
             return False
         if not await _has_rows(conn, table):
             return False
+        opclass = f"{await embedding_type(conn, table)}_{_OPCLASS_SUFFIXES[distance]}"
         if state is False:
             await conn.execute(queries.DROP_INDEX.format(index=sql.Identifier(index)))
         # The graph builds several times faster when it fits in maintenance_work_mem.
@@ -182,7 +212,7 @@ async def ensure_hnsw_index(
             queries.CREATE_HNSW_INDEX.format(
                 index=sql.Identifier(index),
                 table=sql.Identifier(table),
-                opclass=sql.SQL(_OPCLASSES[distance]),
+                opclass=sql.SQL(opclass),
                 m=sql.Literal(m),
                 ef_construction=sql.Literal(ef_construction),
             )

@@ -48,6 +48,13 @@ TokenizingEmbedder = Embedder
 """The name this contract had when counting tokens was an optional extra; kept for callers that use it."""
 
 
+def close_embedder(embedder: Embedder) -> None:
+    """Release what an embedder holds (a remote model's connections); ``close`` is optional in the contract."""
+    close = getattr(embedder, "close", None)
+    if close is not None:
+        close()
+
+
 NO_ANSWER = "NO_ANSWER"
 """What a generator writes, alone, when the context does not answer the question."""
 

@@ -15,8 +15,10 @@ from typing import Protocol
 
 from pgseek.config import Settings
 from pgseek.errors import ConfigurationError
+from pgseek.precision import storage_precision
 from pgseek.providers.extractive import ExtractiveGenerator
-from pgseek.providers.protocols import Embedder, Generator
+from pgseek.providers.protocols import Embedder, Generator, close_embedder
+from pgseek.providers.storage import stored_as
 from pgseek.types import ModelInfo
 
 __all__ = [
@@ -47,6 +49,9 @@ class EmbedderSpec:
     dimensions: int | None = None
     version: str | None = None
     max_tokens: int | None = None
+    precision: str = "auto"
+    """How the vectors are stored (``PGSEEK_EMBED_PRECISION``): float32, float16, or auto (float16 when the model is
+    wider than float32's HNSW index allows); the registry applies it, the factory need not read it."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EmbedderSpec:
@@ -56,11 +61,12 @@ class EmbedderSpec:
             dimensions=settings.embed_dimensions,
             version=settings.embed_version,
             max_tokens=settings.embed_max_tokens,
+            precision=settings.embed_precision,
         )
 
     @classmethod
     def from_identity(cls, info: ModelInfo) -> EmbedderSpec:
-        return cls(info.provider, info.name, info.dimensions, info.version, info.max_tokens)
+        return cls(info.provider, info.name, info.dimensions, info.version, info.max_tokens, info.precision)
 
 
 class EmbedderFactory(Protocol):
@@ -96,15 +102,24 @@ def make_embedder(spec: EmbedderSpec, settings: Settings, *, stored: ModelInfo |
         factory: EmbedderFactory = entry.load()
     except (ImportError, AttributeError) as exc:
         raise ConfigurationError(f"the embedder {spec.provider!r} ({entry.value}) cannot be loaded: {exc}") from exc
-    embedder = factory(spec, settings)
+    built = factory(spec, settings)
+    try:
+        embedder = stored_as(built, storage_precision(built.info, spec.precision))
+    except ConfigurationError:
+        close_embedder(built)  # a remote model's client holds connections
+        raise
     if stored is not None and embedder.info.key != stored.key:
         got, want = embedder.info, stored
         raise ConfigurationError(
-            f"the embedder {spec.provider!r} now reports {got.name} {got.version} ({got.dimensions} dimensions), "
-            f"but the collection was embedded with {want.name} {want.version} ({want.dimensions} dimensions); "
+            f"the embedder {spec.provider!r} now reports {_described(got)}, but the collection was embedded with "
+            f"{_described(want)}; "
             "restore that model, or ingest into a new collection"
         )
     return embedder
+
+
+def _described(info: ModelInfo) -> str:
+    return f"{info.name} {info.version} ({info.dimensions} dimensions, {info.precision})"
 
 
 def make_generator(settings: Settings, embedder: Embedder | None) -> Generator:
