@@ -218,7 +218,8 @@ def _print_report(report: IngestReport) -> None:
     out.print(
         f"{report.documents_seen} documents seen: {report.documents_added} added, {report.documents_updated} updated, "
         f"{report.documents_unchanged} unchanged, {report.documents_failed} failed; "
-        f"{report.chunks_embedded} chunks embedded{_reused(report)} in {report.seconds:.1f}s"
+        f"{report.chunks_embedded} chunks embedded{_reused(report)} in {report.seconds:.1f}s",
+        soft_wrap=True,  # one line even in a pipe, where rich would otherwise wrap at 80 columns
     )
     if report.skipped:
         counts = ", ".join(f"{count} {reason}" for reason, count in sorted(report.skipped_by_reason.items()))
