@@ -439,11 +439,10 @@ class Ingestion:
         dimensions = self._embedder.info.dimensions
         for p in prepared:
             vectors = np.empty((len(p.chunks), dimensions), dtype=np.float32)
-            reused = 0
             for i, h in enumerate(p.embed_hashes):
                 found = stored.get(h)
-                reused += found is not None
                 vectors[i] = next(fresh) if found is None else found
+            reused = sum(h in stored for h in p.embed_hashes)
             pending.append(
                 writes.PendingDocument(p.document, p.content_hash, p.chunks, vectors, p.embed_hashes, reused)
             )
