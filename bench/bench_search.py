@@ -220,6 +220,7 @@ async def load(
 
     from pgseek.db import catalog as db_catalog
     from pgseek.db import writes as db_writes
+    from pgseek.ingest.pipeline import embed_hash
     from pgseek.types import Chunk, Document
 
     rows = len(labels)
@@ -241,7 +242,8 @@ async def load(
             doc = Document(external_id=f"{tenant}/{i}", text=text, title=titles[i % len(texts)] or None)
             digest = hashlib.sha256(f"{doc.external_id}\0{text}".encode()).hexdigest()
             chunk = Chunk(position=0, text=text, start=0, end=len(text), token_count=len(text.split()))
-            return db_writes.PendingDocument(doc, digest, [chunk], vectors[i : i + 1])
+            hashes = [embed_hash(text, info)]
+            return db_writes.PendingDocument(doc, digest, [chunk], vectors[i : i + 1], hashes)
 
         started = time.perf_counter()
         step = max(WRITE_BATCH, rows // 10 // WRITE_BATCH * WRITE_BATCH)

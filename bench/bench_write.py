@@ -122,16 +122,27 @@ def make_data(rows: int) -> tuple[list[Any], np.ndarray]:
 # --- (a) pgseek ---------------------------------------------------------------------------------------------------
 
 
+def bench_model() -> Any:
+    from pgseek.types import ModelInfo
+
+    return ModelInfo(provider="bench", name="bench-random-384", dimensions=DIMS, version="seed0")
+
+
 def pgseek_batches(docs: Sequence[Any], vectors: np.ndarray) -> list[list[Any]]:
     """PendingDocuments grouped like the pipeline groups them: a transaction once a group reaches 256 chunks."""
     from pgseek.db import writes as db_writes
+    from pgseek.ingest.pipeline import embed_hash
+
+    model = bench_model()
 
     batches: list[list[db_writes.PendingDocument]] = [[]]
     in_batch = 0
     offset = 0
     for doc, chunks in docs:
         digest = hashlib.sha256(f"{doc.external_id}\0{doc.text}".encode()).hexdigest()
-        batches[-1].append(db_writes.PendingDocument(doc, digest, chunks, vectors[offset : offset + len(chunks)]))
+        hashes = [embed_hash(c.text, model) for c in chunks]
+        batch = vectors[offset : offset + len(chunks)]
+        batches[-1].append(db_writes.PendingDocument(doc, digest, chunks, batch, hashes))
         offset += len(chunks)
         in_batch += len(chunks)
         if in_batch >= PGSEEK_BATCH_CHUNKS:
@@ -146,9 +157,8 @@ async def run_pgseek(url: str, collection_name: str, batches: list[list[Any]]) -
 
     from pgseek.db import catalog as db_catalog
     from pgseek.db import writes as db_writes
-    from pgseek.types import ModelInfo
 
-    info = ModelInfo(provider="bench", name="bench-random-384", dimensions=DIMS, version="seed0")
+    info = bench_model()
     tenant = "default"
     conn = await psycopg.AsyncConnection.connect(url)
     async with conn:

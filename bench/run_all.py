@@ -32,6 +32,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_http.py", [], ["--quick"]),
     ("bench_memory.py", [], ["--quick"]),
     ("bench_cli.py", [], ["--runs", "5", "--docs", "5"]),
+    ("bench_reuse.py", [], ["--documents", "10"]),
 ]
 
 

@@ -199,6 +199,7 @@ def _report_json(report: IngestReport) -> dict[str, Any]:
         "documents_unchanged": report.documents_unchanged,
         "documents_failed": report.documents_failed,
         "chunks_embedded": report.chunks_embedded,
+        "chunks_reused": report.chunks_reused,
         "documents_pruned": report.documents_pruned,
         "skipped": report.skipped_by_reason,
         "skipped_files": [{"path": s.path, "reason": s.reason} for s in report.skipped],
@@ -207,11 +208,17 @@ def _report_json(report: IngestReport) -> dict[str, Any]:
     }
 
 
+def _reused(report: IngestReport) -> str:
+    # Only when some were: a first ingest has nothing to reuse, and its line stays as it was.
+    return f", {report.chunks_reused} reused" if report.chunks_reused else ""
+
+
 def _print_report(report: IngestReport) -> None:
     out.print(
         f"{report.documents_seen} documents seen: {report.documents_added} added, {report.documents_updated} updated, "
         f"{report.documents_unchanged} unchanged, {report.documents_failed} failed; "
-        f"{report.chunks_embedded} chunks embedded in {report.seconds:.1f}s"
+        f"{report.chunks_embedded} chunks embedded{_reused(report)} in {report.seconds:.1f}s",
+        soft_wrap=True,  # one line even in a pipe, where rich would otherwise wrap at 80 columns
     )
     if report.skipped:
         counts = ", ".join(f"{count} {reason}" for reason, count in sorted(report.skipped_by_reason.items()))

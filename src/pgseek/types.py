@@ -104,10 +104,13 @@ class IngestReport:
     documents_unchanged: int
     documents_failed: int
     chunks_embedded: int
+    """Chunks written with a vector the model computed in this run."""
     failures: tuple[LoadFailure, ...]
     seconds: float
     model_seconds: float = 0.0
     """Of ``seconds``, the time spent inside the embedding model."""
+    chunks_reused: int = 0
+    """Chunks of changed documents written with their stored vector: the text the model reads did not change."""
     documents_pruned: int = 0
     """Documents deleted because their file is gone from a folder ingested with ``prune``."""
     skipped: tuple[SkippedFile, ...] = ()

@@ -47,6 +47,7 @@ def test_ingest_reports_each_bad_file_and_keeps_the_rest(env: dict[str, str], tm
         "documents_unchanged",
         "documents_failed",
         "chunks_embedded",
+        "chunks_reused",
         "documents_pruned",
         "skipped",
         "skipped_files",
@@ -89,6 +90,15 @@ def test_each_piped_document_is_its_own_unless_given_the_same_id(env: dict[str, 
     ids = [d["id"] for d in listed["documents"]]
     assert len(ids) == 3 and "notes/today" in ids
     assert all(i.startswith("stdin-") and len(i) == 22 for i in ids if i != "notes/today")
+
+
+def test_the_summary_says_how_many_chunks_of_a_changed_document_were_reused(env: dict[str, str]) -> None:
+    named = ["ingest", "-", "-c", "reused", "--id", "notes/birds"]
+    text = "# Walruses\n\nWalruses use their tusks to climb onto ice.\n\n# Puffins\n\nPuffins nest in burrows."
+    assert pgseek(named, env, stdin=text.encode()).returncode == 0
+    edited = pgseek(named, env, stdin=text.replace("nest in burrows", "nest in burrows on cliffs").encode())
+    assert edited.returncode == 0, edited.stderr
+    assert "1 updated" in edited.stdout and "1 chunks embedded, 1 reused" in edited.stdout
 
 
 def test_prune_deletes_the_documents_of_files_gone_from_the_folder(env: dict[str, str], tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pgvector.psycopg import register_vector_async
 from pgseek import Document
 from pgseek.db import catalog as db_catalog
 from pgseek.db import writes as db_writes
-from pgseek.ingest.pipeline import chunk_for_embedding, content_hash
+from pgseek.ingest.pipeline import chunk_for_embedding, content_hash, embed_hash
 from pgseek.seek import AsyncSeek
 from tests.conftest import CountingEmbedder
 
@@ -57,7 +57,8 @@ async def test_writing_a_version_the_database_already_holds_counts_it_unchanged(
     chunks, texts = chunk_for_embedding(doc, embedder, 200, 32)
     info = embedder.info
     fingerprint = f"{info.provider}/{info.name}/{info.version}/200/32"
-    pending = db_writes.PendingDocument(doc, content_hash(doc, fingerprint), chunks, embedder.embed(texts))
+    hashes = [embed_hash(t, info) for t in texts]
+    pending = db_writes.PendingDocument(doc, content_hash(doc, fingerprint), chunks, embedder.embed(texts), hashes)
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         await register_vector_async(conn)
         collection = await db_catalog.get_collection(conn, "upserts")

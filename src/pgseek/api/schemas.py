@@ -132,6 +132,8 @@ class IngestResponse(BaseModel):
     documents_unchanged: int
     documents_failed: int
     chunks_embedded: int
+    chunks_reused: int
+    """Chunks of changed documents whose stored vector was kept: their embedded text did not change."""
     failures: list[IngestFailure]
     seconds: float
 
@@ -144,6 +146,7 @@ class IngestResponse(BaseModel):
             documents_unchanged=report.documents_unchanged,
             documents_failed=report.documents_failed,
             chunks_embedded=report.chunks_embedded,
+            chunks_reused=report.chunks_reused,
             failures=[IngestFailure(path=f.path, error=f.error) for f in report.failures],
             seconds=round(report.seconds, 3),
         )

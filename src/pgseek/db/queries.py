@@ -79,6 +79,17 @@ EXISTING_HASHES = """
 SELECT external_id, content_hash FROM documents
 WHERE tenant_id = %s AND collection_id = %s AND external_id = ANY(%s)"""
 
+# The stored vectors of these documents' chunks whose embedded text (and model) hashes to one of these, to be reused
+# instead of embedded again (decision 0017). Only the tenant's own documents (row-level security, and the tenant in
+# the WHERE clause for the plan); within each document, chunks_document_idx finds its chunks.
+STORED_VECTORS = sql.SQL("""
+SELECT DISTINCT ON (c.embed_hash) c.embed_hash, e.embedding::real[]
+FROM documents d
+JOIN chunks c ON c.document_id = d.id
+JOIN {table} e ON e.chunk_id = c.id
+WHERE d.tenant_id = %(tenant)s AND d.collection_id = %(collection)s AND d.external_id = ANY(%(ids)s)
+  AND c.embed_hash = ANY(%(hashes)s)""")
+
 # One round trip for a whole batch; xmax = 0 tells a fresh insert from an update.
 UPSERT_DOCUMENTS = """
 INSERT INTO documents AS d (tenant_id, collection_id, external_id, source, title, metadata, content, content_hash)
@@ -107,7 +118,7 @@ RELEASE_ALL_CLAIMS = "SELECT pg_advisory_unlock_all()"
 ALLOCATE_CHUNK_IDS = "SELECT nextval(pg_get_serial_sequence('chunks', 'id')) FROM generate_series(1, %s)"
 COPY_CHUNKS = """
 COPY chunks (id, document_id, tenant_id, collection_id, position, text, token_count, char_start, char_end,
-             heading_path, ts_config, page, page_end)
+             heading_path, ts_config, page, page_end, embed_hash)
 FROM STDIN WITH (FORMAT BINARY)"""
 COPY_CHUNK_TYPES = [
     "int8",
@@ -123,6 +134,7 @@ COPY_CHUNK_TYPES = [
     "oid",
     "int4",
     "int4",
+    "bytea",
 ]  # regconfig is an oid on the wire
 COPY_EMBEDDINGS = sql.SQL(
     "COPY {table} (chunk_id, tenant_id, collection_id, embedding) FROM STDIN WITH (FORMAT BINARY)"

@@ -31,12 +31,16 @@ _OPCLASS_SUFFIXES = {"cosine": "cosine_ops", "l2": "l2_ops", "ip": "ip_ops"}
 
 @dataclass(frozen=True, slots=True)
 class PendingDocument:
-    """A document ready to be written: its chunks embedded, its hash computed."""
+    """A document ready to be written: its chunks embedded (or their stored vectors reused), its hash computed."""
 
     document: Document
     content_hash: str
     chunks: Sequence[Chunk]
     vectors: NDArray[np.float32]
+    embed_hashes: Sequence[bytes]
+    """Per chunk, the hash of the text its vector was computed from under the model's identity (decision 0017)."""
+    reused: int = 0
+    """How many of the vectors are stored ones reused, not embedded now."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,24 @@ async def existing_hashes(scope: TenantConn, collection_id: int, external_ids: S
     async with scope.conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(queries.EXISTING_HASHES, (scope.tenant, collection_id, list(external_ids)))
         return {str(r["external_id"]): str(r["content_hash"]) for r in await cur.fetchall()}
+
+
+async def stored_vectors(
+    scope: TenantConn, collection_id: int, table: str, external_ids: Sequence[str], embed_hashes: Sequence[bytes]
+) -> dict[bytes, NDArray[np.float32]]:
+    """The tenant's stored vectors of these documents' chunks, by the embed hash of each chunk that has one of these
+    (decision 0017). Read on a connection that may lack pgvector's types: the vectors come back as float4 arrays."""
+    statement = queries.STORED_VECTORS.format(table=sql.Identifier(table))
+    values = {
+        "tenant": scope.tenant,
+        "collection": collection_id,
+        "ids": list(external_ids),
+        "hashes": list(embed_hashes),
+    }
+    async with scope.conn.cursor(binary=True) as cur:
+        await cur.execute(statement, values)
+        rows = await cur.fetchall()
+    return {bytes(key): np.asarray(vector, dtype=np.float32) for key, vector in rows}
 
 
 async def claim_documents(scope: TenantConn, collection_id: int, external_ids: Sequence[str]) -> set[str]:
@@ -129,7 +151,7 @@ async def _copy_chunks(
         copy.set_types(queries.COPY_CHUNK_TYPES)
         for p in pending:
             doc_id = doc_ids[p.document.external_id]
-            for c in p.chunks:
+            for c, embed_hash in zip(p.chunks, p.embed_hashes, strict=True):
                 await copy.write_row(
                     (
                         next(ids),
@@ -145,6 +167,7 @@ async def _copy_chunks(
                         collection.text_search_config_oid,
                         c.page,
                         c.page_end,
+                        embed_hash,
                     )
                 )
 

@@ -1,7 +1,8 @@
 """Ingestion: documents -> chunks -> vectors -> PostgreSQL, with embedding overlapping the database writes.
 
 A producer takes documents in groups, claims them (another run holding one makes this run come back to it later),
-skips the unchanged ones (same content hash), chunks and embeds the rest in a worker thread; a writer streams each
+skips the unchanged ones (same content hash), chunks the rest, reuses the stored vectors of the chunks whose embedded
+text did not change (decision 0017) and embeds the others in a worker thread; a writer streams each
 embedded group into PostgreSQL in one transaction while the producer embeds the next, then releases its claims.
 When a group's transaction fails, its documents are retried one per transaction, so that a bad document rolls back
 alone.
@@ -33,7 +34,7 @@ from pgseek.heap import release_free_memory
 from pgseek.ingest.chunking import ChunkingOptions, chunk_text, with_pages
 from pgseek.names import document_id_problem, json_problem, text_problem
 from pgseek.providers.protocols import TokenizingEmbedder
-from pgseek.types import Chunk, Document, IngestReport, LoadFailure
+from pgseek.types import Chunk, Document, IngestReport, LoadFailure, ModelInfo
 
 T = TypeVar("T")
 MAX_TITLE_TOKENS = 32
@@ -62,9 +63,9 @@ class IngestProgress:
     """Chunks the model has embedded (some may not be written yet)."""
     documents_failed: int
     chunks_known: int = 0
-    """Chunks cut from the documents read so far that need embedding: embedded ones included."""
+    """Chunks cut from the documents read so far that need embedding: embedded ones included, reused ones not."""
     chunks_written: int = 0
-    """Chunks committed to the database."""
+    """Chunks committed to the database: embedded ones and those whose stored vector was reused."""
     current: str | None = None
     """Source (or id) of the document last read or being chunked and embedded."""
     seconds: float = 0.0
@@ -98,6 +99,8 @@ class _Tally:
     unchanged: int = 0
     chunks: int = 0
     """Written."""
+    reused: int = 0
+    """Written with a stored vector, not embedded."""
     chunks_known: int = 0
     chunks_embedded: int = 0
     current: str | None = None
@@ -128,7 +131,8 @@ class _Tally:
             documents_updated=self.updated,
             documents_unchanged=self.unchanged,
             documents_failed=len(self.failures),
-            chunks_embedded=self.chunks,
+            chunks_embedded=self.chunks - self.reused,
+            chunks_reused=self.reused,
             failures=tuple(self.failures),
             seconds=time.perf_counter() - self.started,
             model_seconds=self.model_seconds,
@@ -137,6 +141,17 @@ class _Tally:
 
 class _Stopped(Exception):
     """Raised in the worker thread between model batches once the run is cancelled."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A changed document cut into chunks, with the texts the model reads for them and their embed hashes."""
+
+    document: Document
+    content_hash: str
+    chunks: list[Chunk]
+    texts: list[str]
+    embed_hashes: list[bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +168,13 @@ def content_hash(doc: Document, fingerprint: str) -> str:
         fields.append(list(doc.pages))
     payload = json.dumps(fields, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def embed_hash(text: str, model: ModelInfo) -> bytes:
+    """What a stored vector is reused by: the exact text the model read and the model's whole identity, so that
+    another model, version or precision never shares a vector (decision 0017)."""
+    payload = json.dumps([*model.key, text], ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).digest()
 
 
 def chunk_for_embedding(
@@ -318,7 +340,9 @@ class Ingestion:
     ) -> None:
         fresh = await self._changed(group, deferred)
         if fresh:
-            pending = await self._in_thread(lambda: self._embed(fresh))
+            prepared = await self._in_thread(lambda: self._prepare(fresh))
+            stored = await self._stored_vectors(prepared)
+            pending = await self._in_thread(lambda: self._embed(prepared, stored))
             claimed = [doc.external_id for doc, _ in fresh]
             if pending:
                 await queue.put(_Embedded(pending, claimed))
@@ -378,26 +402,50 @@ class Ingestion:
     async def _release(self, external_ids: list[str]) -> None:
         await writes.release_documents(self._claims, self._collection.id, external_ids)
 
-    def _embed(self, docs: list[tuple[Document, str]]) -> list[writes.PendingDocument]:
-        """Chunk and embed in a worker thread: the model releases the GIL, so the writer keeps streaming."""
-        prepared: list[tuple[Document, str, list[Chunk], list[str]]] = []
+    def _prepare(self, docs: list[tuple[Document, str]]) -> list[_Prepared]:
+        """Chunk in a worker thread (tokenizing is most of the work), hashing what the model would read."""
+        prepared: list[_Prepared] = []
+        info = self._embedder.info
         for doc, digest in docs:
             self._tally.current = doc.source or doc.external_id
             chunks, texts = self._chunk(doc)
             if not chunks:
                 self._tally.failures.append(LoadFailure(doc.source or doc.external_id, "document has no text to index"))
                 continue
-            prepared.append((doc, digest, chunks, texts))
-            self._tally.chunks_known += len(chunks)
+            prepared.append(_Prepared(doc, digest, chunks, texts, [embed_hash(t, info) for t in texts]))
             self._report_from_thread()
-        vectors = self._embed_in_batches([t for *_, texts in prepared for t in texts])
+        return prepared
+
+    async def _stored_vectors(self, prepared: list[_Prepared]) -> dict[bytes, NDArray[np.float32]]:
+        """The vectors already stored for these documents' unchanged chunks. Read under the claims, on the claims
+        connection: the documents' stored chunks cannot change until this run has written them."""
+        if not prepared:
+            return {}
+        ids = [p.document.external_id for p in prepared]
+        hashes = list({h for p in prepared for h in p.embed_hashes})
+        return await writes.stored_vectors(self._claims, self._collection.id, self._table, ids, hashes)
+
+    def _embed(
+        self, prepared: list[_Prepared], stored: dict[bytes, NDArray[np.float32]]
+    ) -> list[writes.PendingDocument]:
+        """Embed the texts no stored vector stands for, in a worker thread: the model releases the GIL, so the writer
+        keeps streaming."""
+        texts = [t for p in prepared for t, h in zip(p.texts, p.embed_hashes, strict=True) if h not in stored]
+        self._tally.chunks_known += len(texts)
+        fresh = iter(self._embed_in_batches(texts))
         # The model's batches leave hundreds of MB free in the C heap, which would otherwise stay with the process.
         release_free_memory()
         pending: list[writes.PendingDocument] = []
-        offset = 0
-        for doc, digest, chunks, _ in prepared:
-            pending.append(writes.PendingDocument(doc, digest, chunks, vectors[offset : offset + len(chunks)]))
-            offset += len(chunks)
+        dimensions = self._embedder.info.dimensions
+        for p in prepared:
+            vectors = np.empty((len(p.chunks), dimensions), dtype=np.float32)
+            for i, h in enumerate(p.embed_hashes):
+                found = stored.get(h)
+                vectors[i] = next(fresh) if found is None else found
+            reused = sum(h in stored for h in p.embed_hashes)
+            pending.append(
+                writes.PendingDocument(p.document, p.content_hash, p.chunks, vectors, p.embed_hashes, reused)
+            )
         return pending
 
     def _embed_in_batches(self, texts: list[str]) -> NDArray[np.float32]:
@@ -458,6 +506,7 @@ class Ingestion:
         self._tally.updated += sum(not w.inserted and not w.unchanged for w in written)
         self._tally.unchanged += sum(w.unchanged for w in written)
         self._tally.chunks += sum(len(p.chunks) for p in pending)
+        self._tally.reused += sum(p.reused for p in pending)
 
     async def _finish(self) -> None:
         # Even when nothing was new: a run killed during the first build left no index (or an invalid one) behind.

@@ -90,6 +90,13 @@ async def test_ingest_json_batch_then_read_and_delete_a_document(
 
     extra = {"id": "dir/with/slashes.md", "text": "Temporary note about kites."}
     await client.post("/v1/collections/notes/documents", json={"documents": [extra]}, headers=bearer(key))
+    tagged = {**extra, "metadata": {"kind": "temporary"}}  # the text the model reads is the same: its vector stays
+    retagged = await client.post("/v1/collections/notes/documents", json={"documents": [tagged]}, headers=bearer(key))
+    assert {k: retagged.json()[k] for k in ("documents_updated", "chunks_embedded", "chunks_reused")} == {
+        "documents_updated": 1,
+        "chunks_embedded": 0,
+        "chunks_reused": 1,
+    }
     path = "/v1/collections/notes/documents/dir/with/slashes.md"
     assert (await client.get(path, headers=bearer(key))).json()["id"] == "dir/with/slashes.md"
     assert (await client.delete(path, headers=bearer(key))).status_code == 204
