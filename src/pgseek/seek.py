@@ -377,8 +377,21 @@ class AsyncSeek:
         result = await self.search(question, k=k, mode=mode, collection=collection, tenant=tenant, filter=search_filter)
         result = _with_load(result, load_ms)
         policy = AskPolicy(self.settings.context_tokens, self.settings.refusal_threshold)
+        pool, tenant_name = await self._ready(), self._tenant(tenant)
+        collection_name = check_name(collection or self.settings.collection, field="collection", what="collection name")
+
+        async def collection_words(words: Sequence[str]) -> set[str]:
+            return await engine.collection_words(pool, collection_name, tenant_name, words)
+
         events = answer_events(
-            question, result, counter=embedder.counter, generator=writer, policy=policy, stream=stream, started=started
+            question,
+            result,
+            counter=embedder.counter,
+            generator=writer,
+            policy=policy,
+            stream=stream,
+            started=started,
+            collection_words=collection_words,
         )
         async with aclosing(events):
             async for event in events:

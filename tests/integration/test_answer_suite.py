@@ -191,3 +191,31 @@ def test_the_answer_suite_through_an_openai_compatible_server(
     assert len(chat_server.requests) == 2
     assert all("[9]" not in r.text for r in report.results)  # markers that name no source are dropped
     assert all(r.cited for r in report.results if r.answerable)
+
+
+async def test_a_rare_word_counts_as_held_only_where_the_tenants_collection_holds_it(
+    settings: Any, local_embedder: Any
+) -> None:
+    """The collection check behind missing_terms: a word the context lacks is fatal only when none of the tenant's
+    chunks in the collection hold it; another tenant's documents hold nothing for this one."""
+    from pgseek import AsyncSeek, Document
+    from pgseek.search import engine
+
+    async with AsyncSeek(settings, embedder=local_embedder) as seek:
+        await seek.ingest_documents(
+            [Document("cli", NODE_CLI), Document("faq", VALGRIND_FAQ)], collection="held", tenant="nodefolk"
+        )
+        await seek.ingest_documents(
+            [Document("django", "Django keeps database connections open with CONN_MAX_AGE, a pooling of sorts.")],
+            collection="held",
+            tenant="djangofolk",
+        )
+        pool = await seek._ready()
+        words = ["valgrind", "inspector", "django", "pooling"]
+        assert await engine.collection_words(pool, "held", "nodefolk", words) == {"valgrind", "inspector"}
+        assert await engine.collection_words(pool, "held", "djangofolk", words) == {"django", "pooling"}
+        # Close enough to the inspector's docs to pass the similarity gate; its subject is the other tenant's.
+        answer = await seek.ask(
+            "Which port does the Django inspector listen on by default?", collection="held", tenant="nodefolk", k=4
+        )
+    assert answer.refused and answer.refusal_reason == "missing_terms"

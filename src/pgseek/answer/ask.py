@@ -7,8 +7,9 @@ as deltas, then one final ``Answer``. Refusal happens at three points, and alway
 2. the best cosine similarity between the question and a retrieved chunk is under the threshold ("low_score"): the
    vector leg's score, read back as a cosine whatever the collection's distance (vectors are unit length). Keyword
    mode has no similarity to compare, so this gate needs vector or hybrid mode;
-3. at least half of the question's rare key terms appear nowhere in the context ("missing_terms"; see
-   ``coverage``): the documents retrieved are about something else, however close they score;
+3. at least half of the question's rare key terms appear nowhere in the context, nor, when ``collection_words`` is
+   given, anywhere in the collection ("missing_terms"; see ``coverage``): the documents are about something else,
+   however close they score;
 4. the generator writes ``NO_ANSWER`` ("not_in_context").
 
 While streaming, text that could still become ``NO_ANSWER`` is held back, so a refusal never shows the sentinel.
@@ -17,11 +18,11 @@ While streaming, text that could still become ``NO_ANSWER`` is held back, so a r
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from pgseek.answer.context import build_context
-from pgseek.answer.coverage import missing_terms
+from pgseek.answer.coverage import enough_missing, missing_terms
 from pgseek.providers.markers import parse_markers
 from pgseek.providers.protocols import NO_ANSWER, Generator
 from pgseek.providers.tokens import TokenCounter
@@ -61,6 +62,7 @@ async def answer_events(
     policy: AskPolicy,
     stream: bool,
     started: float,
+    collection_words: Callable[[Sequence[str]], Awaitable[set[str]]] | None = None,
 ) -> AsyncGenerator[AnswerEvent, None]:
     """Deltas of the answer's text, then the ``Answer``. ``started`` is the ``perf_counter`` the request began at."""
     t = result.timings_ms
@@ -89,7 +91,11 @@ async def answer_events(
         return
 
     context = build_context(result.hits, counter, policy.context_tokens)
-    if missing_terms(question, context, counter):
+    missing = missing_terms(question, context, counter)
+    if missing and collection_words is not None:
+        held = await collection_words(missing)
+        missing = [word for word in missing if word not in held]
+    if enough_missing(missing, question, counter):
         yield AnswerDelta(REFUSAL)
         yield finish("", None, "missing_terms")
         return

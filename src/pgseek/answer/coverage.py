@@ -8,7 +8,10 @@ where common words ("connection", "default", "timeout") are one piece. The vocab
 in general text, which pgseek does not have.
 
 The context fails the question when at least half of the question's rare key terms (and at least one) appear in none
-of its sources, their titles included. Terms compare stemmed; a rare word of four letters or more also counts as
+of its sources, their titles included, nor anywhere else in the collection: the collection check (``ask`` passes it)
+keeps a question whose rare words the retrieved chunks lack while other documents hold them (SciFact's claims,
+whose terms their abstracts often word otherwise, were refused one time in five without it), and refuses the one
+whose subject the documents never name. Terms compare stemmed; a rare word of four letters or more also counts as
 present when it is part of a longer word of the context ("tmpdir" in "os.tmpdir()").
 """
 
@@ -18,7 +21,7 @@ from pgseek.providers.tokens import TokenCounter
 from pgseek.terms import key_terms, stems
 from pgseek.types import Context
 
-__all__ = ["MISSING_SHARE", "missing_terms"]
+__all__ = ["MISSING_SHARE", "enough_missing", "missing_terms", "rare_terms"]
 
 MISSING_SHARE = 0.5
 """Refuse when this share of the question's rare key terms is missing from the context."""
@@ -26,9 +29,19 @@ _RARE_PIECES = 2
 _SUBSTRING_MIN = 4
 
 
+def rare_terms(question: str, counter: TokenCounter) -> dict[str, str]:
+    """The question's rare key terms: stem -> the word as written (lower-cased)."""
+    return {stem: word for stem, word in key_terms(question).items() if len(counter.token_spans(word)) >= _RARE_PIECES}
+
+
+def enough_missing(missing: list[str], question: str, counter: TokenCounter) -> bool:
+    """Whether these missing terms are enough to refuse the question."""
+    return bool(missing) and len(missing) >= MISSING_SHARE * len(rare_terms(question, counter))
+
+
 def missing_terms(question: str, context: Context, counter: TokenCounter) -> list[str]:
     """The question's rare key terms that the context lacks, when they are enough to refuse; else empty."""
-    rare = {stem: word for stem, word in key_terms(question).items() if len(counter.token_spans(word)) >= _RARE_PIECES}
+    rare = rare_terms(question, counter)
     if not rare:
         return []
     texts = [text for source in context.sources for text in (source.title or "", source.chunk)]

@@ -246,6 +246,16 @@ WHERE (NOT %(operators)s OR c.tsv @@ websearch_to_tsquery(%(config)s::regconfig,
 ORDER BY ranked.score DESC, ranked.id
 LIMIT %(k)s""")
 
+# Which of these words the tenant's collection holds anywhere (GIN index on tsv; one probe per word, stops at the
+# first chunk). A question's rare word that the context lacks is fatal only when the collection lacks it too.
+WORDS_IN_COLLECTION = """
+SELECT w.word FROM unnest(%(words)s::text[]) AS w(word)
+WHERE EXISTS (
+    SELECT 1 FROM chunks c
+    WHERE c.tenant_id = %(tenant)s AND c.collection_id = %(collection)s
+      AND c.tsv @@ plainto_tsquery(%(config)s::regconfig, w.word)
+)"""
+
 SERVER_SETTINGS = """
 SELECT current_setting('server_version') AS postgres_version,
        (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS pgvector_version,

@@ -132,6 +132,14 @@ async def keyword_search(
     return await _chunk_rows(scope, queries.KEYWORD_SEARCH.format(filter=fragment), values)
 
 
+async def words_in_collection(scope: TenantConn, collection: Collection, words: Sequence[str]) -> set[str]:
+    """Those of ``words`` that some chunk of the tenant's collection holds (as the keyword leg reads words)."""
+    values = {"words": list(words), "tenant": scope.tenant, "collection": collection.id}
+    async with scope.conn.cursor() as cur:
+        await cur.execute(queries.WORDS_IN_COLLECTION, {**values, "config": collection.text_search_config})
+        return {str(row[0]) for row in await cur.fetchall()}
+
+
 _OPERATORS_RE = re.compile(r'"|(^|\s)-\w|\s+or\s+', re.IGNORECASE)
 
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal, get_args
 
@@ -22,6 +23,7 @@ from pgseek.db.search import (
     keyword_search,
     score,
     vector_search,
+    words_in_collection,
 )
 from pgseek.errors import QueryError
 from pgseek.filters import SearchFilter
@@ -140,6 +142,15 @@ async def search(
         fewer_than_k=fewer,
         distance=collection.distance,
     )
+
+
+async def collection_words(pool: Pool, collection: str, tenant: str, words: Sequence[str]) -> set[str]:
+    """Those of ``words`` that the tenant's collection holds somewhere (as its keyword leg reads words)."""
+    async with translate_errors("reading the collection's words"):
+        async with pool.connection() as conn:
+            found = await catalog.get_collection(conn, collection)
+        async with tenant_transaction(pool, tenant) as scope:
+            return await words_in_collection(scope, found, words)
 
 
 async def _separate_legs(
