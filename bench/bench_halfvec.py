@@ -49,6 +49,7 @@ async def load(url: str, info: Any, texts: list[str], vectors: np.ndarray) -> di
 
     from pgseek.db import catalog as db_catalog
     from pgseek.db import writes as db_writes
+    from pgseek.ingest.pipeline import embed_hash
     from pgseek.types import Chunk, Document
 
     loaded: dict[str, dict[str, Any]] = {}
@@ -69,7 +70,10 @@ async def load(url: str, info: Any, texts: list[str], vectors: np.ndarray) -> di
                     text = texts[i % len(texts)]
                     chunk = Chunk(position=0, text=text, start=0, end=len(text), token_count=len(text.split()))
                     digest = hashlib.sha256(f"{i}\0{text}".encode()).hexdigest()
-                    batch.append(db_writes.PendingDocument(Document(str(i), text), digest, [chunk], vectors[i : i + 1]))
+                    pending = db_writes.PendingDocument(
+                        Document(str(i), text), digest, [chunk], vectors[i : i + 1], [embed_hash(text, stored)]
+                    )
+                    batch.append(pending)
                 async with conn.transaction():
                     await db_writes.write_documents(conn, TENANT, collection, table.table, batch)
             write_seconds = time.perf_counter() - started
