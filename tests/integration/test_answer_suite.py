@@ -211,7 +211,7 @@ async def test_a_rare_word_counts_as_held_only_where_the_tenants_collection_hold
             tenant="djangofolk",
         )
         pool = await seek._ready()
-        words = ["valgrind", "inspector", "django", "pooling"]
+        words = ["valgrind", "inspector", "django", "pooling", "activation"]  # "activation": the lexeme of "Activate"
         assert await engine.collection_words(pool, "held", "nodefolk", words) == {"valgrind", "inspector"}
         assert await engine.collection_words(pool, "held", "djangofolk", words) == {"django", "pooling"}
         # Close enough to the inspector's docs to pass the similarity gate; its subject is the other tenant's.

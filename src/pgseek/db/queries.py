@@ -246,14 +246,15 @@ WHERE (NOT %(operators)s OR c.tsv @@ websearch_to_tsquery(%(config)s::regconfig,
 ORDER BY ranked.score DESC, ranked.id
 LIMIT %(k)s""")
 
-# Which of these words the tenant's collection holds anywhere (GIN index on tsv; one probe per word, stops at the
-# first chunk). A question's rare word that the context lacks is fatal only when the collection lacks it too.
+# Which of these words the tenant's collection holds anywhere: the GIN index finds the chunks holding the word's
+# lexeme, and the word's own stem must also be in their text, because the text search stemmer conflates more than a
+# word ("liveness" is the lexeme "live"). One probe per word, stopping at the first chunk.
 WORDS_IN_COLLECTION = """
-SELECT w.word FROM unnest(%(words)s::text[]) AS w(word)
+SELECT w.word FROM unnest(%(words)s::text[], %(stems)s::text[]) AS w(word, stem)
 WHERE EXISTS (
     SELECT 1 FROM chunks c
     WHERE c.tenant_id = %(tenant)s AND c.collection_id = %(collection)s
-      AND c.tsv @@ plainto_tsquery(%(config)s::regconfig, w.word)
+      AND c.tsv @@ plainto_tsquery(%(config)s::regconfig, w.word) AND strpos(lower(c.text), w.stem) > 0
 )"""
 
 SERVER_SETTINGS = """

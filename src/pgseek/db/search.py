@@ -4,7 +4,7 @@ vector distance (exact or an iterative HNSW scan, chosen per query) and Okapi BM
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,9 +132,10 @@ async def keyword_search(
     return await _chunk_rows(scope, queries.KEYWORD_SEARCH.format(filter=fragment), values)
 
 
-async def words_in_collection(scope: TenantConn, collection: Collection, words: Sequence[str]) -> set[str]:
-    """Those of ``words`` that some chunk of the tenant's collection holds (as the keyword leg reads words)."""
-    values = {"words": list(words), "tenant": scope.tenant, "collection": collection.id}
+async def words_in_collection(scope: TenantConn, collection: Collection, stems: Mapping[str, str]) -> set[str]:
+    """Those of the words (``stems``: word -> its lower-case stem) that some chunk of the tenant's collection holds:
+    the word's lexeme in its tsv and its stem in its text."""
+    values = {"words": list(stems), "stems": list(stems.values()), "tenant": scope.tenant, "collection": collection.id}
     async with scope.conn.cursor() as cur:
         await cur.execute(queries.WORDS_IN_COLLECTION, {**values, "config": collection.text_search_config})
         return {str(row[0]) for row in await cur.fetchall()}

@@ -30,6 +30,7 @@ from pgseek.filters import SearchFilter
 from pgseek.names import check_name, text_problem
 from pgseek.providers.protocols import TokenizingEmbedder
 from pgseek.search.hybrid import DEFAULT_K, reciprocal_rank_fusion
+from pgseek.terms import stem
 from pgseek.types import Hit, LegRank, SearchResult, Timings
 
 Mode = Literal["vector", "keyword", "hybrid"]
@@ -150,7 +151,7 @@ async def collection_words(pool: Pool, collection: str, tenant: str, words: Sequ
         async with pool.connection() as conn:
             found = await catalog.get_collection(conn, collection)
         async with tenant_transaction(pool, tenant) as scope:
-            return await words_in_collection(scope, found, words)
+            return await words_in_collection(scope, found, {word: stem(word.lower()) for word in words})
 
 
 async def _separate_legs(
