@@ -11,8 +11,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.local_http import LocalHTTPServer
 
 PATH = "/v1/chat/completions"
 
@@ -43,7 +45,7 @@ class Recorded:
     at: float
 
 
-class ChatServer:
+class ChatServer(LocalHTTPServer):
     def __init__(self) -> None:
         self.replies: deque[Reply] = deque()
         self.default = Reply()
@@ -55,15 +57,7 @@ class ChatServer:
         self.gone_before_done = threading.Event()
         """Set when a held stream's client hung up before the stream's end."""
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._httpd.daemon_threads = True
-        self._httpd.block_on_close = False
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="chat-server", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
+        super().__init__(_handler(self), "chat-server")
 
     def queue(self, *replies: Reply) -> None:
         with self._lock:
@@ -76,14 +70,9 @@ class ChatServer:
                 return self.replies.popleft()
         return self.responder(recorded.body) if self.responder is not None else self.default
 
-    def start(self) -> ChatServer:
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
-        self.release.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self.release.set()  # a held stream ends, so that its thread does too
+        super().stop()
 
 
 def _handler(server: ChatServer) -> type[BaseHTTPRequestHandler]:

@@ -14,11 +14,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from tests.local_http import LocalHTTPServer
 
 Vectors = Callable[[Sequence[str]], NDArray[np.float32]]
 
@@ -49,7 +51,7 @@ class Recorded:
     body: dict[str, Any]
 
 
-class EmbeddingsServer:
+class EmbeddingsServer(LocalHTTPServer):
     def __init__(self, vectors: Vectors, *, delay: float = 0.0) -> None:
         self.vectors = vectors
         self.default = Reply(delay=delay)
@@ -58,15 +60,7 @@ class EmbeddingsServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._httpd.daemon_threads = True
-        self._httpd.block_on_close = False
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="embeddings-server", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
+        super().__init__(_handler(self), "embeddings-server")
 
     def queue(self, *replies: Reply) -> None:
         with self._lock:
@@ -75,14 +69,6 @@ class EmbeddingsServer:
     def inputs(self) -> list[list[str]]:
         """The inputs of each request received, in order."""
         return [list(r.body.get("input", [])) for r in self.requests]
-
-    def start(self) -> EmbeddingsServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
     def _begin(self, recorded: Recorded) -> Reply:
         with self._lock:
