@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -29,6 +29,7 @@ __all__ = [
     "error_message",
     "exhausted",
     "retry_after",
+    "status_failure",
     "transport_failure",
     "wait_refused",
 ]
@@ -93,6 +94,17 @@ def exhausted(error: HostedError[E], where: str, last: Retryable, attempts: int,
         status=last.status,
         attempts=attempts,
     )
+
+
+def status_failure(error: HostedError[E], where: str, response: httpx.Response, hints: Mapping[int, str]) -> Exception:
+    """What a non-200 answer means: ``Retryable`` for the statuses worth another try, else the final error with the
+    server's own message and a hint for the status (what to check)."""
+    status = response.status_code
+    detail = error_detail(response)
+    if status in RETRY_STATUSES:
+        return Retryable(f"HTTP {status}{detail}", status=status, wait=retry_after(response.headers))
+    hint = hints.get(status, "the request was refused; see the server's message")
+    return error(f"{where}: HTTP {status}{detail}; {hint}", status=status)
 
 
 def wait_refused(

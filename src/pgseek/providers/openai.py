@@ -24,14 +24,12 @@ import httpx
 
 from pgseek.errors import ConfigurationError, GenerationError
 from pgseek.providers.http_retry import (
-    RETRY_STATUSES,
     Retryable,
     RetryPolicy,
     api_key,
-    error_detail,
     error_message,
     exhausted,
-    retry_after,
+    status_failure,
     transport_failure,
     wait_refused,
 )
@@ -56,6 +54,14 @@ Sleep = Callable[[float], Awaitable[None]]
 
 def user_message(question: str, context: Context) -> str:
     return f"Sources:\n\n{render_context(context)}\n\nQuestion: {question}"
+
+
+_HINTS = {
+    401: "check PGSEEK_OPENAI_API_KEY",
+    403: "check PGSEEK_OPENAI_API_KEY and the model's access rights",
+    404: "check PGSEEK_OPENAI_BASE_URL (usually ending in /v1) and PGSEEK_OPENAI_MODEL",
+}
+"""What to check when the server refuses a request with this status."""
 
 
 class OpenAIGenerator:
@@ -190,16 +196,7 @@ class OpenAIGenerator:
             raise transport_failure(exc) from exc
 
     def _status_error(self, response: httpx.Response) -> Exception:
-        status = response.status_code
-        detail = error_detail(response)
-        if status in RETRY_STATUSES:
-            return Retryable(f"HTTP {status}{detail}", status=status, wait=retry_after(response.headers))
-        hint = {
-            401: "check PGSEEK_OPENAI_API_KEY",
-            403: "check PGSEEK_OPENAI_API_KEY and the model's access rights",
-            404: "check PGSEEK_OPENAI_BASE_URL (usually ending in /v1) and PGSEEK_OPENAI_MODEL",
-        }.get(status, "the request was refused; see the server's message")
-        return GenerationError(f"{self.url}: HTTP {status}{detail}; {hint}", status=status)
+        return status_failure(GenerationError, self.url, response, _HINTS)
 
 
 async def _sse_pieces(response: httpx.Response, url: str) -> AsyncGenerator[str, None]:

@@ -32,13 +32,11 @@ from numpy.typing import NDArray
 
 from pgseek.errors import ConfigurationError, EmbeddingError
 from pgseek.providers.http_retry import (
-    RETRY_STATUSES,
     Retryable,
     RetryPolicy,
     api_key,
-    error_detail,
     exhausted,
-    retry_after,
+    status_failure,
     transport_failure,
     wait_refused,
 )
@@ -56,6 +54,16 @@ UNPINNED = "unpinned"
 DEFAULT_MAX_TOKENS = 512
 """Assumed input limit of a model pgseek does not know and the settings do not size: that of most BERT-family models,
 the smallest common one."""
+
+
+_HINTS = {
+    400: "the server refused the input (too long for the model? lower PGSEEK_CHUNK_TOKENS; docs/embedders.md)",
+    413: "an input is too long for the model: lower PGSEEK_CHUNK_TOKENS (docs/embedders.md)",
+    401: "check PGSEEK_EMBED_API_KEY",
+    403: "check PGSEEK_EMBED_API_KEY and the model's access rights",
+    404: "check PGSEEK_EMBED_BASE_URL (usually ending in /v1) and PGSEEK_MODEL",
+}
+"""What to check when the server refuses a request with this status."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,18 +256,7 @@ class OpenAIEmbedder:
             raise Retryable(f"HTTP 200 with a body that is not JSON: {response.text[:200]!r}", status=200) from exc
 
     def _status_error(self, response: httpx.Response) -> Exception:
-        status = response.status_code
-        detail = error_detail(response)
-        if status in RETRY_STATUSES:
-            return Retryable(f"HTTP {status}{detail}", status=status, wait=retry_after(response.headers))
-        hint = {
-            400: "the server refused the input (too long for the model? lower PGSEEK_CHUNK_TOKENS; docs/embedders.md)",
-            413: "an input is too long for the model: lower PGSEEK_CHUNK_TOKENS (docs/embedders.md)",
-            401: "check PGSEEK_EMBED_API_KEY",
-            403: "check PGSEEK_EMBED_API_KEY and the model's access rights",
-            404: "check PGSEEK_EMBED_BASE_URL (usually ending in /v1) and PGSEEK_MODEL",
-        }.get(status, "the request was refused; see the server's message")
-        return EmbeddingError(f"{self._where}: HTTP {status}{detail}; {hint}", status=status)
+        return status_failure(EmbeddingError, self._where, response, _HINTS)
 
     def _vectors(self, body: Any, count: int, dims: int | None) -> NDArray[np.float32]:
         data = body.get("data") if isinstance(body, dict) else None
