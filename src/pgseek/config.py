@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     pooler: Literal["none", "transaction"] = Field(
         default="none", description="transaction: behind PgBouncer-style transaction pooling (port 6432 implies it)."
     )
+    max_file_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1,
+        description="Largest file ingested as one document (JSON Lines files stream, whatever their size).",
+    )
     # The HTTP service (pgseek serve).
     max_request_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1024, description="Largest request body the HTTP service reads (413 beyond)."

@@ -195,6 +195,7 @@ class AsyncSeek:
             glob=glob,
             stdin_id=stdin_id,
             on_skip=lambda path, reason: skipped.append(SkippedFile(path, reason)),
+            max_file_bytes=self.settings.max_file_bytes,
         )
         report = await self.ingest_documents(sources, collection=collection, tenant=tenant, progress=progress)
         report = replace(report, skipped=tuple(skipped))

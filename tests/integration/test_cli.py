@@ -134,17 +134,30 @@ def test_skipped_files_are_counted_and_named_by_reason(env: dict[str, str], tmp_
     (tmp_path / ".draft.md").write_text("# Draft\n\nNot for ingest.")
     (tmp_path / "report.docx").write_bytes(b"PK\x03\x04 not really a docx")
     (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8\xff")
-    result = pgseek(["ingest", str(tmp_path), "-c", "skips", "--json"], env)
+    (tmp_path / "huge.txt").write_text("A long log line that repeats. " * 100)  # 3,000 bytes, over the limit below
+    (tmp_path / "big.jsonl").write_text(json.dumps({"id": "j", "text": "x" * 3000}) + "\n")  # streams: any size
+    small = {**env, "PGSEEK_MAX_FILE_BYTES": "2048"}
+    result = pgseek(["ingest", str(tmp_path), "-c", "skips", "--json"], small)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["documents_seen"] == 0
-    assert report["skipped"] == {"hidden": 2, "unsupported type": 2}
+    assert report["documents_seen"] == 1 and report["documents_added"] == 1  # the JSON Lines file's document
+    assert report["skipped"] == {"hidden": 2, "unsupported type": 2, "too large": 1}
     named = {Path(s["path"]).name: s["reason"] for s in report["skipped_files"]}
     unsupported = "unsupported type"
-    assert named == {".git": "hidden", ".draft.md": "hidden", "report.docx": unsupported, "photo.jpg": unsupported}
-    told = pgseek(["ingest", str(tmp_path), "-c", "skips"], env)
-    assert "4 files skipped (2 hidden, 2 unsupported type):" in told.stdout
+    assert named == {
+        ".git": "hidden",
+        ".draft.md": "hidden",
+        "report.docx": unsupported,
+        "photo.jpg": unsupported,
+        "huge.txt": "too large",
+    }
+    told = pgseek(["ingest", str(tmp_path), "-c", "skips"], small)
+    assert "5 files skipped (2 hidden, 1 too large, 2 unsupported type):" in told.stdout
     assert f"skipped {tmp_path.resolve() / 'report.docx'} (unsupported type)" in told.stdout
+    named_file = pgseek(["ingest", str(tmp_path / "huge.txt"), "-c", "skips", "--json"], small)
+    assert named_file.returncode == 1  # a file given by name is a failure, not a skip
+    failure = json.loads(named_file.stdout)["failures"][0]
+    assert "too large: 0.0 MB, over PGSEEK_MAX_FILE_BYTES" in failure["error"] and "Traceback" not in named_file.stderr
 
 
 def test_bad_queries_and_missing_paths_are_one_clean_line(env: dict[str, str]) -> None:

@@ -509,7 +509,7 @@ def _matches(relative: str, pattern: str) -> bool:
 
 
 SkipCallback = Callable[[str, str], None]
-"""Told (path, reason) of each entry of a folder left out: ``hidden``, ``unsupported type``."""
+"""Told (path, reason) of each entry of a folder left out: ``hidden``, ``unsupported type``, ``too large``."""
 
 
 def _walk(root: Path, folder: Path, on_skip: SkipCallback) -> Iterator[Path | LoadFailure]:
@@ -530,20 +530,42 @@ def _walk(root: Path, folder: Path, on_skip: SkipCallback) -> Iterator[Path | Lo
             yield entry
 
 
-def _load_folder(folder: Path, glob: str | None, on_skip: SkipCallback) -> Iterator[Document | LoadFailure]:
+def _load_folder(
+    folder: Path, glob: str | None, on_skip: SkipCallback, max_bytes: int | None
+) -> Iterator[Document | LoadFailure]:
     for item in _walk(folder, folder, on_skip):
         if isinstance(item, LoadFailure):
             yield item
-        elif glob is not None:
-            if _matches(item.relative_to(folder).as_posix(), glob):
-                yield from _load_one(item)
-        elif item.suffix.lower() in SUPPORTED_SUFFIXES:
-            yield from _load_one(item)
-        else:
+        elif glob is not None and not _matches(item.relative_to(folder).as_posix(), glob):
+            continue
+        elif glob is None and item.suffix.lower() not in SUPPORTED_SUFFIXES:
             on_skip(_absolute(item), "unsupported type")
+        elif _too_large(item, max_bytes) is not None:
+            on_skip(_absolute(item), "too large")
+        else:
+            yield from _load_one(item)
 
 
-def _load_one(path: Path) -> Iterator[Document | LoadFailure]:
+def _too_large(path: Path, max_bytes: int | None) -> str | None:
+    """Why a file is too large to be one document, or None. JSON Lines files stream line by line: any size."""
+    if max_bytes is None or path.suffix.lower() == ".jsonl":
+        return None
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None  # reading it reports what is wrong
+    if size <= max_bytes:
+        return None
+    return (
+        f"too large: {size / 1e6:.1f} MB, over PGSEEK_MAX_FILE_BYTES ({max_bytes / 1e6:.1f} MB); raise it to ingest it"
+    )
+
+
+def _load_one(path: Path, max_bytes: int | None = None) -> Iterator[Document | LoadFailure]:
+    problem = _too_large(path, max_bytes)
+    if problem is not None:
+        yield LoadFailure(str(path), problem)
+        return
     if path.suffix.lower() == ".jsonl":
         yield from _iter_jsonl(path)
         return
@@ -562,6 +584,7 @@ def load_paths(
     stdin: TextIO | BinaryIO | None = None,
     stdin_id: str | None = None,
     on_skip: SkipCallback | None = None,
+    max_file_bytes: int | None = None,
 ) -> Iterator[Document | LoadFailure]:
     """Yield documents lazily from files, folders and ``-`` (stdin), with a LoadFailure for each one that fails.
 
@@ -569,6 +592,7 @@ def load_paths(
     basename); files named explicitly are always loaded. Without ``glob`` folders contribute supported files only.
     stdin's document has the id ``stdin_id``, or ``stdin-`` and the first 16 hex digits of its bytes' SHA-256.
     ``on_skip`` is told of each file or folder a folder's walk leaves out, and why (not of those ``glob`` filters).
+    A file over ``max_file_bytes`` (JSON Lines aside) is left out of a folder ("too large") and fails when named.
     """
     for raw in paths:
         if raw == "-":
@@ -576,11 +600,11 @@ def load_paths(
             continue
         path = Path(raw)
         if path.is_dir():
-            yield from _load_folder(path, glob, on_skip or (lambda _path, _reason: None))
+            yield from _load_folder(path, glob, on_skip or (lambda _path, _reason: None), max_file_bytes)
         elif not path.exists():
             yield LoadFailure(raw, "no such file or directory")
         elif not path.is_file():
             # Reading a FIFO or a device could wait forever (or never end): only regular files are documents.
             yield LoadFailure(raw, "not a regular file (a FIFO, socket or device): give a file, or - to read stdin")
         else:
-            yield from _load_one(path)
+            yield from _load_one(path, max_file_bytes)
