@@ -40,7 +40,7 @@ def test_ask_json(env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
     assert set(body) == {"answer", "citations", "refused", "timings_ms", "model"}
-    assert body["answer"].startswith("Oil the bike chain every 300 kilometres. [1]")
+    assert body["answer"].startswith("“Oil the bike chain every 300 kilometres.” [1]")  # the quoted answer first
     assert body["refused"] is False and body["model"].startswith("extractive")
     (citation, *_) = body["citations"]
     assert set(citation) == {"marker", "document_id", "title", "source", "chunk", "score", "page", "page_end"}
@@ -53,7 +53,7 @@ def test_ask_prints_the_answer_and_its_sources(env: dict[str, str]) -> None:
     result = pgseek(["ask", QUESTION, "-k", "2", "--mode", "vector", "--no-stream"], env)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("Oil the bike chain every 300 kilometres. [1]")
+    assert lines[0].startswith("“Oil the bike chain every 300 kilometres.” [1]")
     assert "Sources:" in lines and any(line.startswith("[1] Bike care") for line in lines)
 
 
