@@ -22,7 +22,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from pgseek.answer.context import build_context
-from pgseek.answer.coverage import enough_missing, missing_terms
+from pgseek.answer.coverage import coverage
 from pgseek.providers.markers import parse_markers
 from pgseek.providers.protocols import NO_ANSWER, Generator
 from pgseek.providers.tokens import TokenCounter
@@ -91,11 +91,10 @@ async def answer_events(
         return
 
     context = build_context(result.hits, counter, policy.context_tokens)
-    missing = missing_terms(question, context, counter)
-    if missing and collection_words is not None:
-        held = await collection_words(missing)
-        missing = [word for word in missing if word not in held]
-    if enough_missing(missing, question, counter):
+    gaps = coverage(question, context, counter)
+    if gaps.refuses() and collection_words is not None:
+        gaps = gaps.without(await collection_words(gaps.missing))
+    if gaps.refuses():
         yield AnswerDelta(REFUSAL)
         yield finish("", None, "missing_terms")
         return

@@ -17,11 +17,14 @@ present when it is part of a longer word of the context ("tmpdir" in "os.tmpdir(
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass
+
 from pgseek.providers.tokens import TokenCounter
 from pgseek.terms import key_terms, stems
 from pgseek.types import Context
 
-__all__ = ["MISSING_SHARE", "enough_missing", "missing_terms", "rare_terms"]
+__all__ = ["MISSING_SHARE", "Coverage", "coverage", "missing_terms"]
 
 MISSING_SHARE = 0.5
 """Refuse when this share of the question's rare key terms is missing from the context."""
@@ -29,27 +32,37 @@ _RARE_PIECES = 2
 _SUBSTRING_MIN = 4
 
 
-def rare_terms(question: str, counter: TokenCounter) -> dict[str, str]:
-    """The question's rare key terms: stem -> the word as written (lower-cased)."""
-    return {stem: word for stem, word in key_terms(question).items() if len(counter.token_spans(word)) >= _RARE_PIECES}
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    rare: int
+    """How many rare key terms the question has."""
+    missing: tuple[str, ...]
+    """Those of them missing (as written, lower-cased)."""
+
+    def refuses(self) -> bool:
+        """Whether the missing terms are enough to refuse the question."""
+        return bool(self.missing) and len(self.missing) >= MISSING_SHARE * self.rare
+
+    def without(self, held: Collection[str]) -> Coverage:
+        """The same question's coverage once ``held`` words are known to be present after all."""
+        return Coverage(self.rare, tuple(word for word in self.missing if word not in held))
 
 
-def enough_missing(missing: list[str], question: str, counter: TokenCounter) -> bool:
-    """Whether these missing terms are enough to refuse the question."""
-    return bool(missing) and len(missing) >= MISSING_SHARE * len(rare_terms(question, counter))
+def coverage(question: str, context: Context, counter: TokenCounter) -> Coverage:
+    """The question's rare key terms, and which of them the context lacks."""
+    rare = {stem: word for stem, word in key_terms(question).items() if len(counter.token_spans(word)) >= _RARE_PIECES}
+    texts = [text for source in context.sources for text in (source.title or "", source.chunk)]
+    present = stems(texts)
+    haystack = "\n".join(texts).lower()
+    missing = tuple(
+        word
+        for stem, word in rare.items()
+        if stem not in present and not (len(word) >= _SUBSTRING_MIN and word in haystack)
+    )
+    return Coverage(len(rare), missing)
 
 
 def missing_terms(question: str, context: Context, counter: TokenCounter) -> list[str]:
     """The question's rare key terms that the context lacks, when they are enough to refuse; else empty."""
-    rare = rare_terms(question, counter)
-    if not rare:
-        return []
-    texts = [text for source in context.sources for text in (source.title or "", source.chunk)]
-    present = stems(texts)
-    haystack = "\n".join(texts).lower()
-    missing = [
-        word
-        for stem, word in rare.items()
-        if stem not in present and not (len(word) >= _SUBSTRING_MIN and word in haystack)
-    ]
-    return missing if len(missing) >= MISSING_SHARE * len(rare) else []
+    found = coverage(question, context, counter)
+    return list(found.missing) if found.refuses() else []
