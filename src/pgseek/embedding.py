@@ -52,6 +52,14 @@ class Embedders:
             stored = await catalog.collection_model(conn, collection)
         return await self._load(stored)
 
+    async def for_model(self, info: ModelInfo) -> Embedder:
+        """The embedder of a stored model identity (a version's), loaded on first use. A given embedder serves only
+        its own identity here: a version of another model gets its own."""
+        if self._given is not None and self._given.info.key == info.key:
+            return self._given
+        embedder, _ = await self._load(info)
+        return embedder
+
     async def preload(self) -> float:
         """Load the model the settings name (a new collection's, and most collections'); the milliseconds spent (0
         when it already was, or when an embedder was given)."""

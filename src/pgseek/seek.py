@@ -239,7 +239,7 @@ class AsyncSeek:
             analyze_after_rows=s.analyze_after_rows,
             embed_batch=s.embed_batch_size,
         )
-        return await Ingestion(pool, embedder, options, progress).run(documents)
+        return await Ingestion(pool, embedder, options, progress, models=self._embedders).run(documents)
 
     async def ingest_files(
         self,

@@ -92,7 +92,7 @@ async def ann_recall(
     vectors = await asyncio.to_thread(embedder.embed, texts, purpose="query")
     async with translate_errors("probing the vector index"), pool.connection() as conn:
         found = await catalog.get_collection(conn, collection)
-        table = await catalog.collection_table(conn, found)
+        table = found.table
         if table is None:
             raise NotFoundError(f"collection {collection!r} has no vectors yet; ingest into it first")
 

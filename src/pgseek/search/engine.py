@@ -55,6 +55,8 @@ class SearchOptions:
     keyword_weight: float = 1.0
     candidates: int | None = None
     """Hits each leg contributes to hybrid fusion (default: max(4k, 40))."""
+    version: int | None = None
+    """Search this embedding version of the collection instead of its active one (comparisons do)."""
 
     def merged(self, overrides: dict[str, Any]) -> SearchOptions:
         known = {f.name for f in fields(self)}
@@ -111,8 +113,10 @@ async def search(
     # A value the database cannot use (out of range, unreadable as its type) came from the caller: a 422 naming it.
     async with translate_errors("searching", field=suspect):
         async with pool.connection() as conn:
-            collection = await catalog.get_collection(conn, opts.collection or defaults.collection)
-            table = await catalog.collection_table(conn, collection)
+            collection = await catalog.get_collection(
+                conn, opts.collection or defaults.collection, version=opts.version
+            )
+            table = collection.table
         if opts.mode == "hybrid" and table is not None:
             vector_leg, keyword_leg, plan, embedded = await _hybrid_legs(
                 pool, embedder, query, collection, table, tenant, depth, where, defaults.tuning
