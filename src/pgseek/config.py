@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     pooler: Literal["none", "transaction"] = Field(
         default="none", description="transaction: behind PgBouncer-style transaction pooling (port 6432 implies it)."
     )
+    recent_queries_days: int = Field(
+        default=7,
+        ge=0,
+        le=3650,
+        description="Days a searched query's text is kept for comparing embedding versions (0: none is recorded).",
+    )
     max_file_bytes: int = Field(
         default=100 * 1024 * 1024,
         ge=1,

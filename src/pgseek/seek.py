@@ -45,6 +45,7 @@ from pgseek.types import (
     SkippedFile,
     StoredDocument,
 )
+from pgseek.versions.facade import AsyncModels, Models
 
 if TYPE_CHECKING:  # evaluation loads where it runs: not for a search (decision 0015)
     from pgseek.evaluate.ann import AnnProbe
@@ -306,7 +307,8 @@ class AsyncSeek:
         embedder, load_ms, pool = await self._model_and_pool(opts.collection)
         s = self.settings
         tuning = VectorTuning(s.ef_search, s.max_scan_tuples, s.exact_search_below)
-        result = await engine.search(pool, embedder, query, opts, engine.Defaults(s.collection, s.tenant, tuning))
+        defaults = engine.Defaults(s.collection, s.tenant, tuning, s.recent_queries_days)
+        result = await engine.search(pool, embedder, query, opts, defaults)
         return _with_load(result, load_ms)
 
     async def generator(self) -> Generator:
@@ -497,6 +499,11 @@ class AsyncSeek:
             return await database_status(conn, embedded=self.settings.embedded, url=self._url)
 
     # --- collections and documents, as one tenant sees them ----------------------------------------------------
+
+    @property
+    def models(self) -> AsyncModels:
+        """Embedding versions: list, add, backfill, compare, activate, rollback, retire (decision 0018)."""
+        return AsyncModels(self.settings, self._ready, self._embedders)
 
     def _tenant(self, tenant: str | None) -> str:
         return check_name(tenant or self.settings.tenant, field="tenant", what="tenant")
@@ -694,6 +701,11 @@ class Seek:
 
     def embedder(self, collection: str | None = None) -> TokenizingEmbedder:
         return self._run(self._core.embedder(collection))
+
+    @property
+    def models(self) -> Models:
+        """See ``AsyncSeek.models``."""
+        return Models(self._core.models, self._run)
 
     def ingest(
         self,

@@ -13,9 +13,9 @@ from pgseek import Document
 from pgseek.db import catalog as db_catalog
 from pgseek.db import versions as db_versions
 from pgseek.db import writes as db_writes
+from pgseek.fingerprint import PROBES
 from pgseek.ingest.pipeline import chunk_for_embedding, content_hash, embed_hash
 from pgseek.seek import AsyncSeek
-from pgseek.versions.fingerprint import PROBES
 from tests.conftest import CountingEmbedder
 
 FILES = 40

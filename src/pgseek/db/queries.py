@@ -100,13 +100,14 @@ WHERE d.tenant_id = %(tenant)s AND d.collection_id = %(collection)s AND d.extern
 
 # One round trip for a whole batch; xmax = 0 tells a fresh insert from an update.
 UPSERT_DOCUMENTS = """
-INSERT INTO documents AS d (tenant_id, collection_id, external_id, source, title, metadata, content, content_hash)
-SELECT %s, %s, u.external_id, u.source, u.title, u.metadata, u.content, u.content_hash
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::jsonb[], %s::text[], %s::text[])
-     AS u(external_id, source, title, metadata, content, content_hash)
+INSERT INTO documents AS d
+    (tenant_id, collection_id, external_id, source, title, metadata, content, content_hash, pages)
+SELECT %s, %s, u.external_id, u.source, u.title, u.metadata, u.content, u.content_hash, u.pages
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::jsonb[], %s::text[], %s::text[], %s::jsonb[])
+     AS u(external_id, source, title, metadata, content, content_hash, pages)
 ON CONFLICT (tenant_id, collection_id, external_id) DO UPDATE
 SET source = EXCLUDED.source, title = EXCLUDED.title, metadata = EXCLUDED.metadata,
-    content = EXCLUDED.content, content_hash = EXCLUDED.content_hash, updated_at = now()
+    content = EXCLUDED.content, content_hash = EXCLUDED.content_hash, pages = EXCLUDED.pages, updated_at = now()
 WHERE d.content_hash IS DISTINCT FROM EXCLUDED.content_hash
 RETURNING d.external_id, d.id, (d.xmax = 0) AS inserted"""
 # A document whose stored hash equals the new one is left alone (no row returned): someone else wrote this very
@@ -160,6 +161,11 @@ WHERE i.relname = %s AND i.relnamespace = current_schema()::regnamespace"""
 # Builders of one index queue here, so that the second sees the first one's index instead of failing on its name.
 INDEX_BUILD_LOCK = "SELECT pg_advisory_xact_lock(hashtext('pgseek index ' || %s))"
 DROP_INDEX = sql.SQL("DROP INDEX IF EXISTS {index}")
+VECTOR_INDEX_READY = """
+SELECT EXISTS (
+    SELECT 1 FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_am a ON a.oid = i.relam
+    WHERE x.indrelid = to_regclass(%s) AND a.amname IN ('hnsw', 'ivfflat') AND x.indisvalid AND x.indisready
+) AS ready"""
 TABLE_HAS_ROWS = sql.SQL("SELECT EXISTS (SELECT FROM {table}) AS has_rows")
 VECTOR_TABLES_IN_USE = """
 SELECT DISTINCT v.table_name AS "table", c.distance
@@ -413,7 +419,7 @@ DELETE_VERSION_STATS = "DELETE FROM keyword_stats WHERE version_id = %s"
 # The backfill's work list: the collection's documents (every tenant's) that have no chunk in the version yet,
 # in id order after a cursor. A document written since with the version included is skipped by the anti-join.
 MISSING_DOCUMENTS = """
-SELECT d.id, d.tenant_id, d.external_id, d.source, d.title, d.metadata, d.content AS text, d.content_hash
+SELECT d.id, d.tenant_id, d.external_id, d.source, d.title, d.metadata, d.content AS text, d.content_hash, d.pages
 FROM documents d
 WHERE d.collection_id = %(collection)s AND d.id > %(after)s
   AND NOT EXISTS (SELECT 1 FROM chunks k WHERE k.document_id = d.id AND k.version_id = %(version)s)
@@ -439,3 +445,14 @@ SELECT EXISTS (
     SELECT 1 FROM pg_locks
     WHERE locktype = 'advisory' AND classid = 1886348147 AND objid = %s AND objsubid = 2 AND granted
 ) AS running"""
+
+# Written as the connecting role with the tenant explicit (like documents); sha256 keys the text, which may be
+# longer than a btree entry holds.
+RECORD_QUERY = """
+INSERT INTO recent_queries AS r (tenant_id, collection_id, query_hash, mode, query)
+VALUES (%(tenant)s, %(collection)s, sha256(convert_to(%(query)s, 'UTF8')), %(mode)s, %(query)s)
+ON CONFLICT (tenant_id, collection_id, query_hash, mode) DO NOTHING"""
+FORGET_OLD_QUERIES = "DELETE FROM recent_queries WHERE searched_at < now() - make_interval(days => %s)"
+RECENT_QUERIES = """
+SELECT tenant_id, query, mode FROM recent_queries
+WHERE collection_id = %s ORDER BY searched_at DESC LIMIT %s"""

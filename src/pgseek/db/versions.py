@@ -4,6 +4,7 @@ chunks and vectors hold every tenant's rows, each with its tenant written explic
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,9 @@ from pgseek.types import ModelInfo
 
 VECTOR_TYPES = {"float32": "vector", "float16": "halfvec"}
 """pgvector's column type for each storage precision (pgseek.precision)."""
+
+FORGET_EVERY = 0.001
+"""Share of recorded searches that also delete the old ones: a cheap, bounded cleanup with no scheduler."""
 
 LIVE_STATES = ("active", "candidate", "previous")
 """States whose versions receive every write."""
@@ -248,3 +252,17 @@ def require_states(version: Version, allowed: Sequence[str], action: str) -> Non
             f"version {version.id} of collection {version.collection!r} is {version.state}; only a version that is "
             f"{' or '.join(allowed)} can be {action}"
         )
+
+
+async def record_query(conn: Conn, tenant: str, collection_id: int, query: str, mode: str, *, days: int) -> None:
+    """Remember a searched query for comparisons; now and then forget those older than ``days``."""
+    values = {"tenant": tenant, "collection": collection_id, "query": query, "mode": mode}
+    await conn.execute(queries.RECORD_QUERY, values)
+    if random.random() < FORGET_EVERY:
+        await conn.execute(queries.FORGET_OLD_QUERIES, (days,))
+
+
+async def recent_queries(conn: Conn, collection_id: int, limit: int) -> list[tuple[str, str, str]]:
+    """The latest distinct searches of a collection, every tenant's: (tenant, query, mode)."""
+    cur = await conn.execute(queries.RECENT_QUERIES, (collection_id, limit))
+    return [(str(t), str(q), str(m)) for t, q, m in await cur.fetchall()]

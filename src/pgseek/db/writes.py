@@ -147,6 +147,7 @@ async def _write_documents(
                 [Jsonb(dict(d.metadata)) for d in docs],
                 [d.text for d in docs],
                 [p.content_hash for p in pending],
+                [Jsonb(list(d.pages)) if d.pages else None for d in docs],
             ),
         )
         rows = await cur.fetchall()
@@ -163,17 +164,17 @@ async def _write_documents(
 
 async def write_version_rows(
     conn: Conn, collection: Collection, version: Version, parts: Sequence[tuple[int, str, str, VersionRows]]
-) -> int:
+) -> set[int]:
     """A backfill's write, in the caller's transaction: each (document id, tenant, content hash it was read with,
     rows) into one version, for the documents still there unchanged (locked until commit, so that a delete waits
-    and never leaves rows behind). Returns how many documents were written."""
+    and never leaves rows behind). Returns the ids of the documents written."""
     try:
         current = await versions.lock_documents(conn, [doc_id for doc_id, *_ in parts])
         kept = [(doc_id, tenant, rows) for doc_id, tenant, digest, rows in parts if current.get(doc_id) == digest]
         if kept:
             chunk_ids = await _copy_rows(conn, collection, kept)
             await conn.execute(queries.DELETE_REPLACED_CHUNKS, ([d for d, *_ in kept], [version.id], chunk_ids))
-        return len(kept)
+        return {doc_id for doc_id, _, _ in kept}
     except psycopg.Error as exc:
         raise classify(exc, "writing a version's rows") from exc
 
@@ -285,6 +286,13 @@ async def ensure_hnsw_index(
             )
         )
     return True
+
+
+async def index_ready(conn: Conn, table: str) -> bool:
+    """Whether the table has a valid vector index that searches can use."""
+    cur = await conn.execute(queries.VECTOR_INDEX_READY, (table,))
+    row = await cur.fetchone()
+    return bool(row and row[0])
 
 
 async def _index_valid(conn: Conn, index: str) -> bool | None:

@@ -26,6 +26,7 @@ from typing import Protocol, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from pgseek import fingerprint
 from pgseek.db import catalog, versions, writes
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.scope import TenantConn, claims_scope
@@ -42,7 +43,6 @@ from pgseek.ingest.chunking import ChunkingOptions, chunk_text, with_pages
 from pgseek.names import document_id_problem, json_problem, text_problem
 from pgseek.providers.protocols import TokenizingEmbedder
 from pgseek.types import Chunk, Document, IngestReport, LoadFailure, ModelInfo
-from pgseek.versions import probes
 
 T = TypeVar("T")
 MAX_TITLE_TOKENS = 32
@@ -192,11 +192,11 @@ class _Embedded:
     """External ids this run claimed for the group: released once it is written."""
 
 
-def content_hash(doc: Document, fingerprint: str = "") -> str:
+def content_hash(doc: Document, settings: str = "") -> str:
     """Hash of everything that decides a document's rows. Each version's model and chunking are the version's own
-    (decision 0018), so the fingerprint is empty; hashes written before versions hold the model and chunking
-    settings as ``fingerprint``, and are recognised with it."""
-    fields: list[object] = [doc.text, doc.title, doc.source, dict(doc.metadata), fingerprint]
+    (decision 0018), so the settings are left out; hashes written before versions hold the model and chunking
+    settings as ``settings``, and are recognised with it."""
+    fields: list[object] = [doc.text, doc.title, doc.source, dict(doc.metadata), settings]
     if doc.pages:  # only then: the hashes of documents without pages stay what they were
         fields.append(list(doc.pages))
     payload = json.dumps(fields, sort_keys=True, ensure_ascii=False)
@@ -366,7 +366,7 @@ class Ingestion:
         targets: list[_Target] = []
         for version in live:
             embedder = await self._embedder_for(version.model)
-            await probes.verify(self._pool, version, embedder)
+            await fingerprint.verify(self._pool, version, embedder)
             targets.append(_Target(version, embedder))
         self._targets = targets
         active = next((t.version for t in targets if t.version.state == "active"), live[0] if live else None)

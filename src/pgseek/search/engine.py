@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal, get_args
 
-from pgseek.db import catalog
+from pgseek.db import catalog, versions
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.filters import compile_filter
 from pgseek.db.scope import tenant_transaction
@@ -25,7 +26,7 @@ from pgseek.db.search import (
     vector_search,
     words_in_collection,
 )
-from pgseek.errors import QueryError
+from pgseek.errors import DatabaseError, QueryError
 from pgseek.filters import SearchFilter
 from pgseek.names import check_name, text_problem
 from pgseek.providers.protocols import TokenizingEmbedder
@@ -33,6 +34,7 @@ from pgseek.search.hybrid import DEFAULT_K, reciprocal_rank_fusion
 from pgseek.terms import stem
 from pgseek.types import Hit, LegRank, SearchResult, Timings
 
+logger = logging.getLogger("pgseek.search")
 Mode = Literal["vector", "keyword", "hybrid"]
 MODES: tuple[str, ...] = get_args(Mode)
 MAX_K = 1000
@@ -71,6 +73,8 @@ class Defaults:
     collection: str
     tenant: str
     tuning: VectorTuning
+    remember_days: int = 0
+    """Record each search's query for version comparisons, kept this many days (0: not recorded)."""
 
 
 def validate(query: str, opts: SearchOptions, embedder: TokenizingEmbedder) -> None:
@@ -132,6 +136,8 @@ async def search(
     if opts.min_score is not None:
         hits = [h for h in hits if h.score >= opts.min_score]
     done = time.perf_counter()
+    if defaults.remember_days and opts.version is None:
+        await _remember(pool, tenant, collection.id, query, opts.mode, defaults.remember_days)
     timings = Timings(
         embed=(embedded - started) * 1000,
         search=(searched - embedded) * 1000,
@@ -147,6 +153,15 @@ async def search(
         fewer_than_k=fewer,
         distance=collection.distance,
     )
+
+
+async def _remember(pool: Pool, tenant: str, collection_id: int, query: str, mode: str, days: int) -> None:
+    """Record the query for comparisons of embedding versions; a failure costs the record, never the search."""
+    try:
+        async with translate_errors("recording a query"), pool.connection() as conn:
+            await versions.record_query(conn, tenant, collection_id, query, mode, days=days)
+    except DatabaseError as exc:
+        logger.warning("could not record a query for version comparisons: %s", exc)
 
 
 async def collection_words(pool: Pool, collection: str, tenant: str, words: Sequence[str]) -> set[str]:

@@ -42,6 +42,10 @@ CREATE INDEX chunks_version_idx ON chunks (version_id);
 -- A model's own table is created only for collections embedded before this migration; new versions own theirs.
 ALTER TABLE embedding_models ALTER COLUMN table_name DROP NOT NULL;
 
+-- Where each page of a PDF starts in the content (a JSON array of offsets; null without pages), so that a version
+-- chunked again keeps its chunks' page numbers.
+ALTER TABLE documents ADD COLUMN pages jsonb;
+
 -- BM25 statistics per version: two live versions of a collection hold two chunk sets of the same documents.
 ALTER TABLE keyword_stats ADD COLUMN version_id integer;
 UPDATE keyword_stats s SET version_id = v.id FROM embedding_versions v WHERE v.collection_id = s.collection_id;
@@ -69,3 +73,22 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+-- Queries searched lately, per tenant and collection, so that a comparison of two versions can replay what users
+-- really ask (top-10 overlap). One row per distinct query and mode, never updated (a popular query must not make
+-- every search wait on its row's lock); rows older than PGSEEK_RECENT_QUERIES_DAYS are deleted as searches go.
+CREATE TABLE recent_queries (
+    tenant_id         text NOT NULL,
+    collection_id     integer NOT NULL REFERENCES collections (id) ON DELETE CASCADE,
+    query_hash        bytea NOT NULL,
+    mode              text NOT NULL,
+    query             text NOT NULL,
+    searched_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, collection_id, query_hash, mode)
+);
+CREATE INDEX recent_queries_recent_idx ON recent_queries (collection_id, searched_at DESC);
+ALTER TABLE recent_queries ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON recent_queries
+    USING (tenant_id = current_setting('pgseek.tenant', true))
+    WITH CHECK (tenant_id = current_setting('pgseek.tenant', true));
+GRANT SELECT, DELETE ON recent_queries TO pgseek_app;

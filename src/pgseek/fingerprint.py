@@ -1,13 +1,19 @@
 """A vector space's fingerprint (decision 0018): the vectors of a few fixed probe sentences, stored with each
 embedding version when it is first written to. A model loaded later to write into the version embeds the probes
 again; if any vector moved (cosine below ``DRIFT_COSINE``), the write is refused: a library upgrade, another backend
-or a quantized copy of "the same" model must never mix two vector spaces under one name."""
+or a quantized copy of "the same" model must never mix two vector spaces under one name. Writers check once per
+loaded model and version in a process (``verify``)."""
 
 from __future__ import annotations
+
+import asyncio
 
 import numpy as np
 from numpy.typing import NDArray
 
+from pgseek.db import versions
+from pgseek.db.connect import Pool, translate_errors
+from pgseek.db.versions import Version
 from pgseek.errors import EmbeddingDriftError
 from pgseek.providers.protocols import Embedder
 
@@ -60,3 +66,33 @@ def check(version_id: int, collection: str, stored: list[float], current: NDArra
             "space (a library upgrade, another backend or a quantized copy); nothing was written. Restore the model "
             "the version was embedded with, or add a new version with this one (pgseek models add) and re-embed"
         )
+
+
+_verified: dict[tuple[int, int], Embedder] = {}
+"""(id of the embedder, version id) checked in this process; the embedder is held so that its id is not reused."""
+_lock = asyncio.Lock()
+
+
+async def verify(pool: Pool, version: Version, embedder: Embedder) -> None:
+    """EmbeddingDriftError when ``embedder`` does not reproduce the version's probe vectors; the first writer of a
+    version without probes records its own."""
+    key = (id(embedder), version.id)
+    if key in _verified:
+        return
+    async with _lock:  # concurrent runs in one process embed the probes once
+        if key not in _verified:
+            await _verify(pool, version, embedder)
+            _verified[key] = embedder
+
+
+async def _verify(pool: Pool, version: Version, embedder: Embedder) -> None:
+    current = await asyncio.to_thread(probe_vectors, embedder)
+    stored = version.probes
+    if stored is None:
+        async with translate_errors("recording the version's fingerprint"), pool.connection() as conn:
+            await versions.set_probes(conn, version.id, flatten(current))
+            # Another writer may have recorded its probes first: those are the reference.
+            found = await versions.get_version(conn, version.id)
+        stored = found.probes if found is not None else None
+    if stored is not None:
+        check(version.id, version.collection, stored, current)
