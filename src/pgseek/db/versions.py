@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 
 from pgseek.db import queries
 from pgseek.db.scope import Conn
-from pgseek.errors import ConfigurationError
+from pgseek.errors import ConflictError
 from pgseek.precision import require_indexable
 from pgseek.types import ModelInfo
 
@@ -248,7 +248,7 @@ async def retire(conn: Conn, version: Version) -> None:
 
 def require_states(version: Version, allowed: Sequence[str], action: str) -> None:
     if version.state not in allowed:
-        raise ConfigurationError(
+        raise ConflictError(
             f"version {version.id} of collection {version.collection!r} is {version.state}; only a version that is "
             f"{' or '.join(allowed)} can be {action}"
         )

@@ -33,7 +33,7 @@ from pgseek.ingest.pipeline import ModelSource, chunk_for_embedding, embed_hash
 from pgseek.providers.protocols import TokenizingEmbedder
 from pgseek.types import Document
 
-GROUP_DOCUMENTS = 32
+GROUP_DOCUMENTS = 16
 """Documents per transaction: small, so that a kill loses little and progress moves often."""
 IDLE_PASS_S = 0.5
 """Wait before another pass when the last one could claim nothing (ingest runs held the rest)."""

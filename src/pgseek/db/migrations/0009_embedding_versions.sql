@@ -22,9 +22,14 @@ CREATE TABLE embedding_versions (
     activated_at   timestamptz,
     retired_at     timestamptz
 );
-CREATE UNIQUE INDEX embedding_versions_one_active ON embedding_versions (collection_id) WHERE state = 'active';
-CREATE UNIQUE INDEX embedding_versions_one_candidate ON embedding_versions (collection_id) WHERE state = 'candidate';
-CREATE UNIQUE INDEX embedding_versions_one_previous ON embedding_versions (collection_id) WHERE state = 'previous';
+-- At most one version per state (retired aside), checked at commit: a rollback swaps active and previous.
+ALTER TABLE embedding_versions
+    ADD CONSTRAINT embedding_versions_one_active EXCLUDE USING btree (collection_id WITH =)
+        WHERE (state = 'active') DEFERRABLE INITIALLY DEFERRED,
+    ADD CONSTRAINT embedding_versions_one_candidate EXCLUDE USING btree (collection_id WITH =)
+        WHERE (state = 'candidate') DEFERRABLE INITIALLY DEFERRED,
+    ADD CONSTRAINT embedding_versions_one_previous EXCLUDE USING btree (collection_id WITH =)
+        WHERE (state = 'previous') DEFERRABLE INITIALLY DEFERRED;
 GRANT SELECT ON embedding_versions TO pgseek_app;
 
 -- Every collection embedded so far has one version: its model, the default chunking, and the model's shared table.
