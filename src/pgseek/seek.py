@@ -308,7 +308,7 @@ class AsyncSeek:
         s = self.settings
         tuning = VectorTuning(s.ef_search, s.max_scan_tuples, s.exact_search_below)
         defaults = engine.Defaults(s.collection, s.tenant, tuning, s.recent_queries_days)
-        result = await engine.search(pool, embedder, query, opts, defaults)
+        result = await engine.search(pool, embedder, query, opts, defaults, self._embedders)
         return _with_load(result, load_ms)
 
     async def generator(self) -> Generator:

@@ -252,3 +252,24 @@ def test_a_killed_backfill_resumes_with_no_duplicate_and_no_missing_row(seek: Se
     assert _scalar(database_url, duplicates, (added.id,)) == 0
     vectors = _scalar(database_url, f'SELECT count(*) FROM "{done.table}"')
     assert vectors == done.chunks
+
+
+def test_a_model_change_backfills_through_the_new_model_and_searches_embed_queries_with_it(
+    settings: Settings, embedder: CountingEmbedder, embeddings_server: EmbeddingsServer, database_url: str
+) -> None:
+    """From the local model to an OpenAI-compatible one (the local model's vectors served over HTTP): after the
+    switch, queries go to the new model's server; after the rollback, to the local model again."""
+    with Seek(settings.model_copy(update={"embed_base_url": embeddings_server.url}), embedder=embedder) as seek:
+        _setup(seek, "model")
+        added = seek.models.add("model", provider="openai", model="minilm-remote")
+        assert (added.provider, added.model, added.chunk_tokens) == ("openai", "minilm-remote", 200)
+        seek.models.backfill("model")
+        backfilled = len(embeddings_server.requests)
+        assert backfilled > 0
+        seek.models.activate("model", force=True)
+        hit = seek.search("bee dance", collection="model", k=1).hits[0]
+        assert hit.document_id == "bees" and len(embeddings_server.requests) == backfilled + 1
+        assert embeddings_server.inputs()[-1] == ["bee dance"]
+        seek.models.rollback("model")
+        assert seek.search("bee dance", collection="model", k=1).hits[0].document_id == "bees"
+        assert len(embeddings_server.requests) == backfilled + 1  # the local model again

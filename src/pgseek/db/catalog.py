@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from psycopg import sql
 from psycopg.rows import class_row, dict_row
 
 from pgseek.db import queries, versions
@@ -33,6 +34,27 @@ class Collection:
     chunk_tokens: int | None = None
     chunk_overlap: int | None = None
     version_state: str | None = None
+    model_provider: str | None = None
+    model_name: str | None = None
+    model_version: str | None = None
+    model_dimensions: int | None = None
+    model_max_tokens: int | None = None
+    model_normalized: bool | None = None
+
+    @property
+    def model(self) -> ModelInfo | None:
+        """The identity of the version's model: the query must be embedded by that very model."""
+        if self.model_provider is None or self.model_name is None or self.model_version is None:
+            return None
+        return ModelInfo(
+            provider=self.model_provider,
+            name=self.model_name,
+            dimensions=int(self.model_dimensions or 0),
+            version=self.model_version,
+            max_tokens=self.model_max_tokens,
+            precision=self.precision or "float32",
+            normalized=bool(self.model_normalized),
+        )
 
 
 async def setup_lock(conn: Conn) -> None:
@@ -130,7 +152,12 @@ async def delete_tenant_collection(scope: TenantConn, collection: Collection) ->
     deleted = cur.rowcount
     await conn.execute(queries.UNREGISTER_TENANT_COLLECTION, (scope.tenant, collection.id))
     await conn.execute(queries.RESET_ROLE)
-    await conn.execute(queries.DROP_UNUSED_COLLECTION, (collection.id,))
+    owned = await conn.execute(queries.OWNED_VERSION_TABLES, (collection.id,))
+    tables = [str(r[0]) for r in await owned.fetchall()]
+    dropped = await conn.execute(queries.DROP_UNUSED_COLLECTION, (collection.id,))
+    if await dropped.fetchone() is not None:
+        for table in tables:
+            await conn.execute(queries.DROP_TABLE.format(table=sql.Identifier(table)))
     return deleted
 
 

@@ -34,7 +34,9 @@ TEXT_SEARCH_CONFIG_EXISTS = "SELECT 1 FROM pg_ts_config WHERE cfgname = %s"
 GET_COLLECTION = """
 SELECT c.id, c.name, c.text_search_config::text AS text_search_config, c.distance, v.model_id AS embedding_model_id,
        c.text_search_config::oid AS text_search_config_oid, m.precision, v.id AS version_id, v.table_name AS "table",
-       v.chunk_tokens, v.chunk_overlap, v.state AS version_state
+       v.chunk_tokens, v.chunk_overlap, v.state AS version_state, m.provider AS model_provider,
+       m.name AS model_name, m.version AS model_version, m.dimensions AS model_dimensions,
+       m.max_tokens AS model_max_tokens, m.normalized AS model_normalized
 FROM collections c
 LEFT JOIN embedding_versions v
        ON v.collection_id = c.id AND v.table_name IS NOT NULL
@@ -170,7 +172,8 @@ TABLE_HAS_ROWS = sql.SQL("SELECT EXISTS (SELECT FROM {table}) AS has_rows")
 VECTOR_TABLES_IN_USE = """
 SELECT DISTINCT v.table_name AS "table", c.distance
 FROM embedding_versions v JOIN collections c ON c.id = v.collection_id
-WHERE v.state <> 'retired' AND v.table_name IS NOT NULL ORDER BY 1, 2"""
+WHERE v.table_name IS NOT NULL AND (v.state IN ('active', 'previous') OR v.backfilled_at IS NOT NULL)
+ORDER BY 1, 2"""
 # The embeddings table's own column type (vector or halfvec) decides how vectors are written and indexed.
 EMBEDDING_TYPE = """
 SELECT a.atttypid::regtype::text AS type FROM pg_attribute a
@@ -323,11 +326,15 @@ UNREGISTER_TENANT_COLLECTION = "DELETE FROM tenant_collections WHERE tenant_id =
 # After a tenant's part is gone: the collection row goes too when no tenant uses it any more (never the 'default'
 # collection that migration 0001 creates). Run as the connecting role, which sees every tenant's rows.
 RESET_ROLE = "SELECT set_config('role', 'none', true)"
+# The tables a collection's versions own, dropped with it (a pre-version model table is shared: left alone).
+OWNED_VERSION_TABLES = """
+SELECT table_name FROM embedding_versions WHERE collection_id = %s AND table_name = 'embeddings_v' || id"""
 DROP_UNUSED_COLLECTION = """
 DELETE FROM collections c
 WHERE c.id = %s AND c.name <> 'default'
   AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.collection_id = c.id)
-  AND NOT EXISTS (SELECT 1 FROM tenant_collections t WHERE t.collection_id = c.id)"""
+  AND NOT EXISTS (SELECT 1 FROM tenant_collections t WHERE t.collection_id = c.id)
+RETURNING c.id"""
 
 GET_DOCUMENT = """
 SELECT d.external_id, d.title, d.source, d.metadata, d.content AS text, d.created_at, d.updated_at,

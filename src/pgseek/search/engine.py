@@ -9,7 +9,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Protocol, get_args
 
 from pgseek.db import catalog, versions
 from pgseek.db.connect import Pool, translate_errors
@@ -32,7 +32,7 @@ from pgseek.names import check_name, text_problem
 from pgseek.providers.protocols import TokenizingEmbedder
 from pgseek.search.hybrid import DEFAULT_K, reciprocal_rank_fusion
 from pgseek.terms import stem
-from pgseek.types import Hit, LegRank, SearchResult, Timings
+from pgseek.types import Hit, LegRank, ModelInfo, SearchResult, Timings
 
 logger = logging.getLogger("pgseek.search")
 Mode = Literal["vector", "keyword", "hybrid"]
@@ -103,9 +103,20 @@ def validate(query: str, opts: SearchOptions, embedder: TokenizingEmbedder) -> N
             )
 
 
+class ModelSource(Protocol):
+    async def for_model(self, info: ModelInfo) -> TokenizingEmbedder: ...
+
+
 async def search(
-    pool: Pool, embedder: TokenizingEmbedder, query: str, opts: SearchOptions, defaults: Defaults
+    pool: Pool,
+    embedder: TokenizingEmbedder,
+    query: str,
+    opts: SearchOptions,
+    defaults: Defaults,
+    models: ModelSource | None = None,
 ) -> SearchResult:
+    """``embedder``: the model of the version the caller expects; when the collection's version searched has another
+    (an activation in between), ``models`` gives that one, so that a query is never embedded by the wrong model."""
     validate(query, opts, embedder)
     started = time.perf_counter()
     where = compile_filter(opts.filter) if opts.filter is not None else NO_FILTER
@@ -121,6 +132,14 @@ async def search(
                 conn, opts.collection or defaults.collection, version=opts.version
             )
             table = collection.table
+        stored = collection.model
+        if stored is not None and stored.key != embedder.info.key:
+            if models is None:
+                raise QueryError(
+                    f"collection {collection.name!r} is searched with {stored.name}, not {embedder.info.name}",
+                    field="collection",
+                )
+            embedder = await models.for_model(stored)
         if opts.mode == "hybrid" and table is not None:
             vector_leg, keyword_leg, plan, embedded = await _hybrid_legs(
                 pool, embedder, query, collection, table, tenant, depth, where, defaults.tuning
