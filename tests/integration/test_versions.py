@@ -152,7 +152,9 @@ def test_writes_during_a_candidate_reach_it_and_a_deleted_document_never_comes_b
     assert _scalar(database_url, counted, ("late",)) == 2
 
 
-def test_activation_waits_for_a_complete_candidate_and_one_previous_version(seek: Seek) -> None:
+def test_activation_waits_for_a_complete_candidate_a_good_comparison_and_one_previous_version(
+    seek: Seek, database_url: str
+) -> None:
     _setup(seek, "guards")
     seek.models.add("guards", chunk_tokens=32, chunk_overlap=4)
     with pytest.raises(ConflictError, match="backfill"):
@@ -160,7 +162,13 @@ def test_activation_waits_for_a_complete_candidate_and_one_previous_version(seek
     with pytest.raises(ConflictError, match="candidate version already"):
         seek.models.add("guards", chunk_tokens=48, chunk_overlap=4)
     seek.models.backfill("guards")
-    seek.models.activate("guards", force=True)
+    (candidate,) = [v for v in seek.models.list("guards") if v.state == "candidate"]
+    worse = {"dataset": "golden", "quality": {"active": {"ndcg@10": 0.80}, "candidate": {"ndcg@10": 0.75}}}
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE embedding_versions SET comparison = %s WHERE id = %s", (json.dumps(worse), candidate.id))
+    with pytest.raises(ConflictError, match="worse by more than the tolerance"):
+        seek.models.activate("guards")
+    assert seek.models.activate("guards", tolerance=0.06).state == "active"  # within a wider tolerance
     seek.models.add("guards", chunk_tokens=48, chunk_overlap=4)
     seek.models.backfill("guards")
     with pytest.raises(ConflictError, match="previous version"):
