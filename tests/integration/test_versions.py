@@ -18,6 +18,7 @@ from pgseek import Document, Seek
 from pgseek.config import Settings
 from pgseek.errors import ConflictError, EmbeddingDriftError, NotFoundError
 from pgseek.versions.backfill import GROUP_DOCUMENTS
+from tests.conftest import CountingEmbedder
 from tests.embeddings_server import EmbeddingsServer
 
 SUBJECTS = [
