@@ -124,7 +124,7 @@ async def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str,
             began = time.perf_counter()
             await seek.models.retire(COLLECTION, added.id)
             retire_s = time.perf_counter() - began
-            url = seek._url
+            meta = common.base_meta(seek._url)
 
     rows: list[dict[str, Any]] = []
     for phase, (latencies, failures) in (("idle", idle), ("during backfill", during), ("across switch", switch)):
@@ -168,7 +168,6 @@ async def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str,
             }
         )
     rows.append({"what": "compare: top-10 overlap on recent searches", "value": comparison.top10_overlap})
-    meta = common.base_meta(url)
     meta["dataset"] = f"BEIR SciFact corpus ({len(docs):,} documents), test queries for search and comparison"
     meta["verdict"] = comparison.verdict
     meta["failures"] = sorted(set(idle[1] + during[1] + switch[1]))[:10]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
+from numpy.typing import NDArray
 
 from pgseek import Document, Seek
 from pgseek.config import Settings
@@ -220,10 +222,11 @@ def test_a_drifted_model_is_refused_before_anything_is_written(
         seek.ingest_documents(_documents(2), collection="drift")
     honest = embeddings_server.vectors
 
-    def drifted(texts: list[str]) -> np.ndarray:
-        vectors = np.asarray(honest(texts))
+    def drifted(texts: Sequence[str]) -> NDArray[np.float32]:
+        vectors = np.asarray(honest(texts), dtype=np.float64)
         noisy = vectors + np.random.default_rng(7).normal(0, 0.05, vectors.shape)
-        return (noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32)
+        unit: NDArray[np.float32] = (noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32)
+        return unit
 
     embeddings_server.vectors = drifted
     with Seek(remote) as seek, pytest.raises(EmbeddingDriftError, match="probe"):

@@ -65,10 +65,10 @@ def test_a_backfill_killed_with_sigkill_resumes_with_no_duplicate_and_no_missing
         assert process.stdout is not None and process.stderr is not None
         deadline = time.monotonic() + 180
         for line in process.stdout:
-            stage, done, total = line.split()
-            if stage == "embedding" and 0 < int(done) < int(total):
+            stage, reached, total = line.split()
+            if stage == "embedding" and 0 < int(reached) < int(total):
                 os.kill(process.pid, signal.SIGKILL)  # in the middle of the work, wherever it stands
-                killed_at = int(done)
+                killed_at = int(reached)
                 break
             assert time.monotonic() < deadline, "the backfill never reported progress"
         process.wait(30)
