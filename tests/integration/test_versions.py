@@ -285,3 +285,34 @@ def test_a_model_change_backfills_through_the_new_model_and_searches_embed_queri
         seek.models.rollback("model")
         assert seek.search("bee dance", collection="model", k=1).hits[0].document_id == "bees"
         assert len(embeddings_server.requests) == backfilled + 1  # the local model again
+
+
+def test_documents_deleted_while_the_backfill_runs_never_come_back(seek: Seek, database_url: str) -> None:
+    many = [replace(d, external_id=f"{d.external_id}-{i}") for i in range(4) for d in _documents(2)]
+    seek.ingest_documents(many, collection="deleting")
+    added = seek.models.add("deleting", chunk_tokens=32, chunk_overlap=4)
+    doomed = [many[0].external_id, many[-1].external_id]  # one backfilled before the delete, one not yet
+    deleted: list[int] = []
+
+    def delete_midway(progress: Any) -> None:
+        if progress.documents_done > 0 and not deleted:
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                cur = conn.execute(
+                    "DELETE FROM documents WHERE external_id = ANY(%s) "
+                    "AND collection_id = (SELECT id FROM collections WHERE name = 'deleting')",
+                    (doomed,),
+                )
+                deleted.append(cur.rowcount)
+
+    seek.models.backfill("deleting", progress=delete_midway)
+    assert deleted == [2]
+    done = seek.models.status("deleting", added.id)
+    assert done.documents_done == done.documents_total == len(many) - 2
+    left = (
+        "SELECT count(*) FROM chunks c WHERE c.version_id = %s AND NOT EXISTS "
+        "(SELECT 1 FROM documents d WHERE d.id = c.document_id)"
+    )
+    assert _scalar(database_url, left, (added.id,)) == 0
+    seek.models.activate("deleting", force=True)
+    found = {h.document_id for h in seek.search("monsoon rain", collection="deleting", k=50).hits}
+    assert not found & set(doomed)
