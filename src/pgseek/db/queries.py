@@ -155,6 +155,12 @@ VECTOR_TABLES_IN_USE = """
 SELECT DISTINCT m.table_name AS "table", c.distance
 FROM collections c JOIN embedding_models m ON m.id = c.embedding_model_id
 WHERE m.table_name <> 'pending' ORDER BY 1, 2"""
+# Each collection with its embeddings table, for the doctor and maintenance (one collection, or all with None).
+COLLECTION_VECTOR_TABLES = """
+SELECT c.name AS collection, c.id AS collection_id, m.table_name AS "table", c.distance, m.dimensions, m.precision
+FROM collections c JOIN embedding_models m ON m.id = c.embedding_model_id
+WHERE m.table_name <> 'pending' AND (%(name)s::text IS NULL OR c.name = %(name)s)
+ORDER BY c.name"""
 # The embeddings table's own column type (vector or halfvec) decides how vectors are written and indexed.
 EMBEDDING_TYPE = """
 SELECT a.atttypid::regtype::text AS type FROM pg_attribute a
