@@ -22,6 +22,7 @@ from tests.conftest import NearbyVectors
 from tests.integration.test_cli import pgseek
 
 COLLECTION = "ops"
+SMALL = "ops-small"
 TABLE_QUERY = (
     "SELECT m.table_name FROM collections c JOIN embedding_models m ON m.id = c.embedding_model_id WHERE c.name = %s"
 )
@@ -37,15 +38,15 @@ def _notes(tenant: str, count: int, version: int = 0) -> list[Document]:
 @pytest.fixture(scope="module")
 def ops_settings(settings: Settings) -> Settings:
     # A low exact-search bound: the test's tenants of a few hundred chunks are searched through the index.
-    return settings.model_copy(update={"exact_search_below": 50})
+    return settings.model_copy(update={"exact_search_below": 20})
 
 
 @pytest.fixture(scope="module")
 def table(ops_settings: Settings, database_url: str, local_embedder: Any) -> str:
-    """The collection: tenant big (1,500 chunks), mid (60: 3.6%, a partial-index candidate), tiny (10: searched
+    """The collection: tenant big (600 chunks), mid (30: 3.6%, a partial-index candidate), tiny (10: searched
     exactly) and gone (200, to delete). Autovacuum is turned off for its tables, so that only maintain cleans them."""
     with Seek(ops_settings, embedder=NearbyVectors(local_embedder)) as bulk:
-        for tenant, count in (("big", 1500), ("mid", 60), ("tiny", 10), ("gone", 200)):
+        for tenant, count in (("big", 600), ("mid", 30), ("tiny", 10), ("gone", 200)):
             bulk.ingest_documents(_notes(tenant, count), tenant=tenant, collection=COLLECTION)
     with psycopg.connect(database_url, autocommit=True) as conn:
         row = conn.execute(TABLE_QUERY, (COLLECTION,)).fetchone()
@@ -54,6 +55,17 @@ def table(ops_settings: Settings, database_url: str, local_embedder: Any) -> str
         for t in (name, "chunks"):
             conn.execute(f'ALTER TABLE "{t}" SET (autovacuum_enabled = false)')
     return name
+
+
+@pytest.fixture(scope="module")
+def small_table(ops_settings: Settings, database_url: str, local_embedder: Any) -> str:
+    """A collection of a few notes (its index is built on the first ingest): enough for the index checks."""
+    with Seek(ops_settings, embedder=local_embedder) as seek:
+        seek.ingest_documents(_notes("solo", 5), tenant="solo", collection=SMALL)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(TABLE_QUERY, (SMALL,)).fetchone()
+    assert row is not None
+    return str(row[0])
 
 
 @pytest.fixture()
@@ -66,12 +78,14 @@ def _finding(report: DoctorReport, check: str, subject: str) -> Finding:
     return next(f for f in report.findings if f.check == check and f.subject == subject)
 
 
-def _dead_rows_seen(seek: Seek, table: str) -> DoctorReport:
-    """The doctor's report once the statistics show the deletes (a backend flushes them within a second or so)."""
+def _dead_rows_seen(seek: Seek, table: str, rows: int) -> DoctorReport:
+    """The doctor's report once the statistics count ``rows`` dead rows in the table (a backend flushes its counts
+    within a second or so of its last write)."""
     deadline = time.monotonic() + 30
     while True:
         report = seek.doctor(COLLECTION, recall=False)
-        if _finding(report, "dead_tuples", table).severity == "problem" or time.monotonic() > deadline:
+        dead = _finding(report, "dead_tuples", table).figures["dead_rows"]
+        if (isinstance(dead, int) and dead >= rows) or time.monotonic() > deadline:
             return report
         time.sleep(0.5)
 
@@ -107,6 +121,7 @@ class SearchLoop:
         self._thread.join()
 
 
+@pytest.mark.slow  # about a minute: the collection's ingest, then three doctor runs with recall
 def test_doctor_reports_dead_rows_and_maintain_fixes_them_while_searches_run(
     ops: Seek, table: str, ops_settings: Settings, local_embedder: Any
 ) -> None:
@@ -115,16 +130,16 @@ def test_doctor_reports_dead_rows_and_maintain_fixes_them_while_searches_run(
     assert set(buckets) == {"large", "mid", "exact"}
     assert buckets["large"].queries == 10 and 0 < buckets["large"].recall_at_10 <= 1
     assert buckets["exact"].tenants == 1 and buckets["exact"].queries == 0
-    assert "mid (60 chunks" in _finding(before, "partial_indexes", f"collection {COLLECTION}").message
+    assert "mid (30 chunks" in _finding(before, "partial_indexes", f"collection {COLLECTION}").message
     assert _finding(before, "autovacuum", table).severity == "problem"  # turned off by the fixture
     assert _finding(before, "indexes", table).severity == "ok"
 
     ops.delete_collection(COLLECTION, tenant="gone")
     with Seek(ops_settings, embedder=NearbyVectors(local_embedder)) as bulk:
-        bulk.ingest_documents(_notes("big", 400, version=1), tenant="big", collection=COLLECTION)
-    dirty = _dead_rows_seen(ops, table)
+        bulk.ingest_documents(_notes("big", 250, version=1), tenant="big", collection=COLLECTION)
+    dirty = _dead_rows_seen(ops, table, 450)
     dead = _finding(dirty, "dead_tuples", table)
-    assert dead.severity == "problem" and dead.figures["dead_rows"] == 600
+    assert dead.severity == "problem" and dead.figures["dead_rows"] == 450  # gone's 200, big's 250 replaced
     assert "REINDEX INDEX CONCURRENTLY" in dead.advice
     assert dirty.status == "problem"
 
@@ -165,30 +180,30 @@ def _dead_rows_seen_cleared(seek: Seek, table: str) -> DoctorReport:
 
 
 def test_an_invalid_index_is_a_problem_the_cli_exits_on_and_maintain_rebuilds(
-    ops: Seek, table: str, database_url: str, pgseek_home: Path
+    ops: Seek, small_table: str, database_url: str, pgseek_home: Path
 ) -> None:
-    index = f"{table}_hnsw_cosine"
+    index = f"{small_table}_hnsw_cosine"
     with psycopg.connect(database_url, autocommit=True) as conn:  # what a killed CREATE INDEX CONCURRENTLY leaves
         conn.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass", (index,))
     env = {"PGSEEK_DATABASE_URL": database_url, "PGSEEK_HOME": str(pgseek_home), "HF_HUB_OFFLINE": "1"}
-    result = pgseek(["doctor", "-c", COLLECTION, "--no-recall", "--json"], env)
+    result = pgseek(["doctor", "-c", SMALL, "--no-recall", "--json"], env)
     assert result.returncode == 1, result.stderr
     report = json.loads(result.stdout)
     assert report["status"] == "problem"
     invalid = [f for f in report["findings"] if f["check"] == "indexes" and f["subject"] == index]
     assert invalid[0]["severity"] == "problem" and "pgseek maintain --apply" in invalid[0]["advice"]
 
-    dry = pgseek(["maintain", "-c", COLLECTION], env)
+    dry = pgseek(["maintain", "-c", SMALL], env)
     assert dry.returncode == 0, dry.stderr
     assert "REINDEX INDEX CONCURRENTLY" in dry.stdout and "dry run" in dry.stdout
-    applied = pgseek(["maintain", "-c", COLLECTION, "--apply", "--json"], env)
+    applied = pgseek(["maintain", "-c", SMALL, "--apply", "--json"], env)
     assert applied.returncode == 0, applied.stderr
     actions = json.loads(applied.stdout)["actions"]
     assert ("reindex", index, "done") in {(a["kind"], a["subject"], a["status"]) for a in actions}
     assert all(a["status"] == "done" for a in actions)
-    healed = ops.doctor(COLLECTION, recall=False)
-    assert _finding(healed, "indexes", table).severity == "ok"
-    table_out = pgseek(["doctor", "-c", COLLECTION, "--no-recall"], env)
+    healed = ops.doctor(SMALL, recall=False)
+    assert _finding(healed, "indexes", small_table).severity == "ok"
+    table_out = pgseek(["doctor", "-c", SMALL, "--no-recall"], env)
     assert table_out.returncode == 0, table_out.stderr
     assert "status: " in table_out.stdout
 
