@@ -23,6 +23,7 @@ from pgseek.ops.checks import (
     versions,
 )
 from pgseek.ops.findings import DoctorReport, Finding, worst
+from pgseek.ops.maintain import index_fixes, prewarm_fixes, table_fixes
 from pgseek.ops.recall import bucket_of
 
 MB = 2**20
@@ -164,3 +165,35 @@ def test_buckets_and_the_worst_severity() -> None:
     assert worst([]) == "ok" and worst(["ok", "problem", "warn"]) == "problem"
     report = DoctorReport((Finding("a", "warn", "s", "m"), Finding("b", "ok", "s", "m")))
     assert report.status == "warn" and report.to_json()["status"] == "warn" and report.problems == ()
+
+
+def test_maintain_plans_online_fixes_from_the_same_facts() -> None:
+    leftover = replace(INDEX, name="embeddings_1_hnsw_cosine_ccnew", valid=False)
+    killed = replace(INDEX, name="embeddings_1_other", valid=False)
+    tables = (_table("embeddings_1", 7000, 3000), _table("chunks", 9900, 100))
+    facts = _facts(tables=tables, indexes=(INDEX, leftover, killed))
+    fixes = [(f.action.kind, f.action.subject) for f in index_fixes(facts, POLICY)]
+    assert fixes == [
+        ("drop_index", "embeddings_1_hnsw_cosine_ccnew"),
+        ("reindex", "embeddings_1_other"),
+        ("reindex", "embeddings_1_hnsw_cosine"),  # 30% dead rows
+    ]
+    statements = {f.action.subject: f.statement.text for f in index_fixes(facts, POLICY)}
+    dropped = 'DROP INDEX CONCURRENTLY IF EXISTS "embeddings_1_hnsw_cosine_ccnew"'
+    assert statements["embeddings_1_hnsw_cosine_ccnew"] == dropped
+    table = [(f.action.kind, f.action.subject) for f in table_fixes(facts, POLICY)]
+    assert table == [("vacuum", "embeddings_1"), ("autovacuum", "chunks"), ("autovacuum", "embeddings_1")]
+    tuned = ("autovacuum_vacuum_scale_factor=0.005", "autovacuum_analyze_scale_factor=0.005")  # lower: kept
+    assert table_fixes(_facts(tables=(_table("chunks", 10, 0, tuned),)), POLICY) == []
+
+
+def test_prewarm_only_where_the_extension_is_and_the_indexes_fit() -> None:
+    assert prewarm_fixes(_facts()) == []  # not available on this server
+    available = replace(SERVER, prewarm_available=True)
+    fixes = [f.statement.text for f in prewarm_fixes(_facts(server=available))]
+    assert fixes == [
+        "CREATE EXTENSION IF NOT EXISTS pg_prewarm",
+        """SELECT pg_prewarm('"embeddings_1_hnsw_cosine"'::regclass)""",
+    ]
+    too_large = replace(INDEX, size_bytes=600 * MB)
+    assert prewarm_fixes(_facts(server=available, indexes=(too_large,))) == []

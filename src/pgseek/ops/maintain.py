@@ -53,37 +53,41 @@ class MaintainReport:
 
 
 @dataclass(frozen=True, slots=True)
-class _Step:
+class Fix:
+    """A planned action with the statement that carries it out. The planners below are pure but for
+    ``build_fixes`` (it reads the column type for the operator class): each takes the doctor's facts."""
+
     action: Action
     statement: Statement
 
 
-def _step(kind: str, subject: str, reason: str, statement: Statement) -> _Step:
-    return _Step(Action(kind, subject, reason, statement.text), statement)
+def _fix(kind: str, subject: str, reason: str, statement: Statement) -> Fix:
+    return Fix(Action(kind, subject, reason, statement.text), statement)
 
 
-def _index_steps(facts: Facts, rules: Policy) -> list[_Step]:
-    steps: list[_Step] = []
+def index_fixes(facts: Facts, rules: Policy) -> list[Fix]:
+    """Drop REINDEX leftovers, rebuild invalid indexes, and the HNSW indexes of tables with too many dead rows."""
+    steps: list[Fix] = []
     for index in facts.indexes:
         if index.valid or index.building:
             continue
         if _LEFTOVER.search(index.name):
             reason = "left behind by a killed REINDEX CONCURRENTLY"
-            steps.append(_step("drop_index", index.name, reason, maintenance.drop_index(index.name)))
+            steps.append(_fix("drop_index", index.name, reason, maintenance.drop_index(index.name)))
         else:
-            steps.append(_step("reindex", index.name, "invalid (a build was killed)", maintenance.reindex(index.name)))
+            steps.append(_fix("reindex", index.name, "invalid (a build was killed)", maintenance.reindex(index.name)))
     for table, stats in facts.tables.items():
         if stats.dead_rows < MIN_DEAD_ROWS or stats.dead_ratio < rules.reindex_at:
             continue
         for index in facts.indexes:
             if index.table == table and index.valid and index.method == "hnsw":
                 reason = f"{stats.dead_ratio:.0%} of {table}'s rows are dead"
-                steps.append(_step("reindex", index.name, reason, maintenance.reindex(index.name)))
+                steps.append(_fix("reindex", index.name, reason, maintenance.reindex(index.name)))
     return steps
 
 
-async def _build_steps(conn: Conn, facts: Facts, settings: Settings) -> list[_Step]:
-    steps: list[_Step] = []
+async def build_fixes(conn: Conn, facts: Facts, settings: Settings) -> list[Fix]:
+    steps: list[Fix] = []
     for used in facts.vector_tables():
         if facts.serving_index(used.table, used.distance) is not None or facts.rows(used.table) == 0:
             continue
@@ -92,17 +96,18 @@ async def _build_steps(conn: Conn, facts: Facts, settings: Settings) -> list[_St
         statement = await maintenance.build_hnsw(
             conn, used.table, used.distance, m=settings.hnsw_m, ef_construction=settings.hnsw_ef_construction
         )
-        steps.append(_step("build_index", used.table, f"no valid HNSW index for {used.distance}", statement))
+        steps.append(_fix("build_index", used.table, f"no valid HNSW index for {used.distance}", statement))
     return steps
 
 
-def _table_steps(facts: Facts, rules: Policy) -> list[_Step]:
-    steps: list[_Step] = []
+def table_fixes(facts: Facts, rules: Policy) -> list[Fix]:
+    """VACUUM (ANALYZE) of tables with dead rows; the seeds' autovacuum scale factors where they are not set."""
+    steps: list[Fix] = []
     for table in sorted(facts.tables):
         stats = facts.tables[table]
         if stats.dead_rows >= MIN_DEAD_ROWS and stats.dead_ratio >= rules.vacuum_at:
             reason = f"{stats.dead_rows:,} dead rows ({stats.dead_ratio:.0%})"
-            steps.append(_step("vacuum", table, reason, maintenance.vacuum(table)))
+            steps.append(_fix("vacuum", table, reason, maintenance.vacuum(table)))
     s = facts.server
     for table in sorted(facts.tables):
         stats = facts.tables[table]
@@ -112,11 +117,11 @@ def _table_steps(facts: Facts, rules: Policy) -> list[_Step]:
             statement = maintenance.autovacuum(
                 table, vacuum_scale_factor=rules.vacuum_scale_factor, analyze_scale_factor=rules.analyze_scale_factor
             )
-            steps.append(_step("autovacuum", table, reason, statement))
+            steps.append(_fix("autovacuum", table, reason, statement))
     return steps
 
 
-def _prewarm_steps(facts: Facts) -> list[_Step]:
+def prewarm_fixes(facts: Facts) -> list[Fix]:
     """Load the vector indexes into shared_buffers when they fit there: after a restart, the first searches then
     find the graph in memory; when they are cached already, a pass over cached pages costs little."""
     if not facts.server.prewarm_available:
@@ -126,22 +131,22 @@ def _prewarm_steps(facts: Facts) -> list[_Step]:
         return []
     steps = []
     if not facts.server.prewarm_installed:
-        steps.append(_step("prewarm", "pg_prewarm", "available, not installed", maintenance.create_prewarm()))
+        steps.append(_fix("prewarm", "pg_prewarm", "available, not installed", maintenance.create_prewarm()))
     reason = "load the graph into shared_buffers"
-    return steps + [_step("prewarm", i.name, reason, maintenance.prewarm(i.name)) for i in valid]
+    return steps + [_fix("prewarm", i.name, reason, maintenance.prewarm(i.name)) for i in valid]
 
 
-async def _plan(conn: Conn, facts: Facts, settings: Settings) -> list[_Step]:
+async def _plan(conn: Conn, facts: Facts, settings: Settings) -> list[Fix]:
     rules = policy(settings)
     return (
-        _index_steps(facts, rules)
-        + await _build_steps(conn, facts, settings)
-        + _table_steps(facts, rules)
-        + _prewarm_steps(facts)
+        index_fixes(facts, rules)
+        + await build_fixes(conn, facts, settings)
+        + table_fixes(facts, rules)
+        + prewarm_fixes(facts)
     )
 
 
-async def _apply(conn: Conn, steps: Sequence[_Step]) -> list[Action]:
+async def _apply(conn: Conn, steps: Sequence[Fix]) -> list[Action]:
     """Run each step; one that fails is reported and the others still run (a VACUUM needs no REINDEX to help)."""
     done: list[Action] = []
     for step in steps:
