@@ -200,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
             "doctor_seconds_without_recall_until_dead_rows_seen": quick_seconds,
             "load": load,
             "errors_during_maintain": loop.errors[:20],
+            "recall_before": before.to_json()["recall"],
+            "recall_after": after.to_json()["recall"],
             "findings_before": before.to_json()["findings"],
             "findings_after": after.to_json()["findings"],
         }
