@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from pgseek.config import Settings
-from pgseek.errors import NotFoundError
+from pgseek.errors import ConflictError, NotFoundError
 from pgseek.ops.findings import DoctorReport, Finding
 from pgseek.seek import Seek
 from pgseek.types import Document
@@ -206,6 +206,15 @@ def test_an_invalid_index_is_a_problem_the_cli_exits_on_and_maintain_rebuilds(
     table_out = pgseek(["doctor", "-c", SMALL, "--no-recall"], env)
     assert table_out.returncode == 0, table_out.stderr
     assert "status: " in table_out.stdout
+
+
+def test_one_maintain_apply_at_a_time(ops: Seek, small_table: str, database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(123917224011117)")  # what a running maintain --apply holds
+        with pytest.raises(ConflictError, match="another pgseek maintain --apply is running"):
+            ops.maintain(SMALL, apply=True)
+        assert not ops.maintain(SMALL).applied  # a dry run needs no lock
+    assert ops.maintain(SMALL, apply=True).applied
 
 
 def test_doctor_refuses_a_collection_that_does_not_exist(ops: Seek) -> None:

@@ -31,6 +31,9 @@ SET_AUTOVACUUM = sql.SQL(
 )
 CREATE_PREWARM = sql.SQL("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
 PREWARM = sql.SQL("SELECT pg_prewarm({index}::regclass)")
+# One ``maintain --apply`` at a time: a session-level lock on maintenance's own connection, gone with it.
+# 123917224011117 follows the migration and setup locks' ids (queries.py).
+TRY_MAINTENANCE_LOCK = "SELECT pg_try_advisory_lock(123917224011117)"
 # A session setting on maintenance's own connection: the index builds' memory (REINDEX takes no SET LOCAL).
 SET_MAINTENANCE_WORK_MEM = "SELECT set_config('maintenance_work_mem', %s, false)"
 
@@ -100,6 +103,13 @@ async def maintenance_connection(pool: Pool, *, memory: str) -> AsyncIterator[Co
     async with conn:
         await conn.execute(SET_MAINTENANCE_WORK_MEM, (memory,))
         yield conn
+
+
+async def claim(conn: Conn) -> bool:
+    """Take the maintenance lock on ``maintenance_connection``'s connection; False when another run holds it."""
+    cur = await conn.execute(TRY_MAINTENANCE_LOCK)
+    row = await cur.fetchone()
+    return bool(row and row[0])
 
 
 async def run(conn: Conn, statement: Statement) -> None:

@@ -16,7 +16,7 @@ from pgseek.db import maintenance
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.maintenance import Statement
 from pgseek.db.scope import Conn
-from pgseek.errors import DatabaseError
+from pgseek.errors import ConflictError, DatabaseError
 from pgseek.ops.checks import MIN_DEAD_ROWS, Facts, Policy, autovacuum_of
 from pgseek.ops.doctor import gather, policy
 
@@ -172,4 +172,9 @@ async def maintain(
         steps = await _plan(conn, await gather(conn, collection), settings)
         if not apply:
             return MaintainReport(False, tuple(s.action for s in steps))
+        if not await maintenance.claim(conn):
+            raise ConflictError(
+                "another pgseek maintain --apply is running on this database; wait for it to end, then run "
+                "pgseek doctor to see what is left"
+            )
         return MaintainReport(True, tuple(await _apply(conn, steps)))
