@@ -55,6 +55,8 @@ if TYPE_CHECKING:  # evaluation loads where it runs: not for a search (decision 
     from pgseek.evaluate.datasets import EvalDataset
     from pgseek.evaluate.rag import RagReport
     from pgseek.evaluate.runner import EvalProgressCallback, EvalReport
+    from pgseek.ops.findings import DoctorReport
+    from pgseek.ops.maintain import MaintainReport
 
 T = TypeVar("T")
 READINESS_TIMEOUT_S = 0.8
@@ -492,6 +494,35 @@ class AsyncSeek:
                     built.append(used.table)
         return built
 
+    async def doctor(
+        self, collection: str | None = None, *, recall: bool = True, queries: int = 20, target: float = 0.95
+    ) -> DoctorReport:
+        """Check the vector indexes and tables of every collection (or one) and say what to do about each finding
+        (docs/operations.md). ``recall``: also measure recall@10 against exact search, with ``queries`` sample
+        queries per tenant size bucket, and find the ef_search that reaches ``target``. An operator's view: it
+        names tenants and their sizes."""
+        from pgseek.ops.doctor import doctor
+        from pgseek.ops.recall import RecallOptions
+
+        if collection is not None:
+            check_name(collection, field="collection", what="collection name")
+        if not 1 <= queries <= 1000:
+            raise InputError(f"queries must be between 1 and 1000, got {queries}", field="queries")
+        if not 0 < target <= 1:
+            raise InputError(f"target is a recall between 0 and 1 (such as 0.95), got {target}", field="target")
+        s = self.settings
+        options = RecallOptions(queries=queries, target=target, max_scan_tuples=s.max_scan_tuples) if recall else None
+        return await doctor(await self._ready(), s, collection=collection, recall=options)
+
+    async def maintain(self, collection: str | None = None, *, apply: bool = False) -> MaintainReport:
+        """The online fixes for what ``doctor`` finds (REINDEX INDEX CONCURRENTLY, VACUUM (ANALYZE), autovacuum
+        scale factors, missing indexes, pg_prewarm): listed, or run with ``apply``. Safe while searches run."""
+        from pgseek.ops.maintain import maintain
+
+        if collection is not None:
+            check_name(collection, field="collection", what="collection name")
+        return await maintain(await self._ready(), self.settings, collection=collection, apply=apply)
+
     async def status(self) -> DatabaseStatus:
         pool = await self._ready()
         assert self._url is not None
@@ -902,6 +933,16 @@ class Seek:
 
     def status(self) -> DatabaseStatus:
         return self._run(self._core.status())
+
+    def doctor(
+        self, collection: str | None = None, *, recall: bool = True, queries: int = 20, target: float = 0.95
+    ) -> DoctorReport:
+        """See ``AsyncSeek.doctor``."""
+        return self._run(self._core.doctor(collection, recall=recall, queries=queries, target=target))
+
+    def maintain(self, collection: str | None = None, *, apply: bool = False) -> MaintainReport:
+        """See ``AsyncSeek.maintain``."""
+        return self._run(self._core.maintain(collection, apply=apply))
 
     def ensure_indexes(self) -> list[str]:
         """See ``AsyncSeek.ensure_indexes``."""

@@ -126,6 +126,26 @@ async def vector_tables_in_use(conn: Conn) -> list[VectorTable]:
         return await cur.fetchall()
 
 
+@dataclass(frozen=True, slots=True)
+class CollectionVectors:
+    """A collection's embeddings table with what its HNSW index depends on: what the doctor and maintenance check."""
+
+    collection: str
+    collection_id: int
+    table: str
+    distance: str
+    dimensions: int
+    precision: str
+
+
+async def collection_vector_tables(conn: Conn, collection: str | None = None) -> list[CollectionVectors]:
+    """Every collection's embeddings table (or the named collection's), by collection name. The doctor and
+    ``maintain`` find vector tables here only."""
+    async with conn.cursor(row_factory=class_row(CollectionVectors)) as cur:
+        await cur.execute(queries.COLLECTION_VECTOR_TABLES, {"name": collection})
+        return await cur.fetchall()
+
+
 async def register_collection(conn: Conn, tenant: str, collection_id: int) -> bool:
     """Record that ``tenant`` uses the collection; False when it did already."""
     cur = await conn.execute(queries.REGISTER_TENANT_COLLECTION, (tenant, collection_id))

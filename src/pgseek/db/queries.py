@@ -174,6 +174,15 @@ SELECT DISTINCT v.table_name AS "table", c.distance
 FROM embedding_versions v JOIN collections c ON c.id = v.collection_id
 WHERE v.table_name IS NOT NULL AND (v.state IN ('active', 'previous') OR v.backfilled_at IS NOT NULL)
 ORDER BY 1, 2"""
+# Each collection with its active version's embeddings table, for the doctor and maintenance (one collection, or
+# all with None).
+COLLECTION_VECTOR_TABLES = """
+SELECT c.name AS collection, c.id AS collection_id, v.table_name AS "table", c.distance, m.dimensions, m.precision
+FROM collections c
+JOIN embedding_versions v ON v.collection_id = c.id AND v.state = 'active'
+JOIN embedding_models m ON m.id = v.model_id
+WHERE v.table_name IS NOT NULL AND (%(name)s::text IS NULL OR c.name = %(name)s)
+ORDER BY c.name"""
 # The embeddings table's own column type (vector or halfvec) decides how vectors are written and indexed.
 EMBEDDING_TYPE = """
 SELECT a.atttypid::regtype::text AS type FROM pg_attribute a

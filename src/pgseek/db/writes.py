@@ -255,13 +255,23 @@ async def embedding_type(conn: Conn, table: str) -> str:
     return str(row["type"])
 
 
+def hnsw_index_name(table: str, distance: str) -> str:
+    """The name of the HNSW index pgseek keeps on an embeddings table for a distance."""
+    return f"{table}_hnsw_{distance}"
+
+
+async def hnsw_opclass(conn: Conn, table: str, distance: str) -> str:
+    """The HNSW operator class of the table's column type and the distance: vector_cosine_ops, halfvec_l2_ops..."""
+    return f"{await embedding_type(conn, table)}_{_OPCLASS_SUFFIXES[distance]}"
+
+
 async def ensure_hnsw_index(
     conn: Conn, table: str, distance: str, *, m: int, ef_construction: int, memory: str
 ) -> bool:
     """Give the table a valid HNSW index: build it when missing, rebuild it when invalid (its build was killed);
     True when it was built now. An empty table is left without one: a bulk build after the first rows is faster
     than growing the graph row by row."""
-    index = f"{table}_hnsw_{distance}"
+    index = hnsw_index_name(table, distance)
     if await _index_valid(conn, index):
         return False
     async with conn.transaction():
@@ -271,7 +281,7 @@ async def ensure_hnsw_index(
             return False
         if not await _has_rows(conn, table):
             return False
-        opclass = f"{await embedding_type(conn, table)}_{_OPCLASS_SUFFIXES[distance]}"
+        opclass = await hnsw_opclass(conn, table, distance)
         if state is False:
             await conn.execute(queries.DROP_INDEX.format(index=sql.Identifier(index)))
         # The graph builds several times faster when it fits in maintenance_work_mem.
