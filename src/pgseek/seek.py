@@ -45,7 +45,6 @@ from pgseek.types import (
     SkippedFile,
     StoredDocument,
 )
-from pgseek.versions.facade import AsyncModels, Models
 
 if TYPE_CHECKING:  # evaluation loads where it runs: not for a search (decision 0015)
     from pgseek.evaluate.ann import AnnProbe
@@ -57,6 +56,7 @@ if TYPE_CHECKING:  # evaluation loads where it runs: not for a search (decision 
     from pgseek.evaluate.runner import EvalProgressCallback, EvalReport
     from pgseek.ops.findings import DoctorReport
     from pgseek.ops.maintain import MaintainReport
+    from pgseek.versions.facade import AsyncModels, Models
 
 T = TypeVar("T")
 READINESS_TIMEOUT_S = 0.8
@@ -534,6 +534,8 @@ class AsyncSeek:
     @property
     def models(self) -> AsyncModels:
         """Embedding versions: list, add, backfill, compare, activate, rollback, retire (decision 0018)."""
+        from pgseek.versions.facade import AsyncModels  # the evaluation code it needs is not for a search
+
         return AsyncModels(self.settings, self._ready, self._embedders)
 
     def _tenant(self, tenant: str | None) -> str:
@@ -736,6 +738,8 @@ class Seek:
     @property
     def models(self) -> Models:
         """See ``AsyncSeek.models``."""
+        from pgseek.versions.facade import Models
+
         return Models(self._core.models, self._run)
 
     def ingest(
