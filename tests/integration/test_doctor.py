@@ -24,7 +24,8 @@ from tests.integration.test_cli import pgseek
 COLLECTION = "ops"
 SMALL = "ops-small"
 TABLE_QUERY = (
-    "SELECT m.table_name FROM collections c JOIN embedding_models m ON m.id = c.embedding_model_id WHERE c.name = %s"
+    "SELECT v.table_name FROM collections c JOIN embedding_versions v ON v.collection_id = c.id AND v.state = 'active' "
+    "WHERE c.name = %s"
 )
 
 
