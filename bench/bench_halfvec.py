@@ -48,6 +48,7 @@ async def load(url: str, info: Any, texts: list[str], vectors: np.ndarray) -> di
     from pgvector.psycopg import register_vector_async
 
     from pgseek.db import catalog as db_catalog
+    from pgseek.db import versions as db_versions
     from pgseek.db import writes as db_writes
     from pgseek.ingest.pipeline import embed_hash
     from pgseek.types import Chunk, Document
@@ -60,9 +61,11 @@ async def load(url: str, info: Any, texts: list[str], vectors: np.ndarray) -> di
             stored = dataclasses.replace(info, precision=precision)
             async with conn.transaction():
                 created = await db_catalog.get_collection(conn, precision, create=True, distance="cosine")
-                table = await db_catalog.ensure_embedding_table(conn, stored)
-                await db_catalog.bind_collection_model(conn, created, table, stored)
-            collection = await db_catalog.get_collection(conn, precision)
+                collection = await db_catalog.ensure_active_version(
+                    conn, created, stored, chunk_tokens=200, chunk_overlap=32
+                )
+            version = (await db_versions.live_versions(conn, collection.id))[0]
+            table = str(collection.table)
             started = time.perf_counter()
             for start in range(0, len(vectors), WRITE_BATCH):
                 batch = []
@@ -70,30 +73,29 @@ async def load(url: str, info: Any, texts: list[str], vectors: np.ndarray) -> di
                     text = texts[i % len(texts)]
                     chunk = Chunk(position=0, text=text, start=0, end=len(text), token_count=len(text.split()))
                     digest = hashlib.sha256(f"{i}\0{text}".encode()).hexdigest()
-                    pending = db_writes.PendingDocument(
-                        Document(str(i), text), digest, [chunk], vectors[i : i + 1], [embed_hash(text, stored)]
-                    )
+                    rows = db_writes.VersionRows(version, [chunk], vectors[i : i + 1], [embed_hash(text, stored)])
+                    pending = db_writes.PendingDocument(Document(str(i), text), digest, [rows])
                     batch.append(pending)
                 async with conn.transaction():
-                    await db_writes.write_documents(conn, TENANT, collection, table.table, batch)
+                    await db_writes.write_documents(conn, TENANT, collection, [version.id], batch)
             write_seconds = time.perf_counter() - started
             started = time.perf_counter()
             await db_writes.ensure_hnsw_index(
-                conn, table.table, "cosine", m=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION, memory="1GB"
+                conn, table, "cosine", m=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION, memory="1GB"
             )
             index_seconds = time.perf_counter() - started
-            await db_writes.analyze(conn, [table.table, "chunks", "documents"])
+            await db_writes.analyze(conn, [table, "chunks", "documents"])
             cur = await conn.execute(
                 "SELECT pg_table_size(%(t)s::regclass), "
                 "(SELECT sum(pg_relation_size(indexrelid)) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
                 " JOIN pg_am a ON a.oid = i.relam WHERE x.indrelid = %(t)s::regclass AND a.amname = 'hnsw')",
-                {"t": table.table},
+                {"t": table},
             )
             sizes = await cur.fetchone()
             assert sizes is not None
             loaded[precision] = {
                 "collection": collection,
-                "table": table.table,
+                "table": table,
                 "table_bytes": int(sizes[0]),
                 "index_bytes": int(sizes[1]),
                 "write_seconds": write_seconds,

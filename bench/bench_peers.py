@@ -328,8 +328,9 @@ class Pgseek:
         import psycopg
         from pgvector.psycopg import register_vector_async
 
-        from bench_write import pgseek_batches
+        from bench_write import as_pending, pgseek_batches
         from pgseek.db import catalog as db_catalog
+        from pgseek.db import versions as db_versions
         from pgseek.db import writes as db_writes
 
         chunks: dict[str, list[Any]] = {}
@@ -345,22 +346,25 @@ class Pgseek:
                 await db_catalog.setup_lock(conn)
                 await db_catalog.ensure_tenant(conn, self.settings.tenant)
                 collection = await db_catalog.get_collection(conn, "bench", create=True)
-                table = await db_catalog.ensure_embedding_table(conn, info)
-                await db_catalog.bind_collection_model(conn, collection, table, info)
+                collection = await db_catalog.ensure_active_version(
+                    conn, collection, info, chunk_tokens=200, chunk_overlap=32
+                )
+            version = (await db_versions.live_versions(conn, collection.id))[0]
             for group in groups:
+                pending = as_pending(group, version)
                 async with conn.transaction():
-                    await db_writes.write_documents(conn, self.settings.tenant, collection, table.table, group)
+                    await db_writes.write_documents(conn, self.settings.tenant, collection, [version.id], pending)
             self.load_seconds = time.perf_counter() - started
             s = self.settings
             await db_writes.ensure_hnsw_index(
                 conn,
-                table.table,
+                str(collection.table),
                 collection.distance,
                 m=s.hnsw_m,
                 ef_construction=s.hnsw_ef_construction,
                 memory=s.index_build_memory,
             )
-            await db_writes.analyze(conn, ["documents", "chunks", table.table])
+            await db_writes.analyze(conn, ["documents", "chunks", str(collection.table)])
         self.index_seconds = time.perf_counter() - started - self.load_seconds
 
     def search(self, model: SentenceModel, query: str, group: str | None = None, mode: str | None = None) -> Found:

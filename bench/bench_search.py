@@ -219,6 +219,7 @@ async def load(
     from pgvector.psycopg import register_vector_async
 
     from pgseek.db import catalog as db_catalog
+    from pgseek.db import versions as db_versions
     from pgseek.db import writes as db_writes
     from pgseek.ingest.pipeline import embed_hash
     from pgseek.types import Chunk, Document
@@ -232,9 +233,10 @@ async def load(
             for name in names:
                 await db_catalog.ensure_tenant(conn, name)
             collection = await db_catalog.get_collection(conn, COLLECTION, create=True, distance="cosine")
-            table = await db_catalog.ensure_embedding_table(conn, info)
-            await db_catalog.bind_collection_model(conn, collection, table, info)
-        collection = await db_catalog.get_collection(conn, COLLECTION)
+            collection = await db_catalog.ensure_active_version(
+                conn, collection, info, chunk_tokens=200, chunk_overlap=32
+            )
+        version = (await db_versions.live_versions(conn, collection.id))[0]
 
         def pending(i: int) -> db_writes.PendingDocument:
             text = texts[i % len(texts)]
@@ -243,7 +245,8 @@ async def load(
             digest = hashlib.sha256(f"{doc.external_id}\0{text}".encode()).hexdigest()
             chunk = Chunk(position=0, text=text, start=0, end=len(text), token_count=len(text.split()))
             hashes = [embed_hash(text, info)]
-            return db_writes.PendingDocument(doc, digest, [chunk], vectors[i : i + 1], hashes)
+            rows = db_writes.VersionRows(version, [chunk], vectors[i : i + 1], hashes)
+            return db_writes.PendingDocument(doc, digest, [rows])
 
         started = time.perf_counter()
         step = max(WRITE_BATCH, rows // 10 // WRITE_BATCH * WRITE_BATCH)
@@ -253,7 +256,7 @@ async def load(
                 by_tenant[int(labels[i])].append(pending(i))
             async with conn.transaction():
                 for label, batch in by_tenant.items():
-                    await db_writes.write_documents(conn, names[label], collection, table.table, batch)
+                    await db_writes.write_documents(conn, names[label], collection, [version.id], batch)
             done = min(rows, start + WRITE_BATCH)
             if done == rows or done % step == 0:
                 elapsed = time.perf_counter() - started
@@ -262,12 +265,12 @@ async def load(
 
         started = time.perf_counter()
         await db_writes.ensure_hnsw_index(
-            conn, table.table, "cosine", m=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION, memory=INDEX_MEMORY
+            conn, str(collection.table), "cosine", m=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION, memory=INDEX_MEMORY
         )
         index_seconds = time.perf_counter() - started
         print(f"  HNSW index built in {index_seconds:.1f} s", flush=True)
         started = time.perf_counter()
-        await db_writes.analyze(conn, [table.table, "chunks", "documents"])
+        await db_writes.analyze(conn, [str(collection.table), "chunks", "documents"])
         analyze_seconds = time.perf_counter() - started
     return {"load_seconds": load_seconds, "index_seconds": index_seconds, "analyze_seconds": analyze_seconds}
 
@@ -419,7 +422,7 @@ async def filtered(
         await register_vector_async(conn)
         await register_vector_async(ours)
         collection = await db_catalog.get_collection(conn, COLLECTION)
-        table = await db_catalog.collection_table(conn, collection)
+        table = collection.table
         assert table is not None
         s = Searcher(conn, table, collection)
         p = Searcher(ours, table, collection)

@@ -129,20 +129,20 @@ def bench_model() -> Any:
 
 
 def pgseek_batches(docs: Sequence[Any], vectors: np.ndarray) -> list[list[Any]]:
-    """PendingDocuments grouped like the pipeline groups them: a transaction once a group reaches 256 chunks."""
-    from pgseek.db import writes as db_writes
+    """Documents with their chunks, vectors and hashes, grouped like the pipeline groups them: a transaction once a
+    group reaches 256 chunks. ``as_pending`` makes them PendingDocuments of a version."""
     from pgseek.ingest.pipeline import embed_hash
 
     model = bench_model()
 
-    batches: list[list[db_writes.PendingDocument]] = [[]]
+    batches: list[list[Any]] = [[]]
     in_batch = 0
     offset = 0
     for doc, chunks in docs:
         digest = hashlib.sha256(f"{doc.external_id}\0{doc.text}".encode()).hexdigest()
         hashes = [embed_hash(c.text, model) for c in chunks]
         batch = vectors[offset : offset + len(chunks)]
-        batches[-1].append(db_writes.PendingDocument(doc, digest, chunks, batch, hashes))
+        batches[-1].append((doc, digest, chunks, batch, hashes))
         offset += len(chunks)
         in_batch += len(chunks)
         if in_batch >= PGSEEK_BATCH_CHUNKS:
@@ -151,11 +151,22 @@ def pgseek_batches(docs: Sequence[Any], vectors: np.ndarray) -> list[list[Any]]:
     return [b for b in batches if b]
 
 
+def as_pending(batch: Sequence[Any], version: Any) -> list[Any]:
+    """A group of ``pgseek_batches`` as the PendingDocuments of one embedding version."""
+    from pgseek.db import writes as db_writes
+
+    return [
+        db_writes.PendingDocument(doc, digest, [db_writes.VersionRows(version, chunks, vectors, hashes)])
+        for doc, digest, chunks, vectors, hashes in batch
+    ]
+
+
 async def run_pgseek(url: str, collection_name: str, batches: list[list[Any]]) -> tuple[float, int]:
     import psycopg
     from pgvector.psycopg import register_vector_async
 
     from pgseek.db import catalog as db_catalog
+    from pgseek.db import versions as db_versions
     from pgseek.db import writes as db_writes
 
     info = bench_model()
@@ -167,16 +178,20 @@ async def run_pgseek(url: str, collection_name: str, batches: list[list[Any]]) -
             await db_catalog.setup_lock(conn)
             await db_catalog.ensure_tenant(conn, tenant)
             collection = await db_catalog.get_collection(conn, collection_name, create=True)
-            table = await db_catalog.ensure_embedding_table(conn, info)
-            await db_catalog.bind_collection_model(conn, collection, table, info)
+            collection = await db_catalog.ensure_active_version(
+                conn, collection, info, chunk_tokens=200, chunk_overlap=32
+            )
+        version = (await db_versions.live_versions(conn, collection.id))[0]
         await conn.execute("CHECKPOINT")
         await conn.commit()
         started = time.perf_counter()
         for batch in batches:
             async with conn.transaction():
-                await db_writes.write_documents(conn, tenant, collection, table.table, batch)
+                await db_writes.write_documents(conn, tenant, collection, [version.id], as_pending(batch, version))
         seconds = time.perf_counter() - started
-        cur = await conn.execute(f'SELECT count(*) FROM "{table.table}" WHERE collection_id = %s', (collection.id,))
+        cur = await conn.execute(
+            f'SELECT count(*) FROM "{collection.table}" WHERE collection_id = %s', (collection.id,)
+        )
         row = await cur.fetchone()
     return seconds, int(row[0]) if row else 0
 

@@ -33,6 +33,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_memory.py", [], ["--quick"]),
     ("bench_cli.py", [], ["--runs", "5", "--docs", "5"]),
     ("bench_reuse.py", [], ["--documents", "10"]),
+    ("bench_doctor.py", [], ["--rows", "20000", "--base", "300", "--queries", "10", "--searches", "100"]),
 ]
 
 

@@ -30,7 +30,8 @@ SELECT set_config('role', 'pgseek_app', true), set_config('pgseek.tenant', $1, t
        set_config('hnsw.iterative_scan', 'strict_order', true)"""
 # asyncpg has no identifier composition: the server quotes the table name.
 EMBEDDINGS_TABLE = """
-SELECT quote_ident(m.table_name) FROM collections c JOIN embedding_models m ON m.id = c.embedding_model_id
+SELECT quote_ident(v.table_name) FROM collections c
+JOIN embedding_versions v ON v.collection_id = c.id AND v.state = 'active'
 WHERE c.name = $1"""
 SEARCH = """
 SELECT d.external_id, t.owner, e.embedding <=> $1 AS distance

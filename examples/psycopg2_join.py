@@ -29,7 +29,8 @@ SCOPE = """
 SELECT set_config('role', 'pgseek_app', true), set_config('pgseek.tenant', %s, true),
        set_config('hnsw.iterative_scan', 'strict_order', true)"""
 EMBEDDINGS_TABLE = """
-SELECT m.table_name FROM collections c JOIN embedding_models m ON m.id = c.embedding_model_id
+SELECT v.table_name FROM collections c
+JOIN embedding_versions v ON v.collection_id = c.id AND v.state = 'active'
 WHERE c.name = %s"""
 SEARCH = sql.SQL("""
 SELECT d.external_id, t.owner, e.embedding <=> %(query)s AS distance

@@ -18,10 +18,14 @@ from pgseek import Seek
 
 metadata = MetaData()
 # Only the columns this program reads: pgseek owns these tables and their migrations (docs/schema.md).
-collections = Table(
-    "collections", metadata, Column("id", Integer), Column("name", Text), Column("embedding_model_id", Integer)
+collections = Table("collections", metadata, Column("id", Integer), Column("name", Text))
+embedding_versions = Table(
+    "embedding_versions",
+    metadata,
+    Column("collection_id", Integer),
+    Column("state", Text),
+    Column("table_name", Text),
 )
-embedding_models = Table("embedding_models", metadata, Column("id", Integer), Column("table_name", Text))
 documents = Table(
     "documents", metadata, Column("id", BigInteger), Column("tenant_id", Text), Column("external_id", Text)
 )
@@ -65,9 +69,9 @@ def main() -> None:
             )
         )
         found = conn.execute(
-            select(embedding_models.c.table_name, collections.c.id)
-            .join(collections, collections.c.embedding_model_id == embedding_models.c.id)
-            .where(collections.c.name == args.collection)
+            select(embedding_versions.c.table_name, collections.c.id)
+            .join(collections, collections.c.id == embedding_versions.c.collection_id)
+            .where(collections.c.name == args.collection, embedding_versions.c.state == "active")
         ).first()
         if found is None:
             raise SystemExit(f"collection {args.collection!r} has no embeddings yet: ingest into it first")

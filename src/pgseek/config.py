@@ -68,9 +68,15 @@ class Settings(BaseSettings):
     )
     embed_concurrency: int = Field(default=4, ge=1, le=64, description="Most embeddings requests in flight at once.")
     chunk_tokens: int = Field(
-        default=200, ge=16, le=8192, description="Chunk size in tokens; capped by what the model reads (MiniLM: 254)."
+        default=200,
+        ge=16,
+        le=8192,
+        description=(
+            "Chunk size in tokens of a new collection's first embedding version, capped by what the model reads "
+            "(MiniLM: 254); an existing collection chunks as its versions say (change it: pgseek models add)."
+        ),
     )
-    chunk_overlap: int = Field(default=32, ge=0, le=100)
+    chunk_overlap: int = Field(default=32, ge=0, le=100, description="Overlap in tokens, as chunk_tokens.")
 
     distance: Literal["cosine", "l2", "ip"] = Field(
         default="cosine", description="Distance of collections created from now on: cosine, l2 or ip (inner product)."
@@ -98,6 +104,12 @@ class Settings(BaseSettings):
     connect_timeout: int = Field(default=3, ge=1, description="Seconds to open one connection to PostgreSQL.")
     pooler: Literal["none", "transaction"] = Field(
         default="none", description="transaction: behind PgBouncer-style transaction pooling (port 6432 implies it)."
+    )
+    recent_queries_days: int = Field(
+        default=7,
+        ge=0,
+        le=3650,
+        description="Days a searched query's text is kept for comparing embedding versions (0: none is recorded).",
     )
     max_file_bytes: int = Field(
         default=100 * 1024 * 1024,

@@ -52,6 +52,28 @@ class Embedders:
             stored = await catalog.collection_model(conn, collection)
         return await self._load(stored)
 
+    async def for_model(self, info: ModelInfo) -> Embedder:
+        """The embedder of a stored model identity (a version's), loaded on first use. A given embedder serves only
+        its own identity here: a version of another model gets its own."""
+        if self._given is not None and self._given.info.key == info.key:
+            return self._given
+        embedder, _ = await self._load(info)
+        return embedder
+
+    async def for_spec(self, spec: EmbedderSpec) -> Embedder:
+        """The embedder a spec names (a new version's model), loaded on first use."""
+        found = self._by_spec.get(spec)
+        if found is not None:
+            return found
+        async with self._lock:
+            if spec not in self._by_spec:
+                built = await asyncio.to_thread(make_embedder, spec, self._settings)
+                embedder = self._by_key.setdefault(built.info.key, built)
+                if embedder is not built:
+                    close_embedder(built)
+                self._by_spec[spec] = embedder
+            return self._by_spec[spec]
+
     async def preload(self) -> float:
         """Load the model the settings name (a new collection's, and most collections'); the milliseconds spent (0
         when it already was, or when an embedder was given)."""

@@ -106,6 +106,11 @@ class ConflictError(PgseekError):
     """The request contradicts existing state: a collection that exists already, or exists with other settings."""
 
 
+class EmbeddingDriftError(ConflictError):
+    """The model loaded to write into an embedding version no longer gives that version's vectors for its probe
+    sentences (another library version, backend or quantization): writing would mix two vector spaces."""
+
+
 class EmbeddingError(PgseekError):
     """The embedding model could not be loaded or failed.
 

@@ -54,6 +54,9 @@ if TYPE_CHECKING:  # evaluation loads where it runs: not for a search (decision 
     from pgseek.evaluate.datasets import EvalDataset
     from pgseek.evaluate.rag import RagReport
     from pgseek.evaluate.runner import EvalProgressCallback, EvalReport
+    from pgseek.ops.findings import DoctorReport
+    from pgseek.ops.maintain import MaintainReport
+    from pgseek.versions.facade import AsyncModels, Models
 
 T = TypeVar("T")
 READINESS_TIMEOUT_S = 0.8
@@ -239,7 +242,7 @@ class AsyncSeek:
             analyze_after_rows=s.analyze_after_rows,
             embed_batch=s.embed_batch_size,
         )
-        return await Ingestion(pool, embedder, options, progress).run(documents)
+        return await Ingestion(pool, embedder, options, progress, models=self._embedders).run(documents)
 
     async def ingest_files(
         self,
@@ -306,7 +309,8 @@ class AsyncSeek:
         embedder, load_ms, pool = await self._model_and_pool(opts.collection)
         s = self.settings
         tuning = VectorTuning(s.ef_search, s.max_scan_tuples, s.exact_search_below)
-        result = await engine.search(pool, embedder, query, opts, engine.Defaults(s.collection, s.tenant, tuning))
+        defaults = engine.Defaults(s.collection, s.tenant, tuning, s.recent_queries_days)
+        result = await engine.search(pool, embedder, query, opts, defaults, self._embedders)
         return _with_load(result, load_ms)
 
     async def generator(self) -> Generator:
@@ -490,6 +494,35 @@ class AsyncSeek:
                     built.append(used.table)
         return built
 
+    async def doctor(
+        self, collection: str | None = None, *, recall: bool = True, queries: int = 20, target: float = 0.95
+    ) -> DoctorReport:
+        """Check the vector indexes and tables of every collection (or one) and say what to do about each finding
+        (docs/operations.md). ``recall``: also measure recall@10 against exact search, with ``queries`` sample
+        queries per tenant size bucket, and find the ef_search that reaches ``target``. An operator's view: it
+        names tenants and their sizes."""
+        from pgseek.ops.doctor import doctor
+        from pgseek.ops.recall import RecallOptions
+
+        if collection is not None:
+            check_name(collection, field="collection", what="collection name")
+        if not 1 <= queries <= 1000:
+            raise InputError(f"queries must be between 1 and 1000, got {queries}", field="queries")
+        if not 0 < target <= 1:
+            raise InputError(f"target is a recall between 0 and 1 (such as 0.95), got {target}", field="target")
+        s = self.settings
+        options = RecallOptions(queries=queries, target=target, max_scan_tuples=s.max_scan_tuples) if recall else None
+        return await doctor(await self._ready(), s, collection=collection, recall=options)
+
+    async def maintain(self, collection: str | None = None, *, apply: bool = False) -> MaintainReport:
+        """The online fixes for what ``doctor`` finds (REINDEX INDEX CONCURRENTLY, VACUUM (ANALYZE), autovacuum
+        scale factors, missing indexes, pg_prewarm): listed, or run with ``apply``. Safe while searches run."""
+        from pgseek.ops.maintain import maintain
+
+        if collection is not None:
+            check_name(collection, field="collection", what="collection name")
+        return await maintain(await self._ready(), self.settings, collection=collection, apply=apply)
+
     async def status(self) -> DatabaseStatus:
         pool = await self._ready()
         assert self._url is not None
@@ -497,6 +530,13 @@ class AsyncSeek:
             return await database_status(conn, embedded=self.settings.embedded, url=self._url)
 
     # --- collections and documents, as one tenant sees them ----------------------------------------------------
+
+    @property
+    def models(self) -> AsyncModels:
+        """Embedding versions: list, add, backfill, compare, activate, rollback, retire (decision 0018)."""
+        from pgseek.versions.facade import AsyncModels  # the evaluation code it needs is not for a search
+
+        return AsyncModels(self.settings, self._ready, self._embedders)
 
     def _tenant(self, tenant: str | None) -> str:
         return check_name(tenant or self.settings.tenant, field="tenant", what="tenant")
@@ -695,6 +735,13 @@ class Seek:
     def embedder(self, collection: str | None = None) -> TokenizingEmbedder:
         return self._run(self._core.embedder(collection))
 
+    @property
+    def models(self) -> Models:
+        """See ``AsyncSeek.models``."""
+        from pgseek.versions.facade import Models
+
+        return Models(self._core.models, self._run)
+
     def ingest(
         self,
         paths: Sequence[str | Path],
@@ -890,6 +937,16 @@ class Seek:
 
     def status(self) -> DatabaseStatus:
         return self._run(self._core.status())
+
+    def doctor(
+        self, collection: str | None = None, *, recall: bool = True, queries: int = 20, target: float = 0.95
+    ) -> DoctorReport:
+        """See ``AsyncSeek.doctor``."""
+        return self._run(self._core.doctor(collection, recall=recall, queries=queries, target=target))
+
+    def maintain(self, collection: str | None = None, *, apply: bool = False) -> MaintainReport:
+        """See ``AsyncSeek.maintain``."""
+        return self._run(self._core.maintain(collection, apply=apply))
 
     def ensure_indexes(self) -> list[str]:
         """See ``AsyncSeek.ensure_indexes``."""

@@ -45,8 +45,8 @@ def _vectors(database_url: str, collection: str, external_id: str, tenant: str =
     """The stored vectors of a document's chunks in position order, read as the owner role."""
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
-            "SELECT m.table_name FROM collections c JOIN embedding_models m ON m.id = c.embedding_model_id "
-            "WHERE c.name = %s",
+            "SELECT v.table_name FROM collections c "
+            "JOIN embedding_versions v ON v.collection_id = c.id AND v.state = 'active' WHERE c.name = %s",
             (collection,),
         ).fetchone()
         assert row is not None

@@ -11,7 +11,9 @@ from pgvector.psycopg import register_vector_async
 
 from pgseek import Document
 from pgseek.db import catalog as db_catalog
+from pgseek.db import versions as db_versions
 from pgseek.db import writes as db_writes
+from pgseek.fingerprint import PROBES
 from pgseek.ingest.pipeline import chunk_for_embedding, content_hash, embed_hash
 from pgseek.seek import AsyncSeek
 from tests.conftest import CountingEmbedder
@@ -42,8 +44,9 @@ async def test_two_concurrent_ingests_of_one_folder_embed_it_once(
         assert (report.documents_added + report.documents_unchanged, report.documents_updated) == (FILES, 0)
     assert first.documents_added + second.documents_added == FILES
     assert stored.documents == FILES
-    # Every chunk stored was embedded once: no text went through the model twice.
-    assert embedder.texts_embedded == stored.chunks == first.chunks_embedded + second.chunks_embedded
+    # Every chunk stored was embedded once: no text went through the model twice (the probe sentences of the
+    # version's fingerprint are embedded once per process).
+    assert embedder.texts_embedded - len(PROBES) == stored.chunks == first.chunks_embedded + second.chunks_embedded
 
 
 async def test_writing_a_version_the_database_already_holds_counts_it_unchanged(
@@ -55,20 +58,18 @@ async def test_writing_a_version_the_database_already_holds_counts_it_unchanged(
         await seek.ingest_documents([Document("seed", "A seed document.")], collection="upserts")
     doc = Document("twice", "The same version of a document, written twice.")
     chunks, texts = chunk_for_embedding(doc, embedder, 200, 32)
-    info = embedder.info
-    fingerprint = f"{info.provider}/{info.name}/{info.version}/200/32"
-    hashes = [embed_hash(t, info) for t in texts]
-    pending = db_writes.PendingDocument(doc, content_hash(doc, fingerprint), chunks, embedder.embed(texts), hashes)
+    hashes = [embed_hash(t, embedder.info) for t in texts]
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         await register_vector_async(conn)
         collection = await db_catalog.get_collection(conn, "upserts")
-        table = await db_catalog.collection_table(conn, collection)
-        assert table is not None
+        version = (await db_versions.live_versions(conn, collection.id))[0]
+        rows = db_writes.VersionRows(version, chunks, embedder.embed(texts), hashes)
+        pending = db_writes.PendingDocument(doc, content_hash(doc), [rows])
         outcomes: list[list[db_writes.WrittenDocument]] = []
         chunk_ids: list[Any] = []
         for _ in range(2):
             async with conn.transaction():
-                outcomes.append(await db_writes.write_documents(conn, "default", collection, table, [pending]))
+                outcomes.append(await db_writes.write_documents(conn, "default", collection, [version.id], [pending]))
             cur = await conn.execute(
                 "SELECT array_agg(c.id ORDER BY c.id) FROM chunks c JOIN documents d ON d.id = c.document_id "
                 "WHERE d.external_id = 'twice'"

@@ -109,9 +109,9 @@ def test_the_schema_page_covers_every_column_and_the_latest_migration(database_u
         ).fetchall()
         version = conn.execute("SELECT max(version) FROM pgseek_migrations").fetchone()
     tables = {table for table, _ in columns}
-    assert "embeddings_1" in tables
+    assert "embeddings_v1" in tables
     missing = [f"{table}.{column}" for table, column in columns if f"`{column}`" not in page]
-    missing += [table for table in tables - {"embeddings_1"} if f"`{table}" not in page]
+    missing += [table for table in tables - {"embeddings_v1"} if f"`{table}" not in page]
     assert not missing, f"columns and tables missing from docs/schema.md: {missing}"
     assert version is not None
     assert f"**version {version[0]}**" in page

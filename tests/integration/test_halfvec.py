@@ -58,9 +58,9 @@ def column_and_index(database_url: str, collection: str) -> tuple[str, list[str]
     """The collection's embedding column type and the definitions of its HNSW indexes."""
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
-            "SELECT m.table_name, format_type(a.atttypid, a.atttypmod) FROM collections c "
-            "JOIN embedding_models m ON m.id = c.embedding_model_id "
-            "JOIN pg_attribute a ON a.attrelid = m.table_name::regclass AND a.attname = 'embedding' "
+            "SELECT v.table_name, format_type(a.atttypid, a.atttypmod) FROM collections c "
+            "JOIN embedding_versions v ON v.collection_id = c.id AND v.state = 'active' "
+            "JOIN pg_attribute a ON a.attrelid = v.table_name::regclass AND a.attname = 'embedding' "
             "WHERE c.name = %s",
             (collection,),
         ).fetchone()

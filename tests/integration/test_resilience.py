@@ -59,8 +59,8 @@ def _vector_index(database_url: str, collection: str) -> tuple[str, bool | None]
     """The collection's embeddings table, and whether its HNSW index is valid (None: there is none)."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         row = conn.execute(
-            "SELECT m.table_name, c.distance FROM collections c JOIN embedding_models m "
-            "ON m.id = c.embedding_model_id WHERE c.name = %s",
+            "SELECT v.table_name, c.distance FROM collections c JOIN embedding_versions v "
+            "ON v.collection_id = c.id AND v.state = 'active' WHERE c.name = %s",
             (collection,),
         ).fetchone()
         assert row is not None

@@ -176,7 +176,7 @@ def test_iterative_scan_returns_k_where_a_plain_index_scan_falls_short(seek: See
         async with await psycopg.AsyncConnection.connect(database_url) as conn:
             await register_vector_async(conn)
             collection = await db_catalog.get_collection(conn, "modes")
-            table = await db_catalog.collection_table(conn, collection)
+            table = collection.table
             assert table is not None
             names = {
                 "table": sql.Identifier(table),

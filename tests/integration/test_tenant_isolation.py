@@ -37,14 +37,14 @@ def _scoped_rows(database_url: str, tenant: str | None, query: str) -> list[tupl
 
 
 @pytest.mark.usefixtures("two_tenants")
-@pytest.mark.parametrize("table", ["documents", "chunks", "embeddings_1"])
+@pytest.mark.parametrize("table", ["documents", "chunks", "embeddings_v1"])
 def test_sql_without_a_tenant_condition_sees_only_its_tenant(database_url: str, table: str) -> None:
     tenants = _scoped_rows(database_url, "acme", f"SELECT DISTINCT tenant_id FROM {table}")
     assert tenants == [("acme",)]
 
 
 @pytest.mark.usefixtures("two_tenants")
-@pytest.mark.parametrize("table", ["documents", "chunks", "embeddings_1"])
+@pytest.mark.parametrize("table", ["documents", "chunks", "embeddings_v1"])
 def test_a_transaction_without_a_tenant_sees_nothing(database_url: str, table: str) -> None:
     assert _scoped_rows(database_url, None, f"SELECT count(*) FROM {table}") == [(0,)]
 

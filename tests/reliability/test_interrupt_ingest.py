@@ -66,7 +66,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_was_written(database_url: str, pgse
     assert 0 < kept < DOCUMENTS
     assert _count(database_url, "SELECT count(*) FROM documents") == kept
     # No half document: every document kept has its chunks, and every chunk its vector.
-    table = "embeddings_" + str(_count(database_url, "SELECT substring(table_name from 12)::int FROM embedding_models"))
+    table = "embeddings_v" + str(_count(database_url, "SELECT id FROM embedding_versions WHERE state = 'active'"))
     assert _count(database_url, "SELECT count(*) FROM chunks") == _count(database_url, f"SELECT count(*) FROM {table}")
     assert _count(database_url, "SELECT count(DISTINCT document_id) FROM chunks") == kept
     # Nothing is left claimed: running again finishes the job.

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 import pgseek.evaluate.runner
+import pgseek.ops.findings
+import pgseek.ops.maintain
 import pgseek.seek
 from pgseek.seek import AsyncSeek, Seek
 
@@ -34,7 +36,14 @@ def _public(cls: type) -> dict[str, Callable[..., Any]]:
 def _hints(function: Callable[..., Any]) -> dict[str, Any]:
     # The evaluation's types are imported by pgseek.seek only for type checking (they load where they are used).
     return typing.get_type_hints(
-        function, {**vars(pgseek.evaluate.runner), **vars(pgseek.evaluate), **vars(pgseek.seek)}
+        function,
+        {
+            **vars(pgseek.evaluate.runner),
+            **vars(pgseek.evaluate),
+            **vars(pgseek.ops.findings),
+            **vars(pgseek.ops.maintain),
+            **vars(pgseek.seek),
+        },
     )
 
 

@@ -14,7 +14,7 @@ from pgseek import __version__
 from pgseek.api import errors
 from pgseek.api.middleware import BodyLimit, RequestObserver
 from pgseek.api.observability import Metrics
-from pgseek.api.routes import ask, collections, documents, health, search, web
+from pgseek.api.routes import ask, collections, documents, health, operations, search, web
 from pgseek.config import Settings
 from pgseek.providers.protocols import TokenizingEmbedder
 from pgseek.seek import AsyncSeek
@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None, *, embedder: TokenizingEmbedder
     app.state.seek = core
     app.state.metrics = metrics = Metrics()
     errors.install(app)
-    for module in (health, collections, documents, search, ask, web):
+    for module in (health, collections, documents, search, ask, operations, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(packages=[("pgseek.api", "static")]), name="static")
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)

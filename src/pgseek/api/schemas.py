@@ -13,6 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from pgseek.errors import InputError
 from pgseek.filters import MAX_FILTER_VALUES, Condition, SearchFilter
+from pgseek.ops.findings import DoctorReport
 from pgseek.search.engine import MAX_K
 from pgseek.types import (
     Answer,
@@ -400,3 +401,42 @@ class ReadinessPublic(BaseModel):
             model=r.model,
             problem=r.problem,
         )
+
+
+class FindingPublic(BaseModel):
+    check: str
+    severity: Literal["ok", "warn", "problem"]
+    subject: str
+    message: str
+    advice: str = Field(description="What to do; empty when nothing is.")
+    figures: dict[str, Scalar]
+
+
+class LadderStepPublic(BaseModel):
+    ef_search: int
+    recall_at_10: float
+
+
+class RecallBucketPublic(BaseModel):
+    collection: str
+    bucket: Literal["large", "mid", "small", "exact"]
+    tenants: int
+    tenants_sampled: int
+    queries: int
+    ef_search: int = Field(description="The ef_search searches run with now (PGSEEK_EF_SEARCH).")
+    recall_at_10: float = Field(description="Recall@10 against exact search at that ef_search.")
+    target: float
+    ef_to_target: int | None = Field(description="The smallest ef_search of the ladder that reaches the target.")
+    ladder: list[LadderStepPublic]
+
+
+class DoctorPublic(BaseModel):
+    """``pgseek doctor --json``: the worst severity, every finding, recall per tenant size bucket."""
+
+    status: Literal["ok", "warn", "problem"]
+    findings: list[FindingPublic]
+    recall: list[RecallBucketPublic]
+
+    @classmethod
+    def of(cls, report: DoctorReport) -> DoctorPublic:
+        return cls.model_validate(report.to_json())

@@ -10,18 +10,16 @@ from dataclasses import dataclass
 from psycopg import sql
 from psycopg.rows import class_row, dict_row
 
-from pgseek.db import queries
+from pgseek.db import queries, versions
 from pgseek.db.scope import Conn, TenantConn
 from pgseek.errors import ConfigurationError, NotFoundError
-from pgseek.precision import require_indexable
 from pgseek.types import CollectionInfo, DocumentPage, DocumentSummary, ModelInfo, StoredDocument
-
-VECTOR_TYPES = {"float32": "vector", "float16": "halfvec"}
-"""pgvector's column type for each storage precision (pgseek.precision)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Collection:
+    """A collection as one version of it is searched: its active version unless another was asked for."""
+
     id: int
     name: str
     text_search_config: str
@@ -29,13 +27,34 @@ class Collection:
     embedding_model_id: int | None
     text_search_config_oid: int
     precision: str | None = None
-    """How its vectors are stored (float32, float16); None until its first ingest binds a model."""
+    """How the version's vectors are stored (float32, float16); None until its first ingest makes a version."""
+    version_id: int | None = None
+    table: str | None = None
+    """The version's embeddings table."""
+    chunk_tokens: int | None = None
+    chunk_overlap: int | None = None
+    version_state: str | None = None
+    model_provider: str | None = None
+    model_name: str | None = None
+    model_version: str | None = None
+    model_dimensions: int | None = None
+    model_max_tokens: int | None = None
+    model_normalized: bool | None = None
 
-
-@dataclass(frozen=True, slots=True)
-class EmbeddingTable:
-    model_id: int
-    table: str
+    @property
+    def model(self) -> ModelInfo | None:
+        """The identity of the version's model: the query must be embedded by that very model."""
+        if self.model_provider is None or self.model_name is None or self.model_version is None:
+            return None
+        return ModelInfo(
+            provider=self.model_provider,
+            name=self.model_name,
+            dimensions=int(self.model_dimensions or 0),
+            version=self.model_version,
+            max_tokens=self.model_max_tokens,
+            precision=self.precision or "float32",
+            normalized=bool(self.model_normalized),
+        )
 
 
 async def setup_lock(conn: Conn) -> None:
@@ -47,9 +66,16 @@ async def ensure_tenant(conn: Conn, tenant: str) -> None:
 
 
 async def get_collection(
-    conn: Conn, name: str, *, create: bool = False, distance: str = "cosine", text_search_config: str = "english"
+    conn: Conn,
+    name: str,
+    *,
+    create: bool = False,
+    distance: str = "cosine",
+    text_search_config: str = "english",
+    version: int | None = None,
 ) -> Collection:
-    """A collection by name; ``create`` makes it when missing. An existing one keeps its own settings."""
+    """A collection by name with its active version (or the version ``version``, whatever its state); ``create``
+    makes it when missing. An existing one keeps its own settings."""
     if create:
         cur = await conn.execute(queries.TEXT_SEARCH_CONFIG_EXISTS, (text_search_config,))
         if await cur.fetchone() is None:
@@ -59,57 +85,24 @@ async def get_collection(
             )
         await conn.execute(queries.ENSURE_COLLECTION, (name, distance, text_search_config))
     async with conn.cursor(row_factory=class_row(Collection)) as cur:
-        await cur.execute(queries.GET_COLLECTION, (name,))
+        await cur.execute(queries.GET_COLLECTION, {"name": name, "version": version})
         found = await cur.fetchone()
     if found is None:
         raise NotFoundError(f"collection {name!r} does not exist; ingest into it first (pgseek ingest --collection)")
     return found
 
 
-async def ensure_embedding_table(conn: Conn, info: ModelInfo) -> EmbeddingTable:
-    """Register a model and create its vector table on first use. A new model never overwrites old vectors."""
-    require_indexable(info.name, info.dimensions, info.precision)
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(queries.GET_MODEL, info.key)
-        row = await cur.fetchone()
-        if row is not None and row["table_name"] != "pending":
-            return EmbeddingTable(int(row["id"]), str(row["table_name"]))
-        if row is None:
-            identity = (info.provider, info.name, info.dimensions, info.version)
-            await cur.execute(queries.INSERT_MODEL, (*identity, info.max_tokens, info.precision, info.normalized))
-            inserted = await cur.fetchone()
-            if inserted is None:  # another process registered it in between
-                return await ensure_embedding_table(conn, info)
-            model_id = int(inserted["id"])
-        else:
-            model_id = int(row["id"])
-    table = f"embeddings_{model_id}"
-    await conn.execute(
-        queries.CREATE_EMBEDDINGS_TABLE.format(
-            table=sql.Identifier(table),
-            type=sql.SQL(VECTOR_TYPES[info.precision]),
-            dims=sql.Literal(info.dimensions),
-        )
+async def ensure_active_version(
+    conn: Conn, collection: Collection, info: ModelInfo, *, chunk_tokens: int, chunk_overlap: int
+) -> Collection:
+    """The collection with its active version; its first ingest creates one from the model and chunking given.
+    Run under ``setup_lock``, so that two first ingests make one version."""
+    if collection.version_id is not None:
+        return collection
+    await versions.create_version(
+        conn, collection.id, info, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, state="active"
     )
-    for statement in queries.SECURE_EMBEDDINGS_TABLE:
-        await conn.execute(
-            statement.format(table=sql.Identifier(table), scope_index=sql.Identifier(f"{table}_scope_idx"))
-        )
-    await conn.execute(queries.NAME_MODEL_TABLE, (table, model_id))
-    return EmbeddingTable(model_id, table)
-
-
-async def bind_collection_model(conn: Conn, collection: Collection, model: EmbeddingTable, info: ModelInfo) -> None:
-    """Give a collection its model on first ingest; refuse to mix models in one collection."""
-    if collection.embedding_model_id is None:
-        await conn.execute(queries.SET_COLLECTION_MODEL, (model.model_id, collection.id))
-        return
-    if collection.embedding_model_id != model.model_id:
-        raise ConfigurationError(
-            f"collection {collection.name!r} is embedded with another model (id {collection.embedding_model_id}), "
-            f"not {info.name} {info.version}; use that model (PGSEEK_EMBED_PROVIDER, PGSEEK_MODEL) or ingest into a "
-            "new collection"
-        )
+    return await get_collection(conn, collection.name)
 
 
 async def collection_model(conn: Conn, name: str) -> ModelInfo | None:
@@ -117,15 +110,6 @@ async def collection_model(conn: Conn, name: str) -> ModelInfo | None:
     async with conn.cursor(row_factory=class_row(ModelInfo)) as cur:
         await cur.execute(queries.COLLECTION_MODEL, (name,))
         return await cur.fetchone()
-
-
-async def collection_table(conn: Conn, collection: Collection) -> str | None:
-    if collection.embedding_model_id is None:
-        return None
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(queries.GET_MODEL_BY_ID, (collection.embedding_model_id,))
-        row = await cur.fetchone()
-    return None if row is None else str(row["table_name"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +123,26 @@ class VectorTable:
 async def vector_tables_in_use(conn: Conn) -> list[VectorTable]:
     async with conn.cursor(row_factory=class_row(VectorTable)) as cur:
         await cur.execute(queries.VECTOR_TABLES_IN_USE)
+        return await cur.fetchall()
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionVectors:
+    """A collection's embeddings table with what its HNSW index depends on: what the doctor and maintenance check."""
+
+    collection: str
+    collection_id: int
+    table: str
+    distance: str
+    dimensions: int
+    precision: str
+
+
+async def collection_vector_tables(conn: Conn, collection: str | None = None) -> list[CollectionVectors]:
+    """Every collection's embeddings table (or the named collection's), by collection name. The doctor and
+    ``maintain`` find vector tables here only."""
+    async with conn.cursor(row_factory=class_row(CollectionVectors)) as cur:
+        await cur.execute(queries.COLLECTION_VECTOR_TABLES, {"name": collection})
         return await cur.fetchall()
 
 
@@ -168,13 +172,24 @@ async def delete_tenant_collection(scope: TenantConn, collection: Collection) ->
     deleted = cur.rowcount
     await conn.execute(queries.UNREGISTER_TENANT_COLLECTION, (scope.tenant, collection.id))
     await conn.execute(queries.RESET_ROLE)
-    await conn.execute(queries.DROP_UNUSED_COLLECTION, (collection.id,))
+    owned = await conn.execute(queries.OWNED_VERSION_TABLES, (collection.id,))
+    tables = [str(r[0]) for r in await owned.fetchall()]
+    dropped = await conn.execute(queries.DROP_UNUSED_COLLECTION, (collection.id,))
+    if await dropped.fetchone() is not None:
+        for table in tables:
+            await conn.execute(queries.DROP_TABLE.format(table=sql.Identifier(table)))
     return deleted
 
 
 async def get_document(scope: TenantConn, collection: Collection, external_id: str) -> StoredDocument | None:
     async with scope.conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(queries.GET_DOCUMENT, (scope.tenant, collection.id, external_id))
+        values = {
+            "tenant": scope.tenant,
+            "collection": collection.id,
+            "id": external_id,
+            "version": collection.version_id,
+        }
+        await cur.execute(queries.GET_DOCUMENT, values)
         row = await cur.fetchone()
     return None if row is None else StoredDocument(collection=collection.name, **row)
 
@@ -198,6 +213,7 @@ async def list_documents(
     params = {
         "tenant": scope.tenant,
         "collection": collection.id,
+        "version": collection.version_id,
         "after": after,
         "prefix": prefix,
         "source_prefix": source_prefix,

@@ -29,12 +29,21 @@ ENSURE_COLLECTION = """
 INSERT INTO collections (name, distance, text_search_config) VALUES (%s, %s, %s::regconfig)
 ON CONFLICT (name) DO NOTHING"""
 TEXT_SEARCH_CONFIG_EXISTS = "SELECT 1 FROM pg_ts_config WHERE cfgname = %s"
+# A collection with the version searches read: its active one, or, with %(version)s, that version whatever its
+# state (comparisons search a candidate). No version row: nothing has been ingested yet.
 GET_COLLECTION = """
-SELECT c.id, c.name, c.text_search_config::text AS text_search_config, c.distance, c.embedding_model_id,
-       c.text_search_config::oid AS text_search_config_oid, m.precision
-FROM collections c LEFT JOIN embedding_models m ON m.id = c.embedding_model_id WHERE c.name = %s"""
-SET_COLLECTION_MODEL = """
-UPDATE collections SET embedding_model_id = %s WHERE id = %s AND embedding_model_id IS NULL"""
+SELECT c.id, c.name, c.text_search_config::text AS text_search_config, c.distance, v.model_id AS embedding_model_id,
+       c.text_search_config::oid AS text_search_config_oid, m.precision, v.id AS version_id, v.table_name AS "table",
+       v.chunk_tokens, v.chunk_overlap, v.state AS version_state, m.provider AS model_provider,
+       m.name AS model_name, m.version AS model_version, m.dimensions AS model_dimensions,
+       m.max_tokens AS model_max_tokens, m.normalized AS model_normalized
+FROM collections c
+LEFT JOIN embedding_versions v
+       ON v.collection_id = c.id AND v.table_name IS NOT NULL
+      AND CASE WHEN %(version)s::int IS NULL THEN v.state = 'active' ELSE v.id = %(version)s::int END
+LEFT JOIN embedding_models m ON m.id = v.model_id
+WHERE c.name = %(name)s"""
+SET_COLLECTION_MODEL = "UPDATE collections SET embedding_model_id = %s WHERE id = %s"
 
 GET_MODEL = """
 SELECT id, table_name FROM embedding_models
@@ -44,15 +53,16 @@ SELECT id, provider, name, dimensions, version, max_tokens, precision, normalize
 FROM embedding_models WHERE id = %s"""
 COLLECTION_MODEL = """
 SELECT m.provider, m.name, m.dimensions, m.version, m.max_tokens, m.precision, m.normalized
-FROM collections c JOIN embedding_models m ON m.id = c.embedding_model_id
+FROM collections c
+JOIN embedding_versions v ON v.collection_id = c.id AND v.state = 'active'
+JOIN embedding_models m ON m.id = v.model_id
 WHERE c.name = %s"""
 INSERT_MODEL = """
 INSERT INTO embedding_models (provider, name, dimensions, version, max_tokens, precision, normalized, table_name)
-VALUES (%s, %s, %s, %s, %s, %s, %s, 'pending')
+VALUES (%s, %s, %s, %s, %s, %s, %s, NULL)
 ON CONFLICT (provider, name, version, dimensions, precision) DO NOTHING
 RETURNING id"""
-NAME_MODEL_TABLE = "UPDATE embedding_models SET table_name = %s WHERE id = %s"
-# The table name is derived from the model id, so concurrent registrations cannot collide.
+# The table name is derived from the version id, so concurrent registrations cannot collide.
 CREATE_EMBEDDINGS_TABLE = sql.SQL("""
 CREATE TABLE IF NOT EXISTS {table} (
     chunk_id       bigint PRIMARY KEY REFERENCES chunks (id) ON DELETE CASCADE,
@@ -88,17 +98,18 @@ FROM documents d
 JOIN chunks c ON c.document_id = d.id
 JOIN {table} e ON e.chunk_id = c.id
 WHERE d.tenant_id = %(tenant)s AND d.collection_id = %(collection)s AND d.external_id = ANY(%(ids)s)
-  AND c.embed_hash = ANY(%(hashes)s)""")
+  AND c.version_id = %(version)s AND c.embed_hash = ANY(%(hashes)s)""")
 
 # One round trip for a whole batch; xmax = 0 tells a fresh insert from an update.
 UPSERT_DOCUMENTS = """
-INSERT INTO documents AS d (tenant_id, collection_id, external_id, source, title, metadata, content, content_hash)
-SELECT %s, %s, u.external_id, u.source, u.title, u.metadata, u.content, u.content_hash
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::jsonb[], %s::text[], %s::text[])
-     AS u(external_id, source, title, metadata, content, content_hash)
+INSERT INTO documents AS d
+    (tenant_id, collection_id, external_id, source, title, metadata, content, content_hash, pages)
+SELECT %s, %s, u.external_id, u.source, u.title, u.metadata, u.content, u.content_hash, u.pages
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::jsonb[], %s::text[], %s::text[], %s::jsonb[])
+     AS u(external_id, source, title, metadata, content, content_hash, pages)
 ON CONFLICT (tenant_id, collection_id, external_id) DO UPDATE
 SET source = EXCLUDED.source, title = EXCLUDED.title, metadata = EXCLUDED.metadata,
-    content = EXCLUDED.content, content_hash = EXCLUDED.content_hash, updated_at = now()
+    content = EXCLUDED.content, content_hash = EXCLUDED.content_hash, pages = EXCLUDED.pages, updated_at = now()
 WHERE d.content_hash IS DISTINCT FROM EXCLUDED.content_hash
 RETURNING d.external_id, d.id, (d.xmax = 0) AS inserted"""
 # A document whose stored hash equals the new one is left alone (no row returned): someone else wrote this very
@@ -118,7 +129,7 @@ RELEASE_ALL_CLAIMS = "SELECT pg_advisory_unlock_all()"
 ALLOCATE_CHUNK_IDS = "SELECT nextval(pg_get_serial_sequence('chunks', 'id')) FROM generate_series(1, %s)"
 COPY_CHUNKS = """
 COPY chunks (id, document_id, tenant_id, collection_id, position, text, token_count, char_start, char_end,
-             heading_path, ts_config, page, page_end, embed_hash)
+             heading_path, ts_config, page, page_end, embed_hash, version_id)
 FROM STDIN WITH (FORMAT BINARY)"""
 COPY_CHUNK_TYPES = [
     "int8",
@@ -135,12 +146,14 @@ COPY_CHUNK_TYPES = [
     "int4",
     "int4",
     "bytea",
+    "int4",
 ]  # regconfig is an oid on the wire
 COPY_EMBEDDINGS = sql.SQL(
     "COPY {table} (chunk_id, tenant_id, collection_id, embedding) FROM STDIN WITH (FORMAT BINARY)"
 )
 # New chunks are already in place when the old ones go: readers see one version or the other, never neither.
-DELETE_REPLACED_CHUNKS = "DELETE FROM chunks WHERE document_id = ANY(%s) AND NOT (id = ANY(%s))"
+DELETE_REPLACED_CHUNKS = """
+DELETE FROM chunks WHERE document_id = ANY(%s) AND version_id = ANY(%s) AND NOT (id = ANY(%s))"""
 
 # An index whose build was killed (CREATE INDEX CONCURRENTLY, REINDEX) stays behind invalid: it exists, but no query
 # uses it. Valid, invalid or missing (no row) is what decides whether to build.
@@ -150,11 +163,26 @@ WHERE i.relname = %s AND i.relnamespace = current_schema()::regnamespace"""
 # Builders of one index queue here, so that the second sees the first one's index instead of failing on its name.
 INDEX_BUILD_LOCK = "SELECT pg_advisory_xact_lock(hashtext('pgseek index ' || %s))"
 DROP_INDEX = sql.SQL("DROP INDEX IF EXISTS {index}")
+VECTOR_INDEX_READY = """
+SELECT EXISTS (
+    SELECT 1 FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_am a ON a.oid = i.relam
+    WHERE x.indrelid = to_regclass(%s) AND a.amname IN ('hnsw', 'ivfflat') AND x.indisvalid AND x.indisready
+) AS ready"""
 TABLE_HAS_ROWS = sql.SQL("SELECT EXISTS (SELECT FROM {table}) AS has_rows")
 VECTOR_TABLES_IN_USE = """
-SELECT DISTINCT m.table_name AS "table", c.distance
-FROM collections c JOIN embedding_models m ON m.id = c.embedding_model_id
-WHERE m.table_name <> 'pending' ORDER BY 1, 2"""
+SELECT DISTINCT v.table_name AS "table", c.distance
+FROM embedding_versions v JOIN collections c ON c.id = v.collection_id
+WHERE v.table_name IS NOT NULL AND (v.state IN ('active', 'previous') OR v.backfilled_at IS NOT NULL)
+ORDER BY 1, 2"""
+# Each collection with its active version's embeddings table, for the doctor and maintenance (one collection, or
+# all with None).
+COLLECTION_VECTOR_TABLES = """
+SELECT c.name AS collection, c.id AS collection_id, v.table_name AS "table", c.distance, m.dimensions, m.precision
+FROM collections c
+JOIN embedding_versions v ON v.collection_id = c.id AND v.state = 'active'
+JOIN embedding_models m ON m.id = v.model_id
+WHERE v.table_name IS NOT NULL AND (%(name)s::text IS NULL OR c.name = %(name)s)
+ORDER BY c.name"""
 # The embeddings table's own column type (vector or halfvec) decides how vectors are written and indexed.
 EMBEDDING_TYPE = """
 SELECT a.atttypid::regtype::text AS type FROM pg_attribute a
@@ -197,7 +225,7 @@ SELECT * FROM nearest ORDER BY value""")
 # estimate: table statistics are built from every tenant's rows.
 TENANT_CHUNK_COUNT = """
 SELECT coalesce(sum(chunk_count), 0) AS count FROM keyword_stats
-WHERE tenant_id = %(tenant)s AND collection_id = %(collection)s"""
+WHERE tenant_id = %(tenant)s AND collection_id = %(collection)s AND version_id = %(version)s"""
 COUNT_MATCHES_UP_TO = sql.SQL("""
 SELECT count(*) AS count FROM (
     SELECT 1 FROM {table} e
@@ -220,14 +248,16 @@ WITH terms AS (
     SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS query FROM terms
 ), stats AS (
     SELECT greatest(chunk_count, 1)::float8 AS n, greatest(token_sum::float8 / greatest(chunk_count, 1), 1) AS avgdl
-    FROM keyword_stats WHERE tenant_id = %(tenant)s AND collection_id = %(collection)s
+    FROM keyword_stats
+    WHERE tenant_id = %(tenant)s AND collection_id = %(collection)s AND version_id = %(version)s
 ), postings AS MATERIALIZED (
     -- One row per (candidate, query lexeme): setweight + ts_filter keep only the query's lexemes (in C) before
     -- unnest makes rows of them.
     SELECT c.id, c.token_count, t.lexeme, cardinality(t.positions)::float8 AS tf
     FROM chunks c, any_term,
          unnest(ts_filter(setweight(c.tsv, 'A', (SELECT array_agg(lexeme) FROM terms)), '{{a}}')) AS t
-    WHERE c.tenant_id = %(tenant)s AND c.collection_id = %(collection)s AND c.tsv @@ any_term.query
+    WHERE c.tenant_id = %(tenant)s AND c.collection_id = %(collection)s AND c.version_id = %(version)s
+      AND c.tsv @@ any_term.query
 ), idf AS (
     SELECT p.lexeme, ln(1 + (stats.n - count(*) + 0.5) / (count(*) + 0.5)) AS idf
     FROM postings p, stats GROUP BY p.lexeme, stats.n
@@ -253,7 +283,7 @@ WORDS_IN_COLLECTION = """
 SELECT w.word FROM unnest(%(words)s::text[], %(stems)s::text[]) AS w(word, stem)
 WHERE EXISTS (
     SELECT 1 FROM chunks c
-    WHERE c.tenant_id = %(tenant)s AND c.collection_id = %(collection)s
+    WHERE c.tenant_id = %(tenant)s AND c.collection_id = %(collection)s AND c.version_id = %(version)s
       AND c.tsv @@ plainto_tsquery(%(config)s::regconfig, w.word) AND strpos(lower(c.text), w.stem) > 0
 )"""
 
@@ -263,10 +293,12 @@ SELECT current_setting('server_version') AS postgres_version,
        current_setting('shared_buffers') AS shared_buffers,
        current_setting('maintenance_work_mem') AS maintenance_work_mem"""
 COLLECTION_STATS = """
-SELECT c.name, c.distance, m.name AS model, m.dimensions, m.table_name AS embeddings_table,
+SELECT c.name, c.distance, m.name AS model, m.dimensions, v.table_name AS embeddings_table,
        (SELECT count(*) FROM documents d WHERE d.collection_id = c.id) AS documents,
-       (SELECT count(*) FROM chunks k WHERE k.collection_id = c.id) AS chunks
-FROM collections c LEFT JOIN embedding_models m ON m.id = c.embedding_model_id
+       (SELECT count(*) FROM chunks k WHERE k.version_id = v.id) AS chunks
+FROM collections c
+LEFT JOIN embedding_versions v ON v.collection_id = c.id AND v.state = 'active'
+LEFT JOIN embedding_models m ON m.id = v.model_id
 ORDER BY c.name"""
 VECTOR_INDEXES = """
 SELECT t.relname AS table, i.relname AS name, am.amname AS method, pg_relation_size(i.oid) AS size_bytes,
@@ -290,10 +322,12 @@ TENANT_COLLECTIONS = """
 SELECT c.name, c.distance, c.text_search_config::text AS text_search_config, m.name AS model, m.dimensions,
        tc.created_at,
        (SELECT count(*) FROM documents d WHERE d.tenant_id = %(tenant)s AND d.collection_id = c.id) AS documents,
-       (SELECT count(*) FROM chunks k WHERE k.tenant_id = %(tenant)s AND k.collection_id = c.id) AS chunks
+       (SELECT count(*) FROM chunks k
+        WHERE k.tenant_id = %(tenant)s AND k.collection_id = c.id AND k.version_id = v.id) AS chunks
 FROM tenant_collections tc
 JOIN collections c ON c.id = tc.collection_id
-LEFT JOIN embedding_models m ON m.id = c.embedding_model_id
+LEFT JOIN embedding_versions v ON v.collection_id = c.id AND v.state = 'active'
+LEFT JOIN embedding_models m ON m.id = v.model_id
 WHERE tc.tenant_id = %(tenant)s AND (%(name)s::text IS NULL OR c.name = %(name)s)
 ORDER BY c.name"""
 DELETE_TENANT_DOCUMENTS = "DELETE FROM documents WHERE tenant_id = %s AND collection_id = %s"
@@ -301,21 +335,26 @@ UNREGISTER_TENANT_COLLECTION = "DELETE FROM tenant_collections WHERE tenant_id =
 # After a tenant's part is gone: the collection row goes too when no tenant uses it any more (never the 'default'
 # collection that migration 0001 creates). Run as the connecting role, which sees every tenant's rows.
 RESET_ROLE = "SELECT set_config('role', 'none', true)"
+# The tables a collection's versions own, dropped with it (a pre-version model table is shared: left alone).
+OWNED_VERSION_TABLES = """
+SELECT table_name FROM embedding_versions WHERE collection_id = %s AND table_name = 'embeddings_v' || id"""
 DROP_UNUSED_COLLECTION = """
 DELETE FROM collections c
 WHERE c.id = %s AND c.name <> 'default'
   AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.collection_id = c.id)
-  AND NOT EXISTS (SELECT 1 FROM tenant_collections t WHERE t.collection_id = c.id)"""
+  AND NOT EXISTS (SELECT 1 FROM tenant_collections t WHERE t.collection_id = c.id)
+RETURNING c.id"""
 
 GET_DOCUMENT = """
 SELECT d.external_id, d.title, d.source, d.metadata, d.content AS text, d.created_at, d.updated_at,
-       (SELECT count(*) FROM chunks c WHERE c.document_id = d.id) AS chunks
-FROM documents d WHERE d.tenant_id = %s AND d.collection_id = %s AND d.external_id = %s"""
+       (SELECT count(*) FROM chunks c WHERE c.document_id = d.id AND c.version_id = %(version)s) AS chunks
+FROM documents d
+WHERE d.tenant_id = %(tenant)s AND d.collection_id = %(collection)s AND d.external_id = %(id)s"""
 # Keyset paging in external-id order rides the unique (tenant_id, collection_id, external_id) index; prefixes are
 # matched with starts_with, so that '%' and '_' in them are plain characters.
 LIST_DOCUMENTS = """
 SELECT d.external_id, d.title, d.source, d.updated_at,
-       (SELECT count(*) FROM chunks c WHERE c.document_id = d.id) AS chunks
+       (SELECT count(*) FROM chunks c WHERE c.document_id = d.id AND c.version_id = %(version)s) AS chunks
 FROM documents d
 WHERE d.tenant_id = %(tenant)s AND d.collection_id = %(collection)s
   AND (%(after)s::text IS NULL OR d.external_id > %(after)s)
@@ -346,3 +385,90 @@ WHERE %(tenant)s::text IS NULL OR tenant_id = %(tenant)s
 ORDER BY created_at, id"""
 
 PING = "SELECT 1"
+
+# --- embedding versions (decision 0018) -----------------------------------------------------------------------------
+
+_VERSION_COLUMNS = """
+v.id, v.collection_id, c.name AS collection, v.state, v.table_name AS "table", v.chunk_tokens, v.chunk_overlap,
+v.model_id, m.provider, m.name AS model_name, m.dimensions, m.version AS model_version, m.max_tokens, m.precision,
+m.normalized, v.backfilled_at, v.created_at, v.activated_at, v.retired_at, v.comparison, v.probes"""
+_VERSION_FROM = """
+FROM embedding_versions v JOIN collections c ON c.id = v.collection_id JOIN embedding_models m ON m.id = v.model_id"""
+LIVE_VERSIONS = f"""
+SELECT {_VERSION_COLUMNS} {_VERSION_FROM}
+WHERE v.collection_id = %s AND v.state <> 'retired' AND v.table_name IS NOT NULL ORDER BY v.id"""
+# Taken by every document write in its transaction: a version made live meanwhile is seen and written to, and a
+# version's state cannot change under a write (activation and the end of a backfill update the row).
+LOCK_LIVE_VERSIONS = """
+SELECT v.id FROM embedding_versions v
+WHERE v.collection_id = %s AND v.state <> 'retired' AND v.table_name IS NOT NULL ORDER BY v.id FOR SHARE"""
+COLLECTION_VERSIONS = f"""
+SELECT {_VERSION_COLUMNS} {_VERSION_FROM}
+WHERE c.name = %s ORDER BY v.id"""
+GET_VERSION = f"""
+SELECT {_VERSION_COLUMNS} {_VERSION_FROM}
+WHERE v.id = %s"""
+INSERT_VERSION = """
+INSERT INTO embedding_versions (collection_id, model_id, chunk_tokens, chunk_overlap, state, backfilled_at,
+                                activated_at)
+VALUES (%(collection)s, %(model)s, %(chunk_tokens)s, %(chunk_overlap)s, %(state)s,
+        CASE WHEN %(state)s = 'active' THEN now() END, CASE WHEN %(state)s = 'active' THEN now() END)
+RETURNING id"""
+NAME_VERSION_TABLE = "UPDATE embedding_versions SET table_name = %s WHERE id = %s"
+LOCK_COLLECTION_VERSIONS = "SELECT id FROM embedding_versions WHERE collection_id = %s ORDER BY id FOR UPDATE"
+SET_VERSION_PROBES = "UPDATE embedding_versions SET probes = %s WHERE id = %s AND probes IS NULL"
+SET_VERSION_STATE = """
+UPDATE embedding_versions
+SET state = %(state)s,
+    activated_at = CASE WHEN %(state)s = 'active' THEN now() ELSE activated_at END,
+    retired_at = CASE WHEN %(state)s = 'retired' THEN now() ELSE retired_at END
+WHERE id = %(id)s"""
+SET_VERSION_BACKFILLED = "UPDATE embedding_versions SET backfilled_at = now() WHERE id = %s"
+SET_VERSION_COMPARISON = "UPDATE embedding_versions SET comparison = %s WHERE id = %s"
+DROP_TABLE = sql.SQL("DROP TABLE IF EXISTS {table}")
+TABLE_USED_BY_OTHER_VERSIONS = """
+SELECT EXISTS (SELECT 1 FROM embedding_versions WHERE table_name = %s AND id <> %s AND state <> 'retired')"""
+DELETE_VERSION_CHUNKS = "DELETE FROM chunks WHERE version_id = %s"
+DELETE_VERSION_VECTORS = sql.SQL("DELETE FROM {table} WHERE collection_id = %s")
+DELETE_VERSION_STATS = "DELETE FROM keyword_stats WHERE version_id = %s"
+
+# The backfill's work list: the collection's documents (every tenant's) that have no chunk in the version yet,
+# in id order after a cursor. A document written since with the version included is skipped by the anti-join.
+MISSING_DOCUMENTS = """
+SELECT d.id, d.tenant_id, d.external_id, d.source, d.title, d.metadata, d.content AS text, d.content_hash, d.pages
+FROM documents d
+WHERE d.collection_id = %(collection)s AND d.id > %(after)s
+  AND NOT EXISTS (SELECT 1 FROM chunks k WHERE k.document_id = d.id AND k.version_id = %(version)s)
+ORDER BY d.id
+LIMIT %(limit)s"""
+COUNT_MISSING_DOCUMENTS = """
+SELECT count(*) AS missing, (SELECT count(*) FROM documents WHERE collection_id = %(collection)s) AS total
+FROM documents d
+WHERE d.collection_id = %(collection)s
+  AND NOT EXISTS (SELECT 1 FROM chunks k WHERE k.document_id = d.id AND k.version_id = %(version)s)"""
+VERSION_CHUNK_COUNT = "SELECT count(*) AS chunks FROM chunks WHERE version_id = %s"
+# A backfill writes a document only as it read it: still there, with the same content. FOR SHARE holds off a
+# delete (and an ingest's update) until the write commits; a document deleted meanwhile is skipped, never revived.
+LOCK_DOCUMENTS = """
+SELECT id, content_hash FROM documents WHERE id = ANY(%s) ORDER BY id FOR SHARE"""
+# Whether some backfiller holds the version: a session-level advisory lock on its own connection, released by the
+# server when that process dies, however it dies.
+# (1886348147, version id): a two-key lock, apart from the document claims' (collection id, hash) keys.
+TRY_BACKFILL_LOCK = "SELECT pg_try_advisory_lock(1886348147, %s) AS locked"
+BACKFILL_UNLOCK = "SELECT pg_advisory_unlock(1886348147, %s)"
+BACKFILL_RUNNING = """
+SELECT EXISTS (
+    SELECT 1 FROM pg_locks
+    WHERE locktype = 'advisory' AND classid = 1886348147 AND objid = %s AND objsubid = 2 AND granted
+) AS running"""
+
+# Written as the connecting role with the tenant explicit (like documents); sha256 keys the text, which may be
+# longer than a btree entry holds.
+RECORD_QUERY = """
+INSERT INTO recent_queries AS r (tenant_id, collection_id, query_hash, mode, query)
+VALUES (%(tenant)s, %(collection)s, sha256(convert_to(%(query)s, 'UTF8')), %(mode)s, %(query)s)
+ON CONFLICT (tenant_id, collection_id, query_hash, mode) DO NOTHING"""
+FORGET_OLD_QUERIES = "DELETE FROM recent_queries WHERE searched_at < now() - make_interval(days => %s)"
+RECENT_QUERIES = """
+SELECT tenant_id, query, mode FROM recent_queries
+WHERE collection_id = %s ORDER BY searched_at DESC LIMIT %s"""

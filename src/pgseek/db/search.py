@@ -84,7 +84,14 @@ async def vector_search(
     names = {"table": sql.Identifier(table), "filter": fragment}
     # A halfvec column is compared with a halfvec query: the same operator class, so its HNSW index serves the search.
     typed = HalfVector(query) if collection.precision == "float16" else query
-    values = {**params, "query": typed, "tenant": scope.tenant, "collection": collection.id, "k": k}
+    values = {
+        **params,
+        "query": typed,
+        "tenant": scope.tenant,
+        "collection": collection.id,
+        "version": collection.version_id,
+        "k": k,
+    }
     plan = await _choose_plan(scope, names, values, tuning, filtered=bool(params))
     if plan.kind == "exact":
         await scope.conn.execute(queries.SET_LOCAL_EXACT_SCAN)
@@ -127,6 +134,7 @@ async def keyword_search(
         "text": text,
         "tenant": scope.tenant,
         "collection": collection.id,
+        "version": collection.version_id,
         "k": k,
     }
     return await _chunk_rows(scope, queries.KEYWORD_SEARCH.format(filter=fragment), values)
@@ -135,7 +143,13 @@ async def keyword_search(
 async def words_in_collection(scope: TenantConn, collection: Collection, stems: Mapping[str, str]) -> set[str]:
     """Those of the words (``stems``: word -> its lower-case stem) that some chunk of the tenant's collection holds:
     the word's lexeme in its tsv and its stem in its text."""
-    values = {"words": list(stems), "stems": list(stems.values()), "tenant": scope.tenant, "collection": collection.id}
+    values = {
+        "words": list(stems),
+        "stems": list(stems.values()),
+        "tenant": scope.tenant,
+        "collection": collection.id,
+        "version": collection.version_id,
+    }
     async with scope.conn.cursor() as cur:
         await cur.execute(queries.WORDS_IN_COLLECTION, {**values, "config": collection.text_search_config})
         return {str(row[0]) for row in await cur.fetchall()}

@@ -18,10 +18,11 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from pgseek.db import queries
+from pgseek.db import queries, versions
 from pgseek.db.catalog import Collection
 from pgseek.db.connect import classify
 from pgseek.db.scope import Conn, TenantConn
+from pgseek.db.versions import Version
 from pgseek.errors import DataRejectedError
 from pgseek.types import Chunk, Document
 
@@ -30,17 +31,34 @@ _OPCLASS_SUFFIXES = {"cosine": "cosine_ops", "l2": "l2_ops", "ip": "ip_ops"}
 
 
 @dataclass(frozen=True, slots=True)
-class PendingDocument:
-    """A document ready to be written: its chunks embedded (or their stored vectors reused), its hash computed."""
+class VersionRows:
+    """A document's chunks in one embedding version, embedded (or their stored vectors reused)."""
 
-    document: Document
-    content_hash: str
+    version: Version
     chunks: Sequence[Chunk]
     vectors: NDArray[np.float32]
     embed_hashes: Sequence[bytes]
     """Per chunk, the hash of the text its vector was computed from under the model's identity (decision 0017)."""
     reused: int = 0
     """How many of the vectors are stored ones reused, not embedded now."""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDocument:
+    """A document ready to be written: its rows in every live version of its collection, its hash computed."""
+
+    document: Document
+    content_hash: str
+    rows: Sequence[VersionRows]
+
+
+class VersionsChanged(Exception):
+    """The collection's live versions are not those the rows were prepared for: a version was added, activated or
+    retired meanwhile. Nothing was written; prepare the rows again for ``live``."""
+
+    def __init__(self, live: list[int]) -> None:
+        super().__init__(f"the collection's live versions are now {live}")
+        self.live = live
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +77,17 @@ async def existing_hashes(scope: TenantConn, collection_id: int, external_ids: S
 
 
 async def stored_vectors(
-    scope: TenantConn, collection_id: int, table: str, external_ids: Sequence[str], embed_hashes: Sequence[bytes]
+    scope: TenantConn, collection_id: int, version: Version, external_ids: Sequence[str], embed_hashes: Sequence[bytes]
 ) -> dict[bytes, NDArray[np.float32]]:
-    """The tenant's stored vectors of these documents' chunks, by the embed hash of each chunk that has one of these
-    (decision 0017). Read on a connection that may lack pgvector's types: the vectors come back as float4 arrays."""
-    statement = queries.STORED_VECTORS.format(table=sql.Identifier(table))
+    """The tenant's stored vectors of these documents' chunks in a version, by the embed hash of each chunk that has
+    one of these (decision 0017). Read on a connection that may lack pgvector's types: the vectors come back as
+    float4 arrays."""
+    assert version.table is not None
+    statement = queries.STORED_VECTORS.format(table=sql.Identifier(version.table))
     values = {
         "tenant": scope.tenant,
         "collection": collection_id,
+        "version": version.id,
         "ids": list(external_ids),
         "hashes": list(embed_hashes),
     }
@@ -92,21 +113,26 @@ async def release_documents(scope: TenantConn, collection_id: int, external_ids:
 
 
 async def write_documents(
-    conn: Conn, tenant: str, collection: Collection, table: str, pending: Sequence[PendingDocument]
+    conn: Conn, tenant: str, collection: Collection, live: Sequence[int], pending: Sequence[PendingDocument]
 ) -> list[WrittenDocument]:
-    """Upsert documents and stream their chunks and vectors with binary COPY, inside the caller's transaction.
+    """Upsert documents and stream their chunks and vectors, in every live version, with binary COPY, inside the
+    caller's transaction. ``live``: the ids of the versions the rows were prepared for.
 
-    Raises DataRejectedError when the database rejects the batch (a constraint, a value jsonb cannot hold...),
-    DatabaseUnavailableError when the server is gone (``connect.classify``).
+    Raises VersionsChanged when the collection's live versions are others now, DataRejectedError when the
+    database rejects the batch (a constraint, a value jsonb cannot hold...), DatabaseUnavailableError when the
+    server is gone (``connect.classify``).
     """
     try:
-        return await _write_documents(conn, tenant, collection, table, pending)
+        locked = await versions.lock_live_versions(conn, collection.id)
+        if sorted(locked) != sorted(live):
+            raise VersionsChanged(locked)
+        return await _write_documents(conn, tenant, collection, list(live), pending)
     except psycopg.Error as exc:
         raise classify(exc, "writing documents") from exc
 
 
 async def _write_documents(
-    conn: Conn, tenant: str, collection: Collection, table: str, pending: Sequence[PendingDocument]
+    conn: Conn, tenant: str, collection: Collection, live: list[int], pending: Sequence[PendingDocument]
 ) -> list[WrittenDocument]:
     docs = [p.document for p in pending]
     async with conn.cursor(row_factory=dict_row) as cur:
@@ -121,6 +147,7 @@ async def _write_documents(
                 [Jsonb(dict(d.metadata)) for d in docs],
                 [d.text for d in docs],
                 [p.content_hash for p in pending],
+                [Jsonb(list(d.pages)) if d.pages else None for d in docs],
             ),
         )
         rows = await cur.fetchall()
@@ -128,33 +155,46 @@ async def _write_documents(
     # Documents the upsert left alone (their stored hash is the new one) keep their chunks and vectors.
     written = [p for p in pending if p.document.external_id in doc_ids]
     if written:
-        total = sum(len(p.chunks) for p in written)
-        allocated = await conn.execute(queries.ALLOCATE_CHUNK_IDS, (total,))
-        chunk_ids = [int(r[0]) for r in await allocated.fetchall()]
-        await _copy_chunks(conn, tenant, collection, written, doc_ids, chunk_ids)
-        await _copy_vectors(conn, tenant, collection.id, table, written, chunk_ids)
-        await conn.execute(queries.DELETE_REPLACED_CHUNKS, (list(doc_ids.values()), chunk_ids))
+        parts = [(doc_ids[p.document.external_id], tenant, part) for p in written for part in p.rows]
+        chunk_ids = await _copy_rows(conn, collection, parts)
+        await conn.execute(queries.DELETE_REPLACED_CHUNKS, (list(doc_ids.values()), live, chunk_ids))
     same = [WrittenDocument(p.document.external_id, False, unchanged=True) for p in pending if p not in written]
     return [WrittenDocument(str(r["external_id"]), bool(r["inserted"])) for r in rows] + same
 
 
-async def _copy_chunks(
-    conn: Conn,
-    tenant: str,
-    collection: Collection,
-    pending: Sequence[PendingDocument],
-    doc_ids: dict[str, int],
-    chunk_ids: list[int],
-) -> None:
+async def write_version_rows(
+    conn: Conn, collection: Collection, version: Version, parts: Sequence[tuple[int, str, str, VersionRows]]
+) -> set[int]:
+    """A backfill's write, in the caller's transaction: each (document id, tenant, content hash it was read with,
+    rows) into one version, for the documents still there unchanged (locked until commit, so that a delete waits
+    and never leaves rows behind). Returns the ids of the documents written."""
+    try:
+        current = await versions.lock_documents(conn, [doc_id for doc_id, *_ in parts])
+        kept = [(doc_id, tenant, rows) for doc_id, tenant, digest, rows in parts if current.get(doc_id) == digest]
+        if kept:
+            chunk_ids = await _copy_rows(conn, collection, kept)
+            await conn.execute(queries.DELETE_REPLACED_CHUNKS, ([d for d, *_ in kept], [version.id], chunk_ids))
+        return {doc_id for doc_id, _, _ in kept}
+    except psycopg.Error as exc:
+        raise classify(exc, "writing a version's rows") from exc
+
+
+async def _copy_rows(conn: Conn, collection: Collection, parts: Sequence[tuple[int, str, VersionRows]]) -> list[int]:
+    """COPY chunks, then each version's vectors into its table; the new chunks' ids."""
+    total = sum(len(rows.chunks) for _, _, rows in parts)
+    allocated = await conn.execute(queries.ALLOCATE_CHUNK_IDS, (total,))
+    chunk_ids = [int(r[0]) for r in await allocated.fetchall()]
     ids = iter(chunk_ids)
+    by_table: dict[str, list[tuple[list[int], str, VersionRows]]] = {}
     async with conn.cursor() as cur, cur.copy(queries.COPY_CHUNKS) as copy:
         copy.set_types(queries.COPY_CHUNK_TYPES)
-        for p in pending:
-            doc_id = doc_ids[p.document.external_id]
-            for c, embed_hash in zip(p.chunks, p.embed_hashes, strict=True):
+        for doc_id, tenant, rows in parts:
+            mine: list[int] = []
+            for c, embed_hash in zip(rows.chunks, rows.embed_hashes, strict=True):
+                mine.append(next(ids))
                 await copy.write_row(
                     (
-                        next(ids),
+                        mine[-1],
                         doc_id,
                         tenant,
                         collection.id,
@@ -168,33 +208,38 @@ async def _copy_chunks(
                         c.page,
                         c.page_end,
                         embed_hash,
+                        rows.version.id,
                     )
                 )
+            assert rows.version.table is not None
+            by_table.setdefault(rows.version.table, []).append((mine, tenant, rows))
+    for table, batches in by_table.items():
+        await _copy_vectors(conn, table, collection.id, batches)
+    return chunk_ids
 
 
 async def _copy_vectors(
-    conn: Conn, tenant: str, collection_id: int, table: str, pending: Sequence[PendingDocument], chunk_ids: list[int]
+    conn: Conn, table: str, collection_id: int, batches: Sequence[tuple[list[int], str, VersionRows]]
 ) -> None:
-    ids = iter(chunk_ids)
     vector_type = await embedding_type(conn, table)
     statement = queries.COPY_EMBEDDINGS.format(table=sql.Identifier(table))
     async with conn.cursor() as cur, cur.copy(statement) as copy:
         copy.set_types(["int8", "text", "int4", vector_type])
-        for p in pending:
+        for chunk_ids, tenant, rows in batches:
             # halfvec's binary form is float16: pgvector-python's HalfVector rounds and encodes it.
-            rows = p.vectors if vector_type == "vector" else [HalfVector(v) for v in _as_float16(p)]
-            for vector in rows:
-                await copy.write_row((next(ids), tenant, collection_id, vector))
+            vectors = rows.vectors if vector_type == "vector" else [HalfVector(v) for v in _as_float16(rows)]
+            for chunk_id, vector in zip(chunk_ids, vectors, strict=True):
+                await copy.write_row((chunk_id, tenant, collection_id, vector))
 
 
-def _as_float16(pending: PendingDocument) -> NDArray[np.float16]:
+def _as_float16(rows: VersionRows) -> NDArray[np.float16]:
     """The document's vectors rounded to float16; a value beyond float16's range (65,504) is refused, not stored
     as infinity."""
     with np.errstate(over="ignore"):
-        half = pending.vectors.astype(np.float16)
+        half = rows.vectors.astype(np.float16)
     if not np.isfinite(half).all():
         raise DataRejectedError(
-            f"document {pending.document.external_id!r}: its embedding holds values beyond float16's range "
+            f"version {rows.version.id}: an embedding holds values beyond float16's range "
             "(65,504); store this model's vectors as float32 (PGSEEK_EMBED_PRECISION=float32, in a new collection)"
         )
     return half
@@ -210,13 +255,23 @@ async def embedding_type(conn: Conn, table: str) -> str:
     return str(row["type"])
 
 
+def hnsw_index_name(table: str, distance: str) -> str:
+    """The name of the HNSW index pgseek keeps on an embeddings table for a distance."""
+    return f"{table}_hnsw_{distance}"
+
+
+async def hnsw_opclass(conn: Conn, table: str, distance: str) -> str:
+    """The HNSW operator class of the table's column type and the distance: vector_cosine_ops, halfvec_l2_ops..."""
+    return f"{await embedding_type(conn, table)}_{_OPCLASS_SUFFIXES[distance]}"
+
+
 async def ensure_hnsw_index(
     conn: Conn, table: str, distance: str, *, m: int, ef_construction: int, memory: str
 ) -> bool:
     """Give the table a valid HNSW index: build it when missing, rebuild it when invalid (its build was killed);
     True when it was built now. An empty table is left without one: a bulk build after the first rows is faster
     than growing the graph row by row."""
-    index = f"{table}_hnsw_{distance}"
+    index = hnsw_index_name(table, distance)
     if await _index_valid(conn, index):
         return False
     async with conn.transaction():
@@ -226,7 +281,7 @@ async def ensure_hnsw_index(
             return False
         if not await _has_rows(conn, table):
             return False
-        opclass = f"{await embedding_type(conn, table)}_{_OPCLASS_SUFFIXES[distance]}"
+        opclass = await hnsw_opclass(conn, table, distance)
         if state is False:
             await conn.execute(queries.DROP_INDEX.format(index=sql.Identifier(index)))
         # The graph builds several times faster when it fits in maintenance_work_mem.
@@ -241,6 +296,13 @@ async def ensure_hnsw_index(
             )
         )
     return True
+
+
+async def index_ready(conn: Conn, table: str) -> bool:
+    """Whether the table has a valid vector index that searches can use."""
+    cur = await conn.execute(queries.VECTOR_INDEX_READY, (table,))
+    row = await cur.fetchone()
+    return bool(row and row[0])
 
 
 async def _index_valid(conn: Conn, index: str) -> bool | None:

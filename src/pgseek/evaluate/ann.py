@@ -91,8 +91,11 @@ async def ann_recall(
         raise InputError("ef_values must be positive integers", field="ef_values")
     vectors = await asyncio.to_thread(embedder.embed, texts, purpose="query")
     async with translate_errors("probing the vector index"), pool.connection() as conn:
-        found = await catalog.get_collection(conn, collection)
-        table = await catalog.collection_table(conn, found)
+        # A transaction of its own: left open, it would turn each probe's transaction below into a savepoint, and
+        # the exact scan's SET LOCAL (enable_indexscan off) would outlive it into the index probes.
+        async with conn.transaction():
+            found = await catalog.get_collection(conn, collection)
+        table = found.table
         if table is None:
             raise NotFoundError(f"collection {collection!r} has no vectors yet; ingest into it first")
 

@@ -21,15 +21,23 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from pgseek.db import catalog, writes
+from pgseek import fingerprint
+from pgseek.db import catalog, versions, writes
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.scope import TenantConn, claims_scope
-from pgseek.errors import DatabaseUnavailableError, DataRejectedError, IngestInterruptedError
+from pgseek.db.versions import Version
+from pgseek.errors import (
+    ConfigurationError,
+    ConflictError,
+    DatabaseUnavailableError,
+    DataRejectedError,
+    IngestInterruptedError,
+)
 from pgseek.heap import release_free_memory
 from pgseek.ingest.chunking import ChunkingOptions, chunk_text, with_pages
 from pgseek.names import document_id_problem, json_problem, text_problem
@@ -42,6 +50,8 @@ GROUP_CHUNKS = 256
 GROUP_DOCUMENTS = 512
 CLAIM_RETRY_S = (0.05, 1.0)
 """First and longest wait before trying again to claim documents another run holds."""
+VERSION_RETRIES = 5
+"""Times a group is prepared again because the collection's live versions changed before it was written."""
 READ_REPORT_S = 0.2
 """While documents are read, progress is reported at most this often (one report per document would swamp a
 .jsonl file's millions of records)."""
@@ -82,6 +92,7 @@ class IngestOptions:
     distance: str = "cosine"
     text_search_config: str = "english"
     chunk_tokens: int = 200
+    """Chunking of a new collection's first version; an existing collection chunks as each version says."""
     chunk_overlap: int = 32
     index_m: int = 16
     index_ef_construction: int = 64
@@ -143,15 +154,35 @@ class _Stopped(Exception):
     """Raised in the worker thread between model batches once the run is cancelled."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    """A changed document cut into chunks, with the texts the model reads for them and their embed hashes."""
+class ModelSource(Protocol):
+    """Where a run gets the model of a version other than the one it was given (pgseek.embedding.Embedders)."""
 
-    document: Document
-    content_hash: str
+    async def for_model(self, info: ModelInfo) -> TokenizingEmbedder: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """A live version of the collection and the model that writes into it."""
+
+    version: Version
+    embedder: TokenizingEmbedder
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """A changed document cut into one version's chunks, with the texts the model reads and their embed hashes."""
+
+    target: _Target
     chunks: list[Chunk]
     texts: list[str]
     embed_hashes: list[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    document: Document
+    content_hash: str
+    parts: list[_Part]
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,9 +192,11 @@ class _Embedded:
     """External ids this run claimed for the group: released once it is written."""
 
 
-def content_hash(doc: Document, fingerprint: str) -> str:
-    """Hash of everything that decides a document's rows: its content and the chunking and model settings."""
-    fields: list[object] = [doc.text, doc.title, doc.source, dict(doc.metadata), fingerprint]
+def content_hash(doc: Document, settings: str = "") -> str:
+    """Hash of everything that decides a document's rows. Each version's model and chunking are the version's own
+    (decision 0018), so the settings are left out; hashes written before versions hold the model and chunking
+    settings as ``settings``, and are recognised with it."""
+    fields: list[object] = [doc.text, doc.title, doc.source, dict(doc.metadata), settings]
     if doc.pages:  # only then: the hashes of documents without pages stay what they were
         fields.append(list(doc.pages))
     payload = json.dumps(fields, sort_keys=True, ensure_ascii=False)
@@ -226,10 +259,19 @@ class Ingestion:
     _claims: TenantConn
 
     def __init__(
-        self, pool: Pool, embedder: TokenizingEmbedder, options: IngestOptions, progress: ProgressCallback | None
+        self,
+        pool: Pool,
+        embedder: TokenizingEmbedder,
+        options: IngestOptions,
+        progress: ProgressCallback | None,
+        models: ModelSource | None = None,
     ) -> None:
+        """``embedder`` writes a new collection's first version and any version of its model; ``models`` gives the
+        models of the collection's other live versions."""
         self._pool = pool
         self._embedder = embedder
+        self._models = models
+        self._targets: list[_Target] = []
         self._options = options
         self._progress = progress or (lambda _: None)
         self._tally = _Tally()
@@ -238,8 +280,7 @@ class Ingestion:
         """Set while no worker thread of this run is running: a cancelled run waits for it before it returns."""
         self._idle.set()
         self._last_read_report = 0.0
-        info = embedder.info
-        self._fingerprint = f"{info.provider}/{info.name}/{info.version}/{options.chunk_tokens}/{options.chunk_overlap}"
+        self._legacy_fingerprint = ""
 
     async def run(self, sources: Iterable[Document | LoadFailure]) -> IngestReport:
         self._loop = asyncio.get_running_loop()
@@ -291,7 +332,8 @@ class Ingestion:
 
     async def _run(self, sources: Iterable[Document | LoadFailure]) -> None:
         async with translate_errors("preparing the collection"):
-            self._collection, self._table = await self._setup()
+            self._collection = await self._setup()
+            await self._load_targets()
         queue: asyncio.Queue[_Embedded | None] = asyncio.Queue(maxsize=1)
         async with translate_errors("ingesting"), claims_scope(self._pool, self._options.tenant) as self._claims:
             try:
@@ -304,22 +346,43 @@ class Ingestion:
         async with translate_errors("building the index"):
             await self._finish()
 
-    async def _setup(self) -> tuple[catalog.Collection, str]:
-        info = self._embedder.info
+    async def _setup(self) -> catalog.Collection:
+        o = self._options
         async with self._pool.connection() as conn, conn.transaction():
             await catalog.setup_lock(conn)
-            await catalog.ensure_tenant(conn, self._options.tenant)
+            await catalog.ensure_tenant(conn, o.tenant)
             collection = await catalog.get_collection(
-                conn,
-                self._options.collection,
-                create=True,
-                distance=self._options.distance,
-                text_search_config=self._options.text_search_config,
+                conn, o.collection, create=True, distance=o.distance, text_search_config=o.text_search_config
             )
-            await catalog.register_collection(conn, self._options.tenant, collection.id)
-            table = await catalog.ensure_embedding_table(conn, info)
-            await catalog.bind_collection_model(conn, collection, table, info)
-        return collection, table.table
+            await catalog.register_collection(conn, o.tenant, collection.id)
+            return await catalog.ensure_active_version(
+                conn, collection, self._embedder.info, chunk_tokens=o.chunk_tokens, chunk_overlap=o.chunk_overlap
+            )
+
+    async def _load_targets(self) -> None:
+        """Read the collection's live versions and load (and check the fingerprint of) the model of each."""
+        async with self._pool.connection() as conn:
+            live = await versions.live_versions(conn, self._collection.id)
+        targets: list[_Target] = []
+        for version in live:
+            embedder = await self._embedder_for(version.model)
+            await fingerprint.verify(self._pool, version, embedder)
+            targets.append(_Target(version, embedder))
+        self._targets = targets
+        active = next((t.version for t in targets if t.version.state == "active"), live[0] if live else None)
+        if active is not None:
+            m = active.model
+            self._legacy_fingerprint = f"{m.provider}/{m.name}/{m.version}/{active.chunk_tokens}/{active.chunk_overlap}"
+
+    async def _embedder_for(self, info: ModelInfo) -> TokenizingEmbedder:
+        if info.key == self._embedder.info.key:
+            return self._embedder
+        if self._models is None:
+            raise ConfigurationError(
+                f"collection {self._options.collection!r} has a version embedded with {info.name} {info.version}, "
+                f"not {self._embedder.info.name}; ingest through pgseek's facade, which loads each version's model"
+            )
+        return await self._models.for_model(info)
 
     async def _produce(self, sources: Iterator[Document | LoadFailure], queue: asyncio.Queue[_Embedded | None]) -> None:
         deferred: dict[str, Document] = {}
@@ -389,98 +452,110 @@ class Ingestion:
             self._tally.unchanged += 1  # superseded within this run, like a repeated id within one group
         claimed = await writes.claim_documents(self._claims, self._collection.id, list(group))
         deferred.update((key, doc) for key, doc in group.items() if key not in claimed)
-        hashes = {key: content_hash(group[key], self._fingerprint) for key in claimed}
+        hashes = {key: content_hash(group[key]) for key in claimed}
         # Read after claiming, on the claims connection (a new snapshot per statement): what another run wrote
         # before releasing these documents is seen.
         known = await writes.existing_hashes(self._claims, self._collection.id, list(claimed))
-        fresh = [(group[key], digest) for key, digest in hashes.items() if known.get(key) != digest]
-        unchanged = [key for key, digest in hashes.items() if known.get(key) == digest]
+        same = {key for key, digest in hashes.items() if known.get(key) in (digest, self._legacy(group[key]))}
+        fresh = [(group[key], digest) for key, digest in hashes.items() if key not in same]
+        unchanged = list(same)
         await self._release(unchanged)
         self._tally.unchanged += len(unchanged)
         return fresh
+
+    def _legacy(self, doc: Document) -> str | None:
+        """The document's hash as written before versions (decision 0018), or None when there is nothing to match."""
+        return content_hash(doc, self._legacy_fingerprint) if self._legacy_fingerprint else None
 
     async def _release(self, external_ids: list[str]) -> None:
         await writes.release_documents(self._claims, self._collection.id, external_ids)
 
     def _prepare(self, docs: list[tuple[Document, str]]) -> list[_Prepared]:
-        """Chunk in a worker thread (tokenizing is most of the work), hashing what the model would read."""
+        """Chunk in a worker thread (tokenizing is most of the work) as each live version chunks, hashing what its
+        model would read."""
         prepared: list[_Prepared] = []
-        info = self._embedder.info
+        targets = self._targets
         for doc, digest in docs:
             self._tally.current = doc.source or doc.external_id
-            chunks, texts = self._chunk(doc)
-            if not chunks:
+            parts: list[_Part] = []
+            for target in targets:
+                v = target.version
+                chunks, texts = chunk_for_embedding(doc, target.embedder, v.chunk_tokens, v.chunk_overlap)
+                parts.append(_Part(target, chunks, texts, [embed_hash(t, target.embedder.info) for t in texts]))
+            if not parts or not all(part.chunks for part in parts):
                 self._tally.failures.append(LoadFailure(doc.source or doc.external_id, "document has no text to index"))
                 continue
-            prepared.append(_Prepared(doc, digest, chunks, texts, [embed_hash(t, info) for t in texts]))
+            prepared.append(_Prepared(doc, digest, parts))
             self._report_from_thread()
         return prepared
 
-    async def _stored_vectors(self, prepared: list[_Prepared]) -> dict[bytes, NDArray[np.float32]]:
-        """The vectors already stored for these documents' unchanged chunks. Read under the claims, on the claims
-        connection: the documents' stored chunks cannot change until this run has written them."""
+    async def _stored_vectors(self, prepared: list[_Prepared]) -> dict[int, dict[bytes, NDArray[np.float32]]]:
+        """Per version, the vectors already stored for these documents' unchanged chunks. Read under the claims, on
+        the claims connection: the documents' stored chunks cannot change until this run has written them."""
+        found: dict[int, dict[bytes, NDArray[np.float32]]] = {}
         if not prepared:
-            return {}
+            return found
         ids = [p.document.external_id for p in prepared]
-        hashes = list({h for p in prepared for h in p.embed_hashes})
-        return await writes.stored_vectors(self._claims, self._collection.id, self._table, ids, hashes)
+        for target in self._targets:
+            v = target.version
+            hashes = list({h for p in prepared for part in p.parts if part.target is target for h in part.embed_hashes})
+            found[v.id] = await writes.stored_vectors(self._claims, self._collection.id, v, ids, hashes)
+        return found
 
     def _embed(
-        self, prepared: list[_Prepared], stored: dict[bytes, NDArray[np.float32]]
+        self, prepared: list[_Prepared], stored: dict[int, dict[bytes, NDArray[np.float32]]]
     ) -> list[writes.PendingDocument]:
-        """Embed the texts no stored vector stands for, in a worker thread: the model releases the GIL, so the writer
-        keeps streaming."""
-        texts = [t for p in prepared for t, h in zip(p.texts, p.embed_hashes, strict=True) if h not in stored]
-        self._tally.chunks_known += len(texts)
-        fresh = iter(self._embed_in_batches(texts))
+        """Embed the texts no stored vector stands for, version by version, in a worker thread: the model releases
+        the GIL, so the writer keeps streaming."""
+        rows: dict[tuple[int, int], writes.VersionRows] = {}
+        for target in {id(part.target): part.target for p in prepared for part in p.parts}.values():
+            known = stored.get(target.version.id, {})
+            parts = [(i, part) for i, p in enumerate(prepared) for part in p.parts if part.target is target]
+            texts = [
+                t for _, part in parts for t, h in zip(part.texts, part.embed_hashes, strict=True) if h not in known
+            ]
+            self._tally.chunks_known += len(texts)
+            fresh = iter(self._embed_in_batches(texts, target.embedder))
+            dimensions = target.embedder.info.dimensions
+            for i, part in parts:
+                vectors = np.empty((len(part.chunks), dimensions), dtype=np.float32)
+                for j, h in enumerate(part.embed_hashes):
+                    found = known.get(h)
+                    vectors[j] = next(fresh) if found is None else found
+                reused = sum(h in known for h in part.embed_hashes)
+                rows[(i, target.version.id)] = writes.VersionRows(
+                    target.version, part.chunks, vectors, part.embed_hashes, reused
+                )
         # The model's batches leave hundreds of MB free in the C heap, which would otherwise stay with the process.
         release_free_memory()
-        pending: list[writes.PendingDocument] = []
-        dimensions = self._embedder.info.dimensions
-        for p in prepared:
-            vectors = np.empty((len(p.chunks), dimensions), dtype=np.float32)
-            for i, h in enumerate(p.embed_hashes):
-                found = stored.get(h)
-                vectors[i] = next(fresh) if found is None else found
-            reused = sum(h in stored for h in p.embed_hashes)
-            pending.append(
-                writes.PendingDocument(p.document, p.content_hash, p.chunks, vectors, p.embed_hashes, reused)
-            )
-        return pending
+        return [
+            writes.PendingDocument(p.document, p.content_hash, [rows[(i, part.target.version.id)] for part in p.parts])
+            for i, p in enumerate(prepared)
+        ]
 
-    def _embed_in_batches(self, texts: list[str]) -> NDArray[np.float32]:
+    def _embed_in_batches(self, texts: list[str], embedder: TokenizingEmbedder) -> NDArray[np.float32]:
         """One model call per batch, checking for a cancellation and reporting progress between calls.
 
         Texts go to the model sorted by length, as the model would sort them itself: batches of similar lengths
         pad little."""
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        vectors = np.empty((len(texts), self._embedder.info.dimensions), dtype=np.float32)
+        vectors = np.empty((len(texts), embedder.info.dimensions), dtype=np.float32)
         size = max(1, self._options.embed_batch)
         for start in range(0, len(order), size):
             if self._stop.is_set():
                 raise _Stopped
             batch = order[start : start + size]
             began = time.perf_counter()
-            vectors[batch] = self._embedder.embed([texts[i] for i in batch], purpose="document")
+            vectors[batch] = embedder.embed([texts[i] for i in batch], purpose="document")
             self._tally.model_seconds += time.perf_counter() - began
             self._tally.chunks_embedded += len(batch)
             self._report_from_thread()
         return vectors
 
-    def _chunk(self, doc: Document) -> tuple[list[Chunk], list[str]]:
-        return chunk_for_embedding(doc, self._embedder, self._options.chunk_tokens, self._options.chunk_overlap)
-
     async def _write(self, queue: asyncio.Queue[_Embedded | None]) -> None:
         while (batch := await queue.get()) is not None:
             try:
-                async with self._pool.connection() as conn:
-                    async with conn.transaction():
-                        written = await writes.write_documents(
-                            conn, self._options.tenant, self._collection, self._table, batch.pending
-                        )
-                    # Counted once committed, before giving the connection back: a cancellation there must not
-                    # leave committed documents out of what the run says it kept.
-                    self._count(written, batch.pending)
+                await self._write_group(batch.pending)
             except DataRejectedError:
                 # Some document of the group is bad: find it, one transaction each. Anything else stops the run.
                 await self._write_one_by_one(batch.pending)
@@ -491,34 +566,67 @@ class Ingestion:
     async def _write_one_by_one(self, pending: list[writes.PendingDocument]) -> None:
         for item in pending:
             try:
-                async with self._pool.connection() as conn:
-                    async with conn.transaction():
-                        written = await writes.write_documents(
-                            conn, self._options.tenant, self._collection, self._table, [item]
-                        )
-                    self._count(written, [item])
+                await self._write_group([item])
             except DataRejectedError as exc:
                 where = item.document.source or item.document.external_id
                 self._tally.failures.append(LoadFailure(where, str(exc)))
+
+    async def _write_group(self, pending: list[writes.PendingDocument]) -> None:
+        """Write a group in one transaction and count it; when the collection's live versions changed since it was
+        prepared (a candidate added, a version activated or retired), prepare it again for them first."""
+        for _ in range(VERSION_RETRIES):
+            live = [rows.version.id for rows in pending[0].rows]
+            try:
+                async with self._pool.connection() as conn:
+                    async with conn.transaction():
+                        written = await writes.write_documents(
+                            conn, self._options.tenant, self._collection, live, pending
+                        )
+                    # Counted once committed, before giving the connection back: a cancellation there must not
+                    # leave committed documents out of what the run says it kept.
+                    self._count(written, pending)
+                return
+            except writes.VersionsChanged as changed:
+                if sorted(changed.live) != sorted(t.version.id for t in self._targets):
+                    await self._load_targets()
+                pending = await self._prepare_again(pending)
+        raise ConflictError(
+            f"the embedding versions of collection {self._options.collection!r} kept changing while this run wrote; "
+            "ingest again"
+        )
+
+    async def _prepare_again(self, pending: list[writes.PendingDocument]) -> list[writes.PendingDocument]:
+        docs = [(p.document, p.content_hash) for p in pending]
+        prepared = await self._in_thread(lambda: self._prepare(docs))
+        stored = await self._stored_vectors(prepared)
+        return await self._in_thread(lambda: self._embed(prepared, stored))
 
     def _count(self, written: list[writes.WrittenDocument], pending: list[writes.PendingDocument]) -> None:
         self._tally.added += sum(w.inserted for w in written)
         self._tally.updated += sum(not w.inserted and not w.unchanged for w in written)
         self._tally.unchanged += sum(w.unchanged for w in written)
-        self._tally.chunks += sum(len(p.chunks) for p in pending)
-        self._tally.reused += sum(p.reused for p in pending)
+        self._tally.chunks += sum(len(rows.chunks) for p in pending for rows in p.rows)
+        self._tally.reused += sum(rows.reused for p in pending for rows in p.rows)
 
     async def _finish(self) -> None:
         # Even when nothing was new: a run killed during the first build left no index (or an invalid one) behind.
+        # A candidate still being backfilled is indexed by its backfill, in one bulk build at its end.
         o = self._options
+        tables = [
+            t.version.table
+            for t in self._targets
+            if t.version.table is not None and (t.version.state != "candidate" or t.version.backfilled_at is not None)
+        ]
         async with self._pool.connection() as conn:
-            built = await writes.ensure_hnsw_index(
-                conn,
-                self._table,
-                self._collection.distance,
-                m=o.index_m,
-                ef_construction=o.index_ef_construction,
-                memory=o.index_memory,
-            )
+            built = False
+            for table in tables:
+                built |= await writes.ensure_hnsw_index(
+                    conn,
+                    table,
+                    self._collection.distance,
+                    m=o.index_m,
+                    ef_construction=o.index_ef_construction,
+                    memory=o.index_memory,
+                )
             if built or self._tally.chunks >= o.analyze_after_rows:
-                await writes.analyze(conn, ["documents", "chunks", self._table])
+                await writes.analyze(conn, ["documents", "chunks", *tables])

@@ -57,8 +57,10 @@ the smallest common one."""
 
 
 _HINTS = {
-    400: "the server refused the input (too long for the model? lower PGSEEK_CHUNK_TOKENS; docs/embedders.md)",
-    413: "an input is too long for the model: lower PGSEEK_CHUNK_TOKENS (docs/embedders.md)",
+    400: "the server refused the input (too long for the model? chunk smaller: PGSEEK_CHUNK_TOKENS for a new "
+    "collection, pgseek models add --chunk-tokens for an existing one)",
+    413: "an input is too long for the model: chunk smaller (PGSEEK_CHUNK_TOKENS for a new collection, pgseek "
+    "models add --chunk-tokens for an existing one)",
     401: "check PGSEEK_EMBED_API_KEY",
     403: "check PGSEEK_EMBED_API_KEY and the model's access rights",
     404: "check PGSEEK_EMBED_BASE_URL (usually ending in /v1) and PGSEEK_MODEL",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Protocol, get_args
 
-from pgseek.db import catalog
+from pgseek.db import catalog, versions
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.filters import compile_filter
 from pgseek.db.scope import tenant_transaction
@@ -25,14 +26,15 @@ from pgseek.db.search import (
     vector_search,
     words_in_collection,
 )
-from pgseek.errors import QueryError
+from pgseek.errors import DatabaseError, QueryError
 from pgseek.filters import SearchFilter
 from pgseek.names import check_name, text_problem
 from pgseek.providers.protocols import TokenizingEmbedder
 from pgseek.search.hybrid import DEFAULT_K, reciprocal_rank_fusion
 from pgseek.terms import stem
-from pgseek.types import Hit, LegRank, SearchResult, Timings
+from pgseek.types import Hit, LegRank, ModelInfo, SearchResult, Timings
 
+logger = logging.getLogger("pgseek.search")
 Mode = Literal["vector", "keyword", "hybrid"]
 MODES: tuple[str, ...] = get_args(Mode)
 MAX_K = 1000
@@ -55,6 +57,8 @@ class SearchOptions:
     keyword_weight: float = 1.0
     candidates: int | None = None
     """Hits each leg contributes to hybrid fusion (default: max(4k, 40))."""
+    version: int | None = None
+    """Search this embedding version of the collection instead of its active one (comparisons do)."""
 
     def merged(self, overrides: dict[str, Any]) -> SearchOptions:
         known = {f.name for f in fields(self)}
@@ -69,6 +73,8 @@ class Defaults:
     collection: str
     tenant: str
     tuning: VectorTuning
+    remember_days: int = 0
+    """Record each search's query for version comparisons, kept this many days (0: not recorded)."""
 
 
 def validate(query: str, opts: SearchOptions, embedder: TokenizingEmbedder) -> None:
@@ -97,9 +103,20 @@ def validate(query: str, opts: SearchOptions, embedder: TokenizingEmbedder) -> N
             )
 
 
+class ModelSource(Protocol):
+    async def for_model(self, info: ModelInfo) -> TokenizingEmbedder: ...
+
+
 async def search(
-    pool: Pool, embedder: TokenizingEmbedder, query: str, opts: SearchOptions, defaults: Defaults
+    pool: Pool,
+    embedder: TokenizingEmbedder,
+    query: str,
+    opts: SearchOptions,
+    defaults: Defaults,
+    models: ModelSource | None = None,
 ) -> SearchResult:
+    """``embedder``: the model of the version the caller expects; when the collection's version searched has another
+    (an activation in between), ``models`` gives that one, so that a query is never embedded by the wrong model."""
     validate(query, opts, embedder)
     started = time.perf_counter()
     where = compile_filter(opts.filter) if opts.filter is not None else NO_FILTER
@@ -111,8 +128,18 @@ async def search(
     # A value the database cannot use (out of range, unreadable as its type) came from the caller: a 422 naming it.
     async with translate_errors("searching", field=suspect):
         async with pool.connection() as conn:
-            collection = await catalog.get_collection(conn, opts.collection or defaults.collection)
-            table = await catalog.collection_table(conn, collection)
+            collection = await catalog.get_collection(
+                conn, opts.collection or defaults.collection, version=opts.version
+            )
+            table = collection.table
+        stored = collection.model
+        if stored is not None and stored.key != embedder.info.key:
+            if models is None:
+                raise QueryError(
+                    f"collection {collection.name!r} is searched with {stored.name}, not {embedder.info.name}",
+                    field="collection",
+                )
+            embedder = await models.for_model(stored)
         if opts.mode == "hybrid" and table is not None:
             vector_leg, keyword_leg, plan, embedded = await _hybrid_legs(
                 pool, embedder, query, collection, table, tenant, depth, where, defaults.tuning
@@ -128,6 +155,8 @@ async def search(
     if opts.min_score is not None:
         hits = [h for h in hits if h.score >= opts.min_score]
     done = time.perf_counter()
+    if defaults.remember_days and opts.version is None:
+        await _remember(pool, tenant, collection.id, query, opts.mode, defaults.remember_days)
     timings = Timings(
         embed=(embedded - started) * 1000,
         search=(searched - embedded) * 1000,
@@ -143,6 +172,15 @@ async def search(
         fewer_than_k=fewer,
         distance=collection.distance,
     )
+
+
+async def _remember(pool: Pool, tenant: str, collection_id: int, query: str, mode: str, days: int) -> None:
+    """Record the query for comparisons of embedding versions; a failure costs the record, never the search."""
+    try:
+        async with translate_errors("recording a query"), pool.connection() as conn:
+            await versions.record_query(conn, tenant, collection_id, query, mode, days=days)
+    except DatabaseError as exc:
+        logger.warning("could not record a query for version comparisons: %s", exc)
 
 
 async def collection_words(pool: Pool, collection: str, tenant: str, words: Sequence[str]) -> set[str]:

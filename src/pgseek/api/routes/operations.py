@@ -1,0 +1,32 @@
+"""The doctor's report over HTTP, for the operator key only: it names every tenant and its size (decision 0021)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from pgseek.api.deps import OperatorDep, SeekDep
+from pgseek.api.errors import ERROR_RESPONSES
+from pgseek.api.schemas import NAME_PATTERN, DoctorPublic, ErrorResponse
+
+router = APIRouter(prefix="/v1", tags=["operations"], responses=ERROR_RESPONSES)
+
+
+@router.get("/doctor", responses={404: {"model": ErrorResponse, "description": "No collection of that name"}})
+async def doctor(
+    _: OperatorDep,
+    seek: SeekDep,
+    collection: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, pattern=NAME_PATTERN, description="Only this collection's tables."),
+    ] = None,
+    recall: Annotated[bool, Query(description="Measure recall@10 against exact search (seconds).")] = True,
+    queries: Annotated[int, Query(ge=1, le=1000, description="Sample queries per tenant size bucket.")] = 20,
+    target: Annotated[float, Query(gt=0, le=1, description="The recall@10 the report finds an ef_search for.")] = 0.95,
+) -> DoctorPublic:
+    """`pgseek doctor --json`: versions, vector indexes, memory, dead rows, autovacuum, partial-index candidates and
+    recall, each finding with what to do. 200 whatever the findings: `status` is the worst severity. Operator key
+    only (PGSEEK_OPERATOR_KEY): the report describes every tenant."""
+    report = await seek.doctor(collection, recall=recall, queries=queries, target=target)
+    return DoctorPublic.of(report)

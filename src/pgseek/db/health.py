@@ -1,0 +1,155 @@
+"""What the doctor reads from PostgreSQL about the vector tables: server settings, table and index statistics, the
+tenants' sizes, and sample vectors to measure recall with. Read as the connecting role: an operator's view of every
+tenant (decision 0021). The statements are here, beside the only functions that run them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from numpy.typing import NDArray
+from psycopg import sql
+from psycopg.rows import class_row
+
+from pgseek.db.scope import Conn
+
+# pg_size_bytes turns each memory setting into bytes whatever unit the server was configured in.
+SERVER_FACTS = """
+SELECT current_setting('server_version') AS postgres_version,
+       (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS pgvector_version,
+       pg_size_bytes(current_setting('shared_buffers')) AS shared_buffers_bytes,
+       pg_size_bytes(current_setting('maintenance_work_mem')) AS maintenance_work_mem_bytes,
+       pg_size_bytes(current_setting('effective_cache_size')) AS effective_cache_size_bytes,
+       current_setting('autovacuum') = 'on' AS autovacuum,
+       current_setting('autovacuum_vacuum_scale_factor')::float8 AS vacuum_scale_factor,
+       current_setting('autovacuum_analyze_scale_factor')::float8 AS analyze_scale_factor,
+       EXISTS (SELECT FROM pg_available_extensions WHERE name = 'pg_prewarm') AS prewarm_available,
+       EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_prewarm') AS prewarm_installed,
+       pg_postmaster_start_time() AS started_at"""
+# n_live_tup / n_dead_tup are the cumulative statistics' counts (kept by every write, reset by VACUUM), not a scan.
+TABLE_FACTS = """
+SELECT c.relname AS "table", coalesce(s.n_live_tup, 0) AS live_rows, coalesce(s.n_dead_tup, 0) AS dead_rows,
+       pg_table_size(c.oid) AS size_bytes, coalesce(c.reloptions, '{}') AS options,
+       greatest(s.last_vacuum, s.last_autovacuum) AS vacuumed_at
+FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace AND c.relname = ANY(%s)
+ORDER BY c.relname"""
+# An index under construction (CREATE INDEX CONCURRENTLY, REINDEX CONCURRENTLY's _ccnew) is invalid until its build
+# ends: ``building`` tells it from one a killed build left behind.
+INDEX_FACTS = """
+SELECT t.relname AS "table", i.relname AS name, am.amname AS method, x.indisvalid AND x.indisready AS valid,
+       pg_relation_size(i.oid) AS size_bytes, coalesce(opc.opcname, '') AS opclass,
+       coalesce(i.reloptions, '{}') AS options, x.indpred IS NOT NULL AS partial,
+       EXISTS (SELECT FROM pg_stat_progress_create_index p WHERE p.relid = t.oid) AS building
+FROM pg_index x
+JOIN pg_class i ON i.oid = x.indexrelid
+JOIN pg_class t ON t.oid = x.indrelid
+JOIN pg_am am ON am.oid = i.relam
+LEFT JOIN pg_opclass opc ON opc.oid = x.indclass[0]
+WHERE am.amname IN ('hnsw', 'ivfflat') AND t.relnamespace = current_schema()::regnamespace AND t.relname = ANY(%s)
+ORDER BY t.relname, i.relname"""
+# keyword_stats holds each (tenant, collection, version)'s chunk count, kept by triggers: no scan of the chunks.
+# The active version's: the one searches read.
+TENANT_SIZES = """
+SELECT s.collection_id, s.tenant_id AS tenant, s.chunk_count AS chunks
+FROM keyword_stats s JOIN embedding_versions v ON v.id = s.version_id AND v.state = 'active'
+WHERE s.collection_id = ANY(%s) AND s.chunk_count > 0
+ORDER BY s.collection_id, s.chunk_count DESC, s.tenant_id"""
+# Stored vectors of random chunks of one tenant, as float4 arrays whatever the column type (vector or halfvec).
+SAMPLE_VECTORS = sql.SQL("""
+SELECT embedding::real[] AS vector FROM {table}
+WHERE tenant_id = %(tenant)s AND collection_id = %(collection)s
+ORDER BY random() LIMIT %(limit)s""")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerFacts:
+    postgres_version: str
+    pgvector_version: str | None
+    shared_buffers_bytes: int
+    maintenance_work_mem_bytes: int
+    effective_cache_size_bytes: int
+    autovacuum: bool
+    vacuum_scale_factor: float
+    analyze_scale_factor: float
+    prewarm_available: bool
+    prewarm_installed: bool
+    started_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TableFacts:
+    table: str
+    live_rows: int
+    dead_rows: int
+    size_bytes: int
+    options: Sequence[str]
+    """Storage parameters as PostgreSQL lists them: ``autovacuum_vacuum_scale_factor=0.01``..."""
+    vacuumed_at: datetime | None
+
+    @property
+    def dead_ratio(self) -> float:
+        total = self.live_rows + self.dead_rows
+        return self.dead_rows / total if total else 0.0
+
+    def option(self, name: str) -> str | None:
+        prefix = f"{name}="
+        return next((o.removeprefix(prefix) for o in self.options if o.startswith(prefix)), None)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexFacts:
+    table: str
+    name: str
+    method: str
+    valid: bool
+    size_bytes: int
+    opclass: str
+    options: Sequence[str]
+    partial: bool
+    building: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TenantSize:
+    collection_id: int
+    tenant: str
+    chunks: int
+
+
+async def server_facts(conn: Conn) -> ServerFacts:
+    async with conn.cursor(row_factory=class_row(ServerFacts)) as cur:
+        await cur.execute(SERVER_FACTS)
+        found = await cur.fetchone()
+    assert found is not None  # a SELECT without FROM returns one row
+    return found
+
+
+async def table_facts(conn: Conn, tables: Sequence[str]) -> list[TableFacts]:
+    async with conn.cursor(row_factory=class_row(TableFacts)) as cur:
+        await cur.execute(TABLE_FACTS, (list(tables),))
+        return await cur.fetchall()
+
+
+async def index_facts(conn: Conn, tables: Sequence[str]) -> list[IndexFacts]:
+    async with conn.cursor(row_factory=class_row(IndexFacts)) as cur:
+        await cur.execute(INDEX_FACTS, (list(tables),))
+        return await cur.fetchall()
+
+
+async def tenant_sizes(conn: Conn, collection_ids: Sequence[int]) -> list[TenantSize]:
+    async with conn.cursor(row_factory=class_row(TenantSize)) as cur:
+        await cur.execute(TENANT_SIZES, (list(collection_ids),))
+        return await cur.fetchall()
+
+
+async def sample_vectors(
+    conn: Conn, table: str, collection_id: int, tenant: str, limit: int
+) -> list[NDArray[np.float32]]:
+    """Up to ``limit`` stored vectors of random chunks of the tenant in the collection."""
+    values = {"tenant": tenant, "collection": collection_id, "limit": limit}
+    async with conn.cursor() as cur:
+        await cur.execute(SAMPLE_VECTORS.format(table=sql.Identifier(table)), values)
+        return [np.asarray(row[0], dtype=np.float32) for row in await cur.fetchall()]

@@ -1,0 +1,120 @@
+"""The statements ``pgseek maintain`` runs, each online: none takes a lock that stops searches (reads), and only
+the index builds make writers wait for their last step. REINDEX ... CONCURRENTLY, CREATE/DROP INDEX CONCURRENTLY and
+VACUUM refuse to run inside a transaction block, so they run on a connection of their own in autocommit mode, outside
+the pool: its session settings (maintenance_work_mem) end with it and never reach a pooled connection."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from pgseek.db.connect import Pool, classify
+from pgseek.db.scope import Conn
+from pgseek.db.writes import hnsw_index_name, hnsw_opclass
+
+REINDEX_CONCURRENTLY = sql.SQL("REINDEX INDEX CONCURRENTLY {index}")
+DROP_INDEX_CONCURRENTLY = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {index}")
+CREATE_HNSW_CONCURRENTLY = sql.SQL(
+    "CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} USING hnsw (embedding {opclass}) "
+    "WITH (m = {m}, ef_construction = {ef_construction})"
+)
+VACUUM_ANALYZE = sql.SQL("VACUUM (ANALYZE) {table}")
+# Storage parameters take a SHARE UPDATE EXCLUSIVE lock: reads and writes go on. autovacuum_enabled is reset (to
+# the server's autovacuum), not forced on: turning it off on a pgseek table is what this undoes.
+SET_AUTOVACUUM = sql.SQL(
+    "ALTER TABLE {table} RESET (autovacuum_enabled), "
+    "SET (autovacuum_vacuum_scale_factor = {vacuum}, autovacuum_analyze_scale_factor = {analyze})"
+)
+CREATE_PREWARM = sql.SQL("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+PREWARM = sql.SQL("SELECT pg_prewarm({index}::regclass)")
+# One ``maintain --apply`` at a time: a session-level lock on maintenance's own connection, gone with it.
+# 123917224011117 follows the migration and setup locks' ids (queries.py).
+TRY_MAINTENANCE_LOCK = "SELECT pg_try_advisory_lock(123917224011117)"
+# A session setting on maintenance's own connection: the index builds' memory (REINDEX takes no SET LOCAL).
+SET_MAINTENANCE_WORK_MEM = "SELECT set_config('maintenance_work_mem', %s, false)"
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One maintenance statement: ``text`` to show in a dry run, ``composed`` to run."""
+
+    text: str
+    composed: sql.Composed
+
+
+def _statement(composed: sql.Composed) -> Statement:
+    return Statement(composed.as_string(None), composed)
+
+
+def reindex(index: str) -> Statement:
+    return _statement(REINDEX_CONCURRENTLY.format(index=sql.Identifier(index)))
+
+
+def drop_index(index: str) -> Statement:
+    return _statement(DROP_INDEX_CONCURRENTLY.format(index=sql.Identifier(index)))
+
+
+def vacuum(table: str) -> Statement:
+    return _statement(VACUUM_ANALYZE.format(table=sql.Identifier(table)))
+
+
+def autovacuum(table: str, *, vacuum_scale_factor: float, analyze_scale_factor: float) -> Statement:
+    return _statement(
+        SET_AUTOVACUUM.format(
+            table=sql.Identifier(table),
+            vacuum=sql.Literal(vacuum_scale_factor),
+            analyze=sql.Literal(analyze_scale_factor),
+        )
+    )
+
+
+def prewarm(index: str) -> Statement:
+    return _statement(PREWARM.format(index=sql.Literal(sql.Identifier(index).as_string(None))))
+
+
+def create_prewarm() -> Statement:
+    return _statement(sql.Composed([CREATE_PREWARM]))
+
+
+async def build_hnsw(conn: Conn, table: str, distance: str, *, m: int, ef_construction: int) -> Statement:
+    """CREATE INDEX CONCURRENTLY of the HNSW index pgseek keeps on the table (the name ``ensure_hnsw_index`` uses)."""
+    composed = CREATE_HNSW_CONCURRENTLY.format(
+        index=sql.Identifier(hnsw_index_name(table, distance)),
+        table=sql.Identifier(table),
+        opclass=sql.SQL(await hnsw_opclass(conn, table, distance)),
+        m=sql.Literal(m),
+        ef_construction=sql.Literal(ef_construction),
+    )
+    return _statement(composed)
+
+
+@asynccontextmanager
+async def maintenance_connection(pool: Pool, *, memory: str) -> AsyncIterator[Conn]:
+    """An autocommit connection of its own, with ``memory`` as maintenance_work_mem for the index builds."""
+    kwargs = pool.kwargs if isinstance(pool.kwargs, dict) else {}  # open_pool gives a dict; the type allows more
+    try:
+        conn = await psycopg.AsyncConnection.connect(str(pool.conninfo), **{**kwargs, "autocommit": True})
+    except psycopg.Error as exc:
+        raise classify(exc, "opening a connection for maintenance") from exc
+    async with conn:
+        await conn.execute(SET_MAINTENANCE_WORK_MEM, (memory,))
+        yield conn
+
+
+async def claim(conn: Conn) -> bool:
+    """Take the maintenance lock on ``maintenance_connection``'s connection; False when another run holds it."""
+    cur = await conn.execute(TRY_MAINTENANCE_LOCK)
+    row = await cur.fetchone()
+    return bool(row and row[0])
+
+
+async def run(conn: Conn, statement: Statement) -> None:
+    """Run one statement on ``maintenance_connection``'s connection; pgseek's error when it fails."""
+    try:
+        await conn.execute(statement.composed)
+    except psycopg.Error as exc:
+        raise classify(exc, f"running {statement.text}") from exc
