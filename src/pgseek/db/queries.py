@@ -346,3 +346,7 @@ WHERE %(tenant)s::text IS NULL OR tenant_id = %(tenant)s
 ORDER BY created_at, id"""
 
 PING = "SELECT 1"
+
+# A collection's tuned hybrid fusion (migration 0010); null: the built-in default.
+GET_COLLECTION_FUSION = "SELECT fusion FROM collections WHERE id = %s"
+SET_COLLECTION_FUSION = "UPDATE collections SET fusion = %s WHERE id = %s"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from typing import Any, Literal, get_args
 from pgseek.db import catalog
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.filters import compile_filter
+from pgseek.db.fusion import collection_fusion
 from pgseek.db.scope import tenant_transaction
 from pgseek.db.search import (
     NO_FILTER,
@@ -29,13 +31,14 @@ from pgseek.errors import QueryError
 from pgseek.filters import SearchFilter
 from pgseek.names import check_name, text_problem
 from pgseek.providers.protocols import TokenizingEmbedder
-from pgseek.search.hybrid import DEFAULT_K, reciprocal_rank_fusion
+from pgseek.search.hybrid import DEFAULT_FUSION, Fusion, FusionError
 from pgseek.terms import stem
 from pgseek.types import Hit, LegRank, SearchResult, Timings
 
 Mode = Literal["vector", "keyword", "hybrid"]
 MODES: tuple[str, ...] = get_args(Mode)
 MAX_K = 1000
+_log = logging.getLogger(__name__)
 Leg = list[tuple[ChunkRow, float]]
 """A leg's rows, best first, each with its score."""
 Legs = dict[str, Leg]
@@ -50,9 +53,13 @@ class SearchOptions:
     """Drop hits scoring below this (the mode's own score: similarity, BM25 or the fused RRF score)."""
     mode: Mode = "vector"
     filter: SearchFilter | None = None
-    rrf_k: int = DEFAULT_K
-    vector_weight: float = 1.0
-    keyword_weight: float = 1.0
+    fusion: str | None = None
+    """Hybrid fusion: "rrf", "minmax" or "zscore" (search/hybrid.py). When this and the three below are all None,
+    the collection's tuned setting applies (``pgseek tune``), else the default; naming any of them sets the fusion
+    for this search alone, the default filling in the rest (RRF, k = 60, weights 1)."""
+    rrf_k: int | None = None
+    vector_weight: float | None = None
+    keyword_weight: float | None = None
     candidates: int | None = None
     """Hits each leg contributes to hybrid fusion (default: max(4k, 40))."""
 
@@ -88,6 +95,7 @@ def validate(query: str, opts: SearchOptions, embedder: TokenizingEmbedder) -> N
         raise QueryError(f"min_score must be a finite number, not {opts.min_score}", field="min_score")
     if opts.candidates is not None and not opts.k <= opts.candidates <= MAX_K:
         raise QueryError(f"candidates must be between k and {MAX_K}, got {opts.candidates}", field="candidates")
+    requested_fusion(opts)
     if opts.mode != "keyword":
         tokens = len(embedder.counter.token_spans(query))
         if tokens > embedder.max_tokens:
@@ -97,13 +105,18 @@ def validate(query: str, opts: SearchOptions, embedder: TokenizingEmbedder) -> N
             )
 
 
+def hybrid_depth(k: int, candidates: int | None = None) -> int:
+    """Hits each leg contributes to a hybrid search for ``k`` hits."""
+    return candidates or max(4 * k, 40)
+
+
 async def search(
     pool: Pool, embedder: TokenizingEmbedder, query: str, opts: SearchOptions, defaults: Defaults
 ) -> SearchResult:
     validate(query, opts, embedder)
     started = time.perf_counter()
     where = compile_filter(opts.filter) if opts.filter is not None else NO_FILTER
-    depth = opts.k if opts.mode != "hybrid" else (opts.candidates or max(4 * opts.k, 40))
+    depth = opts.k if opts.mode != "hybrid" else hybrid_depth(opts.k, opts.candidates)
     tenant = opts.tenant or defaults.tenant
     legs: Legs
     plan: VectorPlan | None
@@ -113,6 +126,9 @@ async def search(
         async with pool.connection() as conn:
             collection = await catalog.get_collection(conn, opts.collection or defaults.collection)
             table = await catalog.collection_table(conn, collection)
+            fusion = requested_fusion(opts)
+            if opts.mode == "hybrid" and fusion is None:
+                fusion = _stored_fusion(await collection_fusion(conn, collection.id))
         if opts.mode == "hybrid" and table is not None:
             vector_leg, keyword_leg, plan, embedded = await _hybrid_legs(
                 pool, embedder, query, collection, table, tenant, depth, where, defaults.tuning
@@ -124,7 +140,11 @@ async def search(
             )
     searched = time.perf_counter()
     fewer = all(len(leg) < depth for leg in legs.values())
-    hits = _fuse(legs, opts) if opts.mode == "hybrid" else _single(legs.get(opts.mode, []), opts.mode)
+    hits = (
+        _fuse(legs, fusion or DEFAULT_FUSION, opts.k)
+        if opts.mode == "hybrid"
+        else _single(legs.get(opts.mode, []), opts.mode)
+    )
     if opts.min_score is not None:
         hits = [h for h in hits if h.score >= opts.min_score]
     done = time.perf_counter()
@@ -233,16 +253,36 @@ def _single(leg: list[tuple[ChunkRow, float]], name: str) -> list[Hit]:
     return [_hit(row, score, {name: LegRank(rank, score)}) for rank, (row, score) in enumerate(leg, 1)]
 
 
-def _fuse(legs: dict[str, list[tuple[ChunkRow, float]]], opts: SearchOptions) -> list[Hit]:
+def requested_fusion(opts: SearchOptions) -> Fusion | None:
+    """The fusion the request names, or None when it names none (the collection's setting then applies)."""
+    named = (opts.fusion, opts.rrf_k, opts.vector_weight, opts.keyword_weight)
+    if all(value is None for value in named):
+        return None
+    default = DEFAULT_FUSION
+    try:
+        return Fusion(
+            method=opts.fusion or default.method,  # type: ignore[arg-type]  # checked by Fusion itself
+            rrf_k=default.rrf_k if opts.rrf_k is None else opts.rrf_k,
+            vector_weight=default.vector_weight if opts.vector_weight is None else opts.vector_weight,
+            keyword_weight=default.keyword_weight if opts.keyword_weight is None else opts.keyword_weight,
+        )
+    except FusionError as exc:
+        raise QueryError(str(exc), field=exc.field) from None
+
+
+def _stored_fusion(stored: dict[str, Any] | None) -> Fusion:
+    if stored is None:
+        return DEFAULT_FUSION
+    try:
+        return Fusion.from_json(stored)
+    except (FusionError, TypeError) as exc:  # edited by hand into something unusable: search on, as if never tuned
+        _log.warning("ignoring the collection's stored fusion setting (%s); using the default", exc)
+        return DEFAULT_FUSION
+
+
+def _fuse(legs: dict[str, list[tuple[ChunkRow, float]]], fusion: Fusion, k: int) -> list[Hit]:
     rows = {row.chunk_id: row for leg in legs.values() for row, _ in leg}
-    fused = reciprocal_rank_fusion(
-        {name: [(row.chunk_id, score) for row, score in leg] for name, leg in legs.items()},
-        k=opts.rrf_k,
-        weights={
-            name: w for name, w in (("vector", opts.vector_weight), ("keyword", opts.keyword_weight)) if name in legs
-        },
-        limit=opts.k,
-    )
+    fused = fusion.fuse({name: [(row.chunk_id, score) for row, score in leg] for name, leg in legs.items()}, limit=k)
     return [_hit(rows[f.key], f.score, f.legs) for f in fused]
 
 
