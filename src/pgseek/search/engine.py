@@ -11,6 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal, get_args
 
+import numpy as np
+from numpy.typing import NDArray
+
 from pgseek.db import catalog
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.filters import compile_filter
@@ -33,7 +36,7 @@ from pgseek.names import check_name, text_problem
 from pgseek.providers.protocols import TokenizingEmbedder
 from pgseek.search.hybrid import DEFAULT_FUSION, Fusion, FusionError
 from pgseek.terms import stem
-from pgseek.types import Hit, LegRank, SearchResult, Timings
+from pgseek.types import Hit, LegRank, QueryVector, SearchResult, Timings
 
 Mode = Literal["vector", "keyword", "hybrid"]
 MODES: tuple[str, ...] = get_args(Mode)
@@ -42,6 +45,7 @@ _log = logging.getLogger(__name__)
 Leg = list[tuple[ChunkRow, float]]
 """A leg's rows, best first, each with its score."""
 Legs = dict[str, Leg]
+Vector = NDArray[np.float32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +124,7 @@ async def search(
     tenant = opts.tenant or defaults.tenant
     legs: Legs
     plan: VectorPlan | None
+    vector: Vector | None
     suspect = "filters" if opts.filter is not None and not opts.filter.is_empty() else "query"
     # A value the database cannot use (out of range, unreadable as its type) came from the caller: a 422 naming it.
     async with translate_errors("searching", field=suspect):
@@ -130,12 +135,12 @@ async def search(
             if opts.mode == "hybrid" and fusion is None:
                 fusion = _stored_fusion(await collection_fusion(conn, collection.id))
         if opts.mode == "hybrid" and table is not None:
-            vector_leg, keyword_leg, plan, embedded = await _hybrid_legs(
+            vector_leg, keyword_leg, plan, embedded, vector = await _hybrid_legs(
                 pool, embedder, query, collection, table, tenant, depth, where, defaults.tuning
             )
             legs = {"vector": vector_leg, "keyword": keyword_leg}
         else:
-            legs, plan, embedded = await _separate_legs(
+            legs, plan, embedded, vector = await _separate_legs(
                 pool, embedder, query, opts.mode, collection, table, tenant, depth, where, defaults.tuning
             )
     searched = time.perf_counter()
@@ -162,6 +167,7 @@ async def search(
         estimated_rows=plan.estimated_rows if plan else None,
         fewer_than_k=fewer,
         distance=collection.distance,
+        query_vector=None if vector is None else QueryVector(embedder.info.key, vector),
     )
 
 
@@ -185,11 +191,13 @@ async def _separate_legs(
     depth: int,
     where: Where,
     tuning: VectorTuning,
-) -> tuple[Legs, VectorPlan | None, float]:
+) -> tuple[Legs, VectorPlan | None, float, Vector | None]:
     """Vector or keyword mode (or hybrid before any vector exists): each leg on its own connection; the keyword leg
-    needs no vector, so it runs while the query is embedded. Returns the legs, the plan and when embedding ended."""
+    needs no vector, so it runs while the query is embedded. Returns the legs, the plan, when embedding ended and the
+    query's vector (None in keyword mode)."""
     legs: Legs = {}
     plan: VectorPlan | None = None
+    vector: Vector | None = None
     keyword = (
         asyncio.create_task(_keyword_leg(pool, collection, tenant, query, depth, where)) if mode != "vector" else None
     )
@@ -197,7 +205,7 @@ async def _separate_legs(
         if mode != "keyword":
             vector = (await asyncio.to_thread(embedder.embed, [query], purpose="query"))[0]
         embedded = time.perf_counter()
-        if mode != "keyword" and table is not None:
+        if vector is not None and table is not None:
             async with tenant_transaction(pool, tenant) as scope:
                 rows, plan = await vector_search(scope, table, collection, vector, k=depth, tuning=tuning, where=where)
             legs["vector"] = [(row, score(collection.distance, row.value)) for row in rows]
@@ -208,7 +216,7 @@ async def _separate_legs(
             keyword.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await keyword
-    return legs, plan, embedded
+    return legs, plan, embedded, vector
 
 
 async def _hybrid_legs(
@@ -221,7 +229,7 @@ async def _hybrid_legs(
     depth: int,
     where: Where,
     tuning: VectorTuning,
-) -> tuple[Leg, Leg, VectorPlan, float]:
+) -> tuple[Leg, Leg, VectorPlan, float, Vector]:
     """Both legs on one connection, in one read-only snapshot (decision 0008): a document being replaced is seen in
     one version by both, never old in one leg and new in the other. The keyword leg still runs while the query is
     embedded; the vector leg follows it on the same connection."""
@@ -238,7 +246,7 @@ async def _hybrid_legs(
                     keyword.result()
         rows, plan = await vector_search(scope, table, collection, vector, k=depth, tuning=tuning, where=where)
     vector_leg = [(row, score(collection.distance, row.value)) for row in rows]
-    return vector_leg, [(row, row.value) for row in keyword_rows], plan, embedded
+    return vector_leg, [(row, row.value) for row in keyword_rows], plan, embedded, vector
 
 
 async def _keyword_leg(
