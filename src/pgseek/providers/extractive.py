@@ -43,7 +43,7 @@ from pgseek.sentences import PARAGRAPH_BREAK, unit_spans
 from pgseek.terms import content_words, key_terms, words
 from pgseek.types import Context
 
-__all__ = ["ExtractiveGenerator", "Passage", "ScoredSentence", "content_words"]
+__all__ = ["ExtractiveGenerator", "Passage", "ScoredSentence", "content_words", "preselect"]
 
 _MIN_WORDS = 4
 _SHORT_WORDS = 6
@@ -248,15 +248,7 @@ class ExtractiveGenerator:
         return dict(zip(distinct, self._embedder.embed(heads, purpose="document"), strict=True))
 
     def _preselect(self, units: Sequence[_Unit], weights: Mapping[str, float]) -> list[_Unit]:
-        """The units worth embedding, in context order: those that can answer (``_is_candidate``), and when there
-        are more than ``max_candidates``, those holding the most key-term weight, the better-ranked source first
-        on a tie."""
-        candidates = [u for u in units if _is_candidate(u.text)]
-        if len(candidates) <= self.max_candidates:
-            return candidates
-        # Order kept stable (rank, then position) so that ties go to the better-ranked chunk.
-        ranked = sorted(enumerate(candidates), key=lambda iu: (-_coverage(iu[1].covers, weights), iu[0]))
-        return [u for _, u in sorted(ranked[: self.max_candidates])]
+        return _preselect(units, weights, self.max_candidates)
 
     def _score_units(
         self,
@@ -350,6 +342,24 @@ def _units(context: Context) -> list[_Unit]:
             if text.startswith("#") or label:
                 section = terms
     return units
+
+
+def preselect(question: str, context: Context, limit: int) -> list[tuple[int, str]]:
+    """The units of the context worth embedding for ``question``, as (marker, text), in context order: see
+    ``_preselect``."""
+    units = _units(context)
+    return [(u.marker, u.text) for u in _preselect(units, _weights(question, units), limit)]
+
+
+def _preselect(units: Sequence[_Unit], weights: Mapping[str, float], limit: int) -> list[_Unit]:
+    """Those of ``units`` that can answer (``_is_candidate``), and when there are more than ``limit``, the ``limit``
+    holding the most key-term weight, the better-ranked source (then the earlier unit) first on a tie; in context
+    order. Sources come in rank order, so a unit's place in the context is its rank."""
+    candidates = [u for u in units if _is_candidate(u.text)]
+    if len(candidates) <= limit:
+        return candidates
+    ranked = sorted(enumerate(candidates), key=lambda iu: (-_coverage(iu[1].covers, weights), iu[0]))
+    return [u for _, u in sorted(ranked[:limit])]
 
 
 def _weights(question: str, units: Sequence[_Unit]) -> dict[str, float]:
