@@ -18,6 +18,7 @@ from pgseek import Seek
 from pgseek.errors import InputError, QueryError
 from pgseek.evaluate.tune import grid, load_tuning_sets
 from pgseek.search.hybrid import DEFAULT_FUSION, Fusion
+from pgseek.types import Hit
 
 COLLECTION = "tune"
 # Part numbers and error codes that only the keyword leg matches exactly, next to prose the vector leg matches.
@@ -68,7 +69,7 @@ def seek(settings: Any, local_embedder: Any, beir: Path) -> Iterator[Seek]:
         yield s
 
 
-def _rrf(hit: Any, fusion: Fusion) -> float:
+def _rrf(hit: Hit, fusion: Fusion) -> float:
     weights = fusion.weights()
     return sum(weights[name] / (fusion.rrf_k + leg.rank) for name, leg in hit.legs.items())
 

@@ -235,7 +235,8 @@ class ExtractiveGenerator:
         given = context.query_vector
         if given is not None and given.model == self._embedder.info.key:
             return given.vector
-        return self._embedder.embed([question], purpose="query")[0]
+        embedded: NDArray[np.float32] = self._embedder.embed([question], purpose="query")[0]
+        return embedded
 
     def _embed(self, texts: Sequence[str]) -> dict[str, NDArray[np.float32]]:
         """Each distinct text's vector, from its head, in one call (overlapping chunks repeat text). A batch costs
