@@ -524,7 +524,7 @@ def tune(
         print(json.dumps(report.to_json()))
         return
     table = Table(title=f"{report.collection}: nDCG@{report.k} by fusion setting", title_justify="left")
-    table.add_column("fusion")
+    table.add_column("fusion", no_wrap=True)
     for name, queries in ((report.split, report.train_queries), (report.held_out, report.held_out_queries)):
         table.add_column(f"{name} ({queries} queries)", justify="right")
     table.add_row(f"before: {report.before.describe()}", f"{report.train_before:.4f}", f"{report.held_out_before:.4f}")
