@@ -74,6 +74,20 @@ def test_z_score_fusion_puts_each_leg_in_standard_deviations() -> None:
     assert [f.key for f in Fusion("zscore", keyword_weight=2.0).fuse(lists, limit=2)] == ["b", "a"]
 
 
+def test_normalized_fusion_reads_the_first_40_scores_of_a_leg() -> None:
+    deep = [float(100 - n) for n in range(400)]  # a leg fetched 400 deep: 100, 99, ..., -299
+    assert minmax(deep)[:40] == minmax(deep[:40]) and set(minmax(deep)[40:]) == {0.0}
+    assert zscore(deep)[:40] == zscore(deep[:40]) and set(zscore(deep)[40:]) == {0.0}
+    vector = [(f"v{n}", 1.0 - n / 1000) for n in range(400)]
+    keyword = [(f"v{399 - n}", 50.0 - n / 10) for n in range(400)]
+    for method in ("minmax", "zscore"):
+        fusion = Fusion(method, vector_weight=0.7, keyword_weight=0.3)  # type: ignore[arg-type]
+        shallow = fusion.fuse({"vector": vector[:40], "keyword": keyword[:40]}, limit=10)
+        assert [f.key for f in fusion.fuse({"vector": vector, "keyword": keyword}, limit=10)] == [
+            f.key for f in shallow
+        ]
+
+
 def test_the_default_fusion_is_plain_rrf() -> None:
     lists = {"vector": [("a", 0.9), ("b", 0.8), ("c", 0.7)], "keyword": [("c", 12.0), ("a", 3.0)]}
     assert DEFAULT_FUSION.fuse(lists) == reciprocal_rank_fusion(lists)

@@ -10,7 +10,10 @@ same. A normalized linear combination instead puts each list's scores on one sca
     fused(d) = sum over lists L containing d of  weight_L * norm_L(score_L(d))
 
 ``minmax`` maps a list's scores onto [0, 1] (its best 1, its worst 0), ``zscore`` onto standard deviations from the
-list's mean, shifted so that the list's worst is 0; a list that misses d adds nothing, as if d scored its worst.
+list's mean, shifted so that the list's worst is 0; a list that misses d adds nothing, as if d scored its worst. Both
+read their statistics from a list's first ``NORMALIZE_DEPTH`` scores, and what ranks below those adds nothing either:
+a leg fetched 400 deep (``pgseek eval`` asks for 100 hits) then fuses its top exactly as a leg fetched 40 deep (a
+search for 10), so the setting tuned on one serves the other.
 Which of them, and with which k and weights, is a collection's setting that ``pgseek tune`` fits on judged queries
 (decision 0020): ``Fusion``.
 """
@@ -29,6 +32,8 @@ DEFAULT_K = 60
 Method = Literal["rrf", "minmax", "zscore"]
 METHODS: tuple[str, ...] = get_args(Method)
 MAX_RRF_K = 10_000
+NORMALIZE_DEPTH = 40
+"""The scores a normalized fusion reads from each list: as deep as a hybrid search for 10 hits (or an ``ask``) goes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,21 +133,25 @@ Normalizer = Callable[[Sequence[float]], list[float]]
 
 
 def minmax(scores: Sequence[float]) -> list[float]:
-    """Scores mapped onto [0, 1]: the best 1, the worst 0 (all 1 when they are equal)."""
-    low, high = min(scores), max(scores)
+    """Scores, best first, mapped onto [0, 1] by the first ``NORMALIZE_DEPTH``: their best 1, their worst 0, lower
+    ones 0 too (all 1 when they are equal)."""
+    head = scores[:NORMALIZE_DEPTH]
+    low, high = min(head), max(head)
     if high == low:
-        return [1.0] * len(scores)
-    return [(s - low) / (high - low) for s in scores]
+        return [1.0] * len(head) + [0.0] * (len(scores) - len(head))
+    return [max((s - low) / (high - low), 0.0) for s in scores]
 
 
 def zscore(scores: Sequence[float]) -> list[float]:
-    """Scores in standard deviations from their mean, shifted so that the worst is 0 (all 1 when they are equal)."""
-    mean = sum(scores) / len(scores)
-    spread = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores))
+    """Scores, best first, in standard deviations from the mean of the first ``NORMALIZE_DEPTH``, shifted so that
+    their worst is 0, lower ones 0 too (all 1 when they are equal)."""
+    head = scores[:NORMALIZE_DEPTH]
+    mean = sum(head) / len(head)
+    spread = math.sqrt(sum((s - mean) ** 2 for s in head) / len(head))
     if spread == 0:
-        return [1.0] * len(scores)
-    low = min(scores)
-    return [(s - low) / spread for s in scores]
+        return [1.0] * len(head) + [0.0] * (len(scores) - len(head))
+    low = min(head)
+    return [max((s - low) / spread, 0.0) for s in scores]
 
 
 _NORMALIZERS: dict[str, Normalizer] = {"minmax": minmax, "zscore": zscore}
