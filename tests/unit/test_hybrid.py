@@ -81,7 +81,7 @@ def test_normalized_fusion_reads_the_first_40_scores_of_a_leg() -> None:
     vector = [(f"v{n}", 1.0 - n / 1000) for n in range(400)]
     keyword = [(f"v{399 - n}", 50.0 - n / 10) for n in range(400)]
     for method in ("minmax", "zscore"):
-        fusion = Fusion(method, vector_weight=0.7, keyword_weight=0.3)  # type: ignore[arg-type]
+        fusion = Fusion(method, vector_weight=0.7, keyword_weight=0.3)
         shallow = fusion.fuse({"vector": vector[:40], "keyword": keyword[:40]}, limit=10)
         assert [f.key for f in fusion.fuse({"vector": vector, "keyword": keyword}, limit=10)] == [
             f.key for f in shallow
