@@ -3,9 +3,9 @@
 Each query of the training and the held-out split is searched once per leg (vector, then keyword), as deep as the
 hybrid search of ``pgseek eval`` goes (``hybrid_depth(100)`` chunks a leg); every setting of the grid then fuses
 those legs in Python, exactly as ``Fusion.fuse`` does in a search, so a grid of dozens of settings costs two
-searches a query. The setting with the best mean nDCG@k on the training split is chosen (ties: the earlier in the
-grid, the default first); the held-out split is scored with the setting in force before and with the chosen one,
-and takes no part in the choice.
+searches a query. The setting with the best mean nDCG@k on the training split is chosen (ties: the setting in force,
+then the earlier in the grid, the default first); the held-out split is scored with the setting in force before and
+with the chosen one, and takes no part in the choice.
 
 Grid: RRF with k in ``RRF_KS`` and the vector leg's share of the weight in ``SHARES``, then the min-max and the
 z-score normalized combinations with the same shares.
@@ -163,7 +163,7 @@ async def tune(
     depth = max(k, RECALL_DEPTH)
     train_legs = await _legs(seek, train, target, tenant, depth, "train", progress)
     held_legs = await _legs(seek, held_out, target, tenant, depth, held_out_name, progress)
-    settings = grid()
+    settings = list(dict.fromkeys([before, *grid()]))  # the setting in force wins a tie: tuning never fits worse
     scored = [(_score(train, train_legs, fusion, k, depth), i, fusion) for i, fusion in enumerate(settings)]
     best, _, chosen = max(scored, key=lambda s: (s[0], -s[1]))
     report = TuneReport(
