@@ -490,6 +490,53 @@ def eval_(
         err.print(f"wrote {path}")
 
 
+@app.command()
+def tune(
+    dataset: Annotated[
+        Path, typer.Argument(help="A BEIR dataset folder (qrels/<split>.tsv, qrels/test.tsv) or a golden-set .jsonl.")
+    ],
+    split: Annotated[
+        str, typer.Option("--split", help="BEIR qrels split to fit on; qrels/test.tsv is held out for scoring.")
+    ] = "train",
+    k: Annotated[int, typer.Option("-k", "--k", help="nDCG cut-off the fit maximises (1 to 100).")] = 10,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report the chosen setting; store nothing.")] = False,
+    collection: CollectionOpt = None,
+    tenant: TenantOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Fit the hybrid fusion (RRF k and leg weights, or a normalized score combination) on a training split, report
+    nDCG@k of the held-out split before and after, and store the setting on the collection: every hybrid search and
+    ask that names no fusion parameter then uses it. A BEIR corpus is ingested first (collection eval-<name>)."""
+    from pgseek.evaluate.tune import load_tuning_sets
+
+    with _seek() as seek:
+        train, held_out, held_out_name = load_tuning_sets(dataset, split)
+        with _eval_progress(enabled=not json_out and out.is_terminal) as on_progress:
+            report = seek.tune(
+                train,
+                held_out,
+                collection=collection,
+                tenant=tenant,
+                k=k,
+                split=split if dataset.is_dir() else "train",
+                held_out_name=held_out_name,
+                store=not dry_run,
+                progress=on_progress,
+            )
+    if json_out:
+        print(json.dumps(report.to_json()))
+        return
+    table = Table(title=f"{report.collection}: nDCG@{report.k} by fusion setting", title_justify="left")
+    table.add_column("fusion", no_wrap=True)
+    for name, queries in ((report.split, report.train_queries), (report.held_out, report.held_out_queries)):
+        table.add_column(f"{name} ({queries} queries)", justify="right")
+    table.add_row(f"before: {report.before.describe()}", f"{report.train_before:.4f}", f"{report.held_out_before:.4f}")
+    table.add_row(f"chosen: {report.chosen.describe()}", f"{report.train_after:.4f}", f"{report.held_out_after:.4f}")
+    out.print(table)
+    note = "hybrid searches and asks now use it" if report.stored else "not stored (--dry-run)"
+    err.print(f"{report.settings_tried} settings tried on {report.split}; {note}", highlight=False)
+
+
 def _eval_answers(
     path: Path, collection: str | None, tenant: str | None, k: int, mode: str, out_dir: Path, json_out: bool
 ) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import concurrent.futures
 import threading
 import time
-from collections.abc import AsyncGenerator, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Coroutine, Iterable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +18,7 @@ from pgseek.config import Settings
 from pgseek.db import catalog as db_catalog
 from pgseek.db import connect, migrate, writes
 from pgseek.db.connect import Pool, PoolUsage, pool_usage, translate_errors
+from pgseek.db.fusion import collection_fusion, set_collection_fusion
 from pgseek.db.search import VectorTuning
 from pgseek.db.status import DatabaseStatus, database_status, ping
 from pgseek.db.supervisor import Supervisor
@@ -30,6 +31,7 @@ from pgseek.providers.protocols import Generator, TokenizingEmbedder
 from pgseek.providers.registry import make_generator
 from pgseek.search import engine
 from pgseek.search.engine import SearchOptions
+from pgseek.search.hybrid import Fusion
 from pgseek.types import (
     Answer,
     AnswerEvent,
@@ -54,6 +56,7 @@ if TYPE_CHECKING:  # evaluation loads where it runs: not for a search (decision 
     from pgseek.evaluate.datasets import EvalDataset
     from pgseek.evaluate.rag import RagReport
     from pgseek.evaluate.runner import EvalProgressCallback, EvalReport
+    from pgseek.evaluate.tune import TuneReport
     from pgseek.ops.findings import DoctorReport
     from pgseek.ops.maintain import MaintainReport
     from pgseek.versions.facade import AsyncModels, Models
@@ -286,6 +289,7 @@ class AsyncSeek:
         collection: str | None = None,
         tenant: str | None = None,
         min_score: float | None = None,
+        fusion: str | None = None,
         rrf_k: int | None = None,
         vector_weight: float | None = None,
         keyword_weight: float | None = None,
@@ -300,6 +304,7 @@ class AsyncSeek:
             "collection": collection,
             "tenant": tenant,
             "min_score": min_score,
+            "fusion": fusion,
             "rrf_k": rrf_k,
             "vector_weight": vector_weight,
             "keyword_weight": keyword_weight,
@@ -473,6 +478,55 @@ class AsyncSeek:
             k=k,
             ef_values=DEFAULT_EF_VALUES if ef_values is None else ef_values,
         )
+
+    async def tune(
+        self,
+        train: EvalDataset,
+        held_out: EvalDataset,
+        *,
+        collection: str | None = None,
+        tenant: str | None = None,
+        k: int = 10,
+        split: str = "train",
+        held_out_name: str = "test",
+        store: bool = True,
+        progress: EvalProgressCallback | None = None,
+    ) -> TuneReport:
+        """Fit the collection's hybrid fusion on ``train`` and keep it (``store``): every search and ask that names
+        no fusion parameter then uses it. Reports nDCG@k of ``held_out`` before and after (docs/evaluation.md)."""
+        from pgseek.evaluate.tune import tune
+
+        return await tune(
+            self,
+            train,
+            held_out,
+            collection=collection,
+            tenant=tenant,
+            k=k,
+            split=split,
+            held_out_name=held_out_name,
+            store=store,
+            progress=progress,
+        )
+
+    async def fusion(self, collection: str | None = None) -> Fusion | None:
+        """The hybrid fusion stored on a collection (``tune``), or None when it uses the default."""
+        name = check_name(collection or self.settings.collection, field="collection", what="collection name")
+        async with translate_errors("reading the fusion setting"), (await self._ready()).connection() as conn:
+            found = await db_catalog.get_collection(conn, name)
+            stored = await collection_fusion(conn, found.id)
+        return None if stored is None else Fusion.from_json(stored)
+
+    async def set_fusion(
+        self, fusion: Fusion | None, *, collection: str | None = None, note: Mapping[str, Any] | None = None
+    ) -> None:
+        """Store the collection's hybrid fusion (None: back to the default), with ``note`` (how it was chosen)
+        alongside. The collection's setting is shared by every tenant that uses it."""
+        name = check_name(collection or self.settings.collection, field="collection", what="collection name")
+        value = None if fusion is None else {**(note or {}), **fusion.to_json()}
+        async with translate_errors("storing the fusion setting"), (await self._ready()).connection() as conn:
+            found = await db_catalog.get_collection(conn, name)
+            await set_collection_fusion(conn, found.id, value)
 
     async def ensure_indexes(self) -> list[str]:
         """Build every vector index a collection needs and lacks, or has invalid (a build that was killed); returns
@@ -806,6 +860,7 @@ class Seek:
         collection: str | None = None,
         tenant: str | None = None,
         min_score: float | None = None,
+        fusion: str | None = None,
         rrf_k: int | None = None,
         vector_weight: float | None = None,
         keyword_weight: float | None = None,
@@ -822,6 +877,7 @@ class Seek:
                 collection=collection,
                 tenant=tenant,
                 min_score=min_score,
+                fusion=fusion,
                 rrf_k=rrf_k,
                 vector_weight=vector_weight,
                 keyword_weight=keyword_weight,
@@ -934,6 +990,43 @@ class Seek:
     ) -> AnnProbe:
         """See ``AsyncSeek.ann_recall``."""
         return self._run(self._core.ann_recall(queries, collection=collection, tenant=tenant, k=k, ef_values=ef_values))
+
+    def tune(
+        self,
+        train: EvalDataset,
+        held_out: EvalDataset,
+        *,
+        collection: str | None = None,
+        tenant: str | None = None,
+        k: int = 10,
+        split: str = "train",
+        held_out_name: str = "test",
+        store: bool = True,
+        progress: EvalProgressCallback | None = None,
+    ) -> TuneReport:
+        """See ``AsyncSeek.tune``."""
+        return self._run(
+            self._core.tune(
+                train,
+                held_out,
+                collection=collection,
+                tenant=tenant,
+                k=k,
+                split=split,
+                held_out_name=held_out_name,
+                store=store,
+                progress=progress,
+            )
+        )
+
+    def fusion(self, collection: str | None = None) -> Fusion | None:
+        return self._run(self._core.fusion(collection))
+
+    def set_fusion(
+        self, fusion: Fusion | None, *, collection: str | None = None, note: Mapping[str, Any] | None = None
+    ) -> None:
+        """See ``AsyncSeek.set_fusion``."""
+        self._run(self._core.set_fusion(fusion, collection=collection, note=note))
 
     def status(self) -> DatabaseStatus:
         return self._run(self._core.status())

@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 JSONValue = Any
 """A value that round-trips through JSON (what document metadata may hold)."""
@@ -175,6 +179,15 @@ class Timings:
 
 
 @dataclass(frozen=True, slots=True)
+class QueryVector:
+    """A query's embedding and the vector space it belongs to (``ModelInfo.key``): what a search computed, passed on
+    so that an answer does not embed its question again (decision 0019)."""
+
+    model: tuple[str, str, str, int, str]
+    vector: NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
 class SearchResult:
     hits: tuple[Hit, ...]
     timings_ms: Timings
@@ -188,6 +201,8 @@ class SearchResult:
     """True when fewer than k chunks matched: every match was returned."""
     distance: str = "cosine"
     """The collection's distance metric, which the vector leg's scores are derived from."""
+    query_vector: QueryVector | None = field(default=None, compare=False, repr=False)
+    """The query's embedding, when the search made one (vector and hybrid modes)."""
 
     def to_json(self, *, explain: bool = False) -> dict[str, JSONValue]:
         """Exactly what ``pgseek search --json`` prints (``explain``: each hit's legs, as ``--explain`` adds)."""
@@ -365,6 +380,8 @@ class Context:
     """Hits left out as near-duplicates of a better-ranked hit."""
     over_budget: int = 0
     """Hits left out because they did not fit in what was left of the budget."""
+    query_vector: QueryVector | None = field(default=None, compare=False, repr=False)
+    """The question's embedding from the search, for a generator that compares text with it."""
 
     def source(self, marker: int) -> Citation | None:
         return self.sources[marker - 1] if 1 <= marker <= len(self.sources) else None

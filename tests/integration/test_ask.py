@@ -4,17 +4,21 @@ refusals, streaming, the async facade, and an OpenAI-compatible server on 127.0.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from pgseek import Answer, AnswerDelta, AsyncSeek, Document, Seek
 from pgseek.answer.ask import REFUSAL
+from pgseek.answer.context import build_context
 from pgseek.errors import GenerationError, QueryError
 from pgseek.providers.extractive import ExtractiveGenerator
 from pgseek.providers.openai import OpenAIGenerator, RetryPolicy
 from tests.chat_server import ChatServer, Reply
+from tests.conftest import DelegatingEmbedder
 
 COLLECTION = "ask"
 DOCS = {
@@ -112,6 +116,33 @@ def test_a_context_without_the_answer_is_refused(seek: Seek, local_embedder: Any
     strict = ExtractiveGenerator(local_embedder, min_score=0.95)
     answer = seek.ask("What gas do plants release?", collection=COLLECTION, generator=strict)
     assert answer.refused and answer.refusal_reason == "not_in_context" and answer.citations == ()
+
+
+class _Recording(DelegatingEmbedder):
+    """The real model, recording what it is asked to embed."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.calls: list[tuple[str, int]] = []
+
+    def embed(self, texts: Sequence[str], *, purpose: str = "document") -> NDArray[np.float32]:
+        self.calls.append((purpose, len(texts)))
+        return self.inner.embed(texts, purpose=purpose)
+
+
+def test_the_answer_reuses_the_searchs_query_vector_and_embeds_one_batch(seek: Seek, local_embedder: Any) -> None:
+    recording = _Recording(local_embedder)
+    generator = ExtractiveGenerator(recording, max_candidates=3)
+    answer = seek.ask("How long does an espresso shot take?", collection=COLLECTION, generator=generator)
+    assert answer.text.startswith(f"“{ESPRESSO_SHOT}” [1]")
+    assert recording.calls == [("document", 3)]  # at most max_candidates units; the question is not embedded again
+    # Without the search's vector (a context built by hand), the generator embeds the question itself.
+    recording.calls.clear()
+    result = seek.search("How long does an espresso shot take?", collection=COLLECTION, mode="hybrid", k=4)
+    assert result.query_vector is not None and result.query_vector.model == local_embedder.info.key
+    context = build_context(result.hits, local_embedder.counter, 2000)
+    assert generator.select("How long does an espresso shot take?", context)[0].text == ESPRESSO_SHOT
+    assert sorted(recording.calls) == [("document", 3), ("query", 1)]
 
 
 def test_an_empty_collection_or_tenant_refuses_with_no_hits(seek: Seek) -> None:

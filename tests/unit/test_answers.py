@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from pgseek.answer.ask import best_similarity
-from pgseek.providers.extractive import content_words
+from pgseek.providers.extractive import content_words, preselect
 from pgseek.providers.http_retry import RetryPolicy, retry_after
 from pgseek.providers.markers import parse_markers, remove_markers, strip_markers
-from pgseek.types import Answer, AnswerDelta, Citation, Hit, LegRank, SearchResult, Timings
+from pgseek.types import Answer, AnswerDelta, Citation, Context, Hit, LegRank, SearchResult, Timings
 
 
 @pytest.mark.parametrize(
@@ -117,3 +117,35 @@ def test_retry_after_forms() -> None:
 def test_content_words_ignore_function_words_and_inflection() -> None:
     assert content_words("How often should I oil my bike chains?") == {"often", "oil", "bik", "chain"}
     assert content_words("Increased levels") == content_words("increasing level") == {"increas", "level"}
+
+
+def _context(*chunks: str) -> Context:
+    sources = tuple(
+        Citation(i, f"doc{i}", None, None, chunk, 1.0 / i, i, 0, 0, len(chunk)) for i, chunk in enumerate(chunks, 1)
+    )
+    return Context(sources, tokens=0, budget=2000)
+
+
+def test_preselection_keeps_the_units_holding_the_questions_terms() -> None:
+    filler = " ".join(f"Sentence {n} says nothing about the matter at hand." for n in range(12))
+    first = f"{filler} Espresso needs nine bars of pressure to brew."
+    second = f"Espresso brewing takes pressure and finely ground coffee. {filler}"
+    context = _context(first, second, "# Espresso pressure", "Too short.")
+    picked = preselect("How much pressure does espresso need?", context, limit=3)
+    # The two units with both key terms, then (a tie of filler) the better-ranked source's first unit; in context
+    # order. Headings and fragments are never candidates.
+    assert picked == [
+        (1, "Sentence 0 says nothing about the matter at hand."),
+        (1, "Espresso needs nine bars of pressure to brew."),
+        (2, "Espresso brewing takes pressure and finely ground coffee."),
+    ]
+
+
+def test_preselection_breaks_ties_by_rank_and_keeps_context_order() -> None:
+    same = "The reef lies off the coast of Queensland."
+    context = _context("Corals build the reef slowly over centuries.", same, same.replace("The", "This"))
+    picked = preselect("Where does the reef lie?", context, limit=2)
+    # All three hold "reef"; "lie" (stemmed) is in the second and third: they win, in context order.
+    assert picked == [(2, same), (3, same.replace("The", "This"))]
+    everything = preselect("Where does the reef lie?", context, limit=10)
+    assert [marker for marker, _ in everything] == [1, 2, 3]  # under the limit: every candidate, in order

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pgseek.answer.context import build_context
 from pgseek.answer.coverage import coverage
@@ -90,7 +90,9 @@ async def answer_events(
         yield finish("", None, "no_hits" if not result.hits else "low_score")
         return
 
-    context = build_context(result.hits, counter, policy.context_tokens)
+    # The search's query vector rides along: the extractive generator compares units with it instead of embedding the
+    # question a second time.
+    context = replace(build_context(result.hits, counter, policy.context_tokens), query_vector=result.query_vector)
     gaps = coverage(question, context, counter)
     if gaps.refuses() and collection_words is not None:
         gaps = gaps.without(await collection_words(gaps.missing))

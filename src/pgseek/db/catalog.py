@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from psycopg import sql
 from psycopg.rows import class_row, dict_row
@@ -40,6 +41,8 @@ class Collection:
     model_dimensions: int | None = None
     model_max_tokens: int | None = None
     model_normalized: bool | None = None
+    fusion: dict[str, Any] | None = None
+    """The tuned hybrid fusion (migration 0010) as stored; None: the default."""
 
     @property
     def model(self) -> ModelInfo | None:

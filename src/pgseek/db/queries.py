@@ -36,7 +36,7 @@ SELECT c.id, c.name, c.text_search_config::text AS text_search_config, c.distanc
        c.text_search_config::oid AS text_search_config_oid, m.precision, v.id AS version_id, v.table_name AS "table",
        v.chunk_tokens, v.chunk_overlap, v.state AS version_state, m.provider AS model_provider,
        m.name AS model_name, m.version AS model_version, m.dimensions AS model_dimensions,
-       m.max_tokens AS model_max_tokens, m.normalized AS model_normalized
+       m.max_tokens AS model_max_tokens, m.normalized AS model_normalized, c.fusion
 FROM collections c
 LEFT JOIN embedding_versions v
        ON v.collection_id = c.id AND v.table_name IS NOT NULL
@@ -472,3 +472,7 @@ FORGET_OLD_QUERIES = "DELETE FROM recent_queries WHERE searched_at < now() - mak
 RECENT_QUERIES = """
 SELECT tenant_id, query, mode FROM recent_queries
 WHERE collection_id = %s ORDER BY searched_at DESC LIMIT %s"""
+
+# A collection's tuned hybrid fusion (migration 0010); null: the built-in default.
+GET_COLLECTION_FUSION = "SELECT fusion FROM collections WHERE id = %s"
+SET_COLLECTION_FUSION = "UPDATE collections SET fusion = %s WHERE id = %s"

@@ -7,6 +7,7 @@
         claims = load_rag_claims(Path("scifact/rag_dev_claims.jsonl"))
         rag = await evaluate_rag(seek, claims, collection=report.collection)   # answers with citations
         suite = await evaluate_answers(seek, load_answer_suite("eval/answers/local-docs.jsonl"))  # right answers
+        tuned = await tune(seek, *load_tuning_sets(Path("scifact"))[:2])   # hybrid fusion fitted on qrels/train.tsv
     plot_report(report, "eval.png"); plot_ann(probe, "ann.png")
 
 See docs/evaluation.md for the formats and the metric definitions.
@@ -22,6 +23,7 @@ from pgseek.evaluate.plots import plot_ann, plot_answers, plot_report
 from pgseek.evaluate.rag import RagReport, evaluate_rag
 from pgseek.evaluate.rag_metrics import AnswerScores, RagScores, contains_sentence, score_answer, summarize
 from pgseek.evaluate.runner import EvalProgress, EvalReport, ModeScores, QueryScores, evaluate
+from pgseek.evaluate.tune import TuneReport, load_tuning_sets, tune
 
 __all__ = [
     "DEFAULT_EF_VALUES",
@@ -41,6 +43,7 @@ __all__ = [
     "QueryScores",
     "RagReport",
     "RagScores",
+    "TuneReport",
     "ann_recall",
     "contains_sentence",
     "dedupe_documents",
@@ -52,6 +55,7 @@ __all__ = [
     "load_beir",
     "load_golden",
     "load_rag_claims",
+    "load_tuning_sets",
     "mrr_at_k",
     "ndcg_at_k",
     "percentile",
@@ -61,4 +65,5 @@ __all__ = [
     "recall_at_k",
     "score_answer",
     "summarize",
+    "tune",
 ]

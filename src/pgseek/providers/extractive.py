@@ -7,15 +7,17 @@ prose, list items, headings, table rows and lines of code (``sentences.unit_span
 1. **Key terms.** The question's content words, stemmed, less stop words and words of asking ("use", "set").
    Each is weighted by how rare it is in the context itself, ``1 + ln((N + 1) / (df + 1))`` over its N units: "Django"
    in a context about Node.js weighs more than "default", which half the units say.
-2. **Candidates.** Units of four words or more, not headings. When there are many, only the ``max_candidates`` that
-   cover most key-term weight (ties: rank order) are embedded, in one batch: embedding is what an answer costs.
+2. **Candidates.** Units of four words or more, not headings. Only the ``max_candidates`` that cover most key-term
+   weight (ties: the better-ranked source, then position) are embedded, each by its first ``unit_tokens`` word
+   pieces, in one batch; the question's vector is the search's own (``Context.query_vector``). Embedding is what an
+   answer costs, in proportion to texts times the longest text's word pieces (decision 0019).
 3. **Scores.** ``(1 - w) * cosine(question, unit) + w * coverage``, coverage being the share of key-term weight the
    unit holds.
 4. **Passages.** The best units are grown into passages within their chunk: a question (a FAQ's, ending in "?") gives
    way to what follows it; a unit ending in ":" takes the next; a neighbour that holds a key term the passage lacks
    joins it ("Activate inspector on host:port." then "Default is 127.0.0.1:9229." for a "default" question), and so
    does a short one that finishes it. Passages stay under ``passage_words`` words. A passage scores
-   ``(1 - w) * its best cosine + w * its coverage``.
+   ``(1 - w) * its best unit's cosine + w * its coverage`` (a FAQ's answer: its question's cosine).
 5. **Answer.** The best passage, quoted, then up to ``max_sentences - 1`` supporting passages within ``margin`` of it
    (near-repeats skipped), each cited; under ``answer_words`` words in all. When even the best passage scores under
    ``min_score`` the context does not answer the question: the generator writes ``NO_ANSWER``.
@@ -36,11 +38,12 @@ from numpy.typing import NDArray
 
 from pgseek.providers.markers import strip_markers
 from pgseek.providers.protocols import NO_ANSWER, Embedder
+from pgseek.providers.tokens import TokenCounter
 from pgseek.sentences import PARAGRAPH_BREAK, unit_spans
 from pgseek.terms import content_words, key_terms, words
 from pgseek.types import Context
 
-__all__ = ["ExtractiveGenerator", "Passage", "ScoredSentence", "content_words"]
+__all__ = ["ExtractiveGenerator", "Passage", "ScoredSentence", "content_words", "preselect"]
 
 _MIN_WORDS = 4
 _SHORT_WORDS = 6
@@ -128,7 +131,8 @@ class ExtractiveGenerator:
         min_score: float = 0.35,
         margin: float = 0.15,
         keyword_weight: float = 0.4,
-        max_candidates: int = 32,
+        max_candidates: int = 16,
+        unit_tokens: int = 32,
         passage_words: int = 60,
         answer_words: int = 120,
     ) -> None:
@@ -136,14 +140,17 @@ class ExtractiveGenerator:
             raise ValueError(f"max_sentences must be at least 1, got {max_sentences}")
         if not 0.0 <= keyword_weight <= 1.0:
             raise ValueError(f"keyword_weight must be between 0 and 1, got {keyword_weight}")
-        if max_candidates < 1 or passage_words < 1 or answer_words < passage_words:
-            raise ValueError("max_candidates and passage_words must be positive, answer_words >= passage_words")
+        if max_candidates < 1 or unit_tokens < 1 or passage_words < 1 or answer_words < passage_words:
+            raise ValueError(
+                "max_candidates, unit_tokens and passage_words must be positive, answer_words >= passage_words"
+            )
         self._embedder = embedder
         self.max_sentences = max_sentences
         self.min_score = min_score
         self.margin = margin
         self.keyword_weight = keyword_weight
         self.max_candidates = max_candidates
+        self.unit_tokens = unit_tokens
         self.passage_words = passage_words
         self.answer_words = answer_words
 
@@ -169,38 +176,37 @@ class ExtractiveGenerator:
         """The candidate units of the context with their scores, best first."""
         units = _units(context)
         weights = _weights(question, units)
-        scored, _ = self._score_units(question, units, weights)
+        candidates = self._preselect(units, weights)
+        vectors = self._embed([u.text for u in candidates])
+        scored = self._score_units(candidates, vectors, self._asked(question, context), weights)
         return [ScoredSentence(u.marker, u.start, u.text, sim, cov, s) for u, sim, cov, s in scored]
 
     def select(self, question: str, context: Context) -> list[Passage]:
         """The passages of the answer, the answer first; empty when the context does not answer the question."""
         units = _units(context)
         weights = _weights(question, units)
-        scored, asked = self._score_units(question, units, weights)
-        if not scored:
+        candidates = self._preselect(units, weights)
+        if not candidates:
             return []
-        unit_similarity = {(u.marker, u.index): sim for u, sim, _, _ in scored}
         by_chunk: dict[int, list[_Unit]] = {}
         for unit in units:
             by_chunk.setdefault(unit.marker, []).append(unit)
+        vectors = self._embed([u.text for u in candidates])
+        scored = self._score_units(candidates, vectors, self._asked(question, context), weights)
+        unit_similarity = {(u.marker, u.index): sim for u, sim, _, _ in scored}
         grown: dict[tuple[int, ...], tuple[_Unit, float, list[_Unit]]] = {}
         for anchor, similarity, _, _ in scored[: self.max_sentences * 4]:
             run = self._grow(anchor, by_chunk[anchor.marker], weights)
             key = (anchor.marker, *(u.index for u in run))
             if run and key not in grown:
                 grown[key] = (anchor, similarity, run)
-        # A passage of several units is compared with the question as a whole, in one batch: "Default is
-        # 127.0.0.1:9229." alone says little, "Activate inspector on host:port. Default is 127.0.0.1:9229." says it.
-        # A FAQ's answer keeps its question's similarity: the question is what matches, the answer what it says.
-        joined = [p for a, _, p in grown.values() if len(p) > 1 and not _is_question(a)]
-        texts = list(dict.fromkeys(" ".join(u.text for u in p) for p in joined))
-        whole = dict(zip(texts, self._similarities(asked, texts), strict=True)) if texts else {}
         w = self.keyword_weight
         passages: list[Passage] = []
         for anchor, similarity, grown_units in grown.values():
-            text = " ".join(u.text for u in grown_units)
             best_unit = max(unit_similarity.get((u.marker, u.index), 0.0) for u in grown_units)
-            sim = similarity if _is_question(anchor) else max(whole.get(text, similarity), best_unit)
+            # A passage is as close to the question as its closest unit; what its neighbours add counts through its
+            # coverage. A FAQ's answer keeps its question's similarity: the question is what matches.
+            sim = similarity if _is_question(anchor) else best_unit
             coverage = _coverage(frozenset().union(*(u.covers for u in (anchor, *grown_units))), weights)
             texts_ = tuple(u.text for u in grown_units)
             passages.append(
@@ -224,33 +230,43 @@ class ExtractiveGenerator:
                 used += passage.words
         return picked
 
-    def _similarities(self, asked: NDArray[np.float32], texts: Sequence[str]) -> list[float]:
-        vectors = self._embedder.embed(list(texts), purpose="document")
-        return list(np.asarray(vectors @ asked, dtype=np.float64).tolist())
+    def _asked(self, question: str, context: Context) -> NDArray[np.float32]:
+        """The question's vector: the search's own when it is in this model's space, else embedded here."""
+        given = context.query_vector
+        if given is not None and given.model == self._embedder.info.key:
+            return given.vector
+        embedded: NDArray[np.float32] = self._embedder.embed([question], purpose="query")[0]
+        return embedded
+
+    def _embed(self, texts: Sequence[str]) -> dict[str, NDArray[np.float32]]:
+        """Each distinct text's vector, from its head, in one call (overlapping chunks repeat text). A batch costs
+        its texts times its longest text's word pieces: a sentence's first ``unit_tokens`` say what it is about,
+        and on SciFact scored as well as the whole sentence (decision 0019)."""
+        distinct = list(dict.fromkeys(texts))
+        if not distinct:
+            return {}
+        heads = [_head(text, self._embedder.counter, self.unit_tokens) for text in distinct]
+        return dict(zip(distinct, self._embedder.embed(heads, purpose="document"), strict=True))
+
+    def _preselect(self, units: Sequence[_Unit], weights: Mapping[str, float]) -> list[_Unit]:
+        return _preselect(units, weights, self.max_candidates)
 
     def _score_units(
-        self, question: str, units: Sequence[_Unit], weights: Mapping[str, float]
-    ) -> tuple[list[tuple[_Unit, float, float, float]], NDArray[np.float32]]:
-        """Candidate units with (similarity, coverage, score), best first, and the question's vector."""
-        asked = self._embedder.embed([question], purpose="query")[0]
-        candidates = [u for u in units if _is_candidate(u.text)]
-        if not candidates:
-            return [], asked
-        if len(candidates) > self.max_candidates:
-            # Order kept stable (rank, then position) so that ties go to the better-ranked chunk.
-            ranked = sorted(enumerate(candidates), key=lambda iu: (-_coverage(iu[1].covers, weights), iu[0]))
-            candidates = [u for _, u in sorted(ranked[: self.max_candidates])]
-        # Overlapping chunks repeat text: each distinct unit is embedded once.
-        texts = list(dict.fromkeys(u.text for u in candidates))
-        similarity = dict(zip(texts, self._similarities(asked, texts), strict=True))
+        self,
+        candidates: Sequence[_Unit],
+        vectors: Mapping[str, NDArray[np.float32]],
+        asked: NDArray[np.float32],
+        weights: Mapping[str, float],
+    ) -> list[tuple[_Unit, float, float, float]]:
+        """Candidate units with (similarity, coverage, score), best first."""
         w = self.keyword_weight
         scored = []
         for unit in candidates:
             coverage = _coverage(unit.covers, weights)
-            sim = similarity[unit.text]
+            sim = _cosine(vectors[unit.text], asked)
             scored.append((unit, sim, coverage, (1 - w) * sim + w * coverage))
         scored.sort(key=lambda s: (-s[3], s[0].marker, s[0].start))
-        return scored, asked
+        return scored
 
     def _grow(self, anchor: _Unit, chunk: Sequence[_Unit], weights: Mapping[str, float]) -> list[_Unit]:
         """The passage around ``anchor``: see the module's docstring, step 4."""
@@ -329,6 +345,24 @@ def _units(context: Context) -> list[_Unit]:
     return units
 
 
+def preselect(question: str, context: Context, limit: int) -> list[tuple[int, str]]:
+    """The units of the context worth embedding for ``question``, as (marker, text), in context order: see
+    ``_preselect``."""
+    units = _units(context)
+    return [(u.marker, u.text) for u in _preselect(units, _weights(question, units), limit)]
+
+
+def _preselect(units: Sequence[_Unit], weights: Mapping[str, float], limit: int) -> list[_Unit]:
+    """Those of ``units`` that can answer (``_is_candidate``), and when there are more than ``limit``, the ``limit``
+    holding the most key-term weight, the better-ranked source (then the earlier unit) first on a tie; in context
+    order. Sources come in rank order, so a unit's place in the context is its rank."""
+    candidates = [u for u in units if _is_candidate(u.text)]
+    if len(candidates) <= limit:
+        return candidates
+    ranked = sorted(enumerate(candidates), key=lambda iu: (-_coverage(iu[1].covers, weights), iu[0]))
+    return [u for _, u in sorted(ranked[:limit])]
+
+
 def _weights(question: str, units: Sequence[_Unit]) -> dict[str, float]:
     """Each key term of the question, weighted by its rarity among the context's units."""
     terms = key_terms(question) or {t: t for t in content_words(question)}
@@ -338,6 +372,16 @@ def _weights(question: str, units: Sequence[_Unit]) -> dict[str, float]:
         df = sum(term in u.covers for u in units)
         weights[term] = 1.0 + math.log((n + 1) / (df + 1))
     return weights
+
+
+def _head(text: str, counter: TokenCounter, tokens: int) -> str:
+    """``text`` cut after its first ``tokens`` word pieces."""
+    spans = counter.token_spans(text)
+    return text if len(spans) <= tokens else text[: spans[tokens - 1][1]]
+
+
+def _cosine(a: NDArray[np.float32], b: NDArray[np.float32]) -> float:
+    return float(np.dot(a, b))
 
 
 def _coverage(terms: frozenset[str], weights: Mapping[str, float]) -> float:

@@ -11,6 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal, Protocol, get_args
 
+import numpy as np
+from numpy.typing import NDArray
+
 from pgseek.db import catalog, versions
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.filters import compile_filter
@@ -30,17 +33,19 @@ from pgseek.errors import DatabaseError, QueryError
 from pgseek.filters import SearchFilter
 from pgseek.names import check_name, text_problem
 from pgseek.providers.protocols import TokenizingEmbedder
-from pgseek.search.hybrid import DEFAULT_K, reciprocal_rank_fusion
+from pgseek.search.hybrid import DEFAULT_FUSION, Fusion, FusionError
 from pgseek.terms import stem
-from pgseek.types import Hit, LegRank, ModelInfo, SearchResult, Timings
+from pgseek.types import Hit, LegRank, ModelInfo, QueryVector, SearchResult, Timings
 
 logger = logging.getLogger("pgseek.search")
 Mode = Literal["vector", "keyword", "hybrid"]
 MODES: tuple[str, ...] = get_args(Mode)
 MAX_K = 1000
+_log = logging.getLogger(__name__)
 Leg = list[tuple[ChunkRow, float]]
 """A leg's rows, best first, each with its score."""
 Legs = dict[str, Leg]
+Vector = NDArray[np.float32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +57,13 @@ class SearchOptions:
     """Drop hits scoring below this (the mode's own score: similarity, BM25 or the fused RRF score)."""
     mode: Mode = "vector"
     filter: SearchFilter | None = None
-    rrf_k: int = DEFAULT_K
-    vector_weight: float = 1.0
-    keyword_weight: float = 1.0
+    fusion: str | None = None
+    """Hybrid fusion: "rrf", "minmax" or "zscore" (search/hybrid.py). When this and the three below are all None,
+    the collection's tuned setting applies (``pgseek tune``), else the default; naming any of them sets the fusion
+    for this search alone, the default filling in the rest (RRF, k = 60, weights 1)."""
+    rrf_k: int | None = None
+    vector_weight: float | None = None
+    keyword_weight: float | None = None
     candidates: int | None = None
     """Hits each leg contributes to hybrid fusion (default: max(4k, 40))."""
     version: int | None = None
@@ -94,6 +103,7 @@ def validate(query: str, opts: SearchOptions, embedder: TokenizingEmbedder) -> N
         raise QueryError(f"min_score must be a finite number, not {opts.min_score}", field="min_score")
     if opts.candidates is not None and not opts.k <= opts.candidates <= MAX_K:
         raise QueryError(f"candidates must be between k and {MAX_K}, got {opts.candidates}", field="candidates")
+    requested_fusion(opts)
     if opts.mode != "keyword":
         tokens = len(embedder.counter.token_spans(query))
         if tokens > embedder.max_tokens:
@@ -105,6 +115,11 @@ def validate(query: str, opts: SearchOptions, embedder: TokenizingEmbedder) -> N
 
 class ModelSource(Protocol):
     async def for_model(self, info: ModelInfo) -> TokenizingEmbedder: ...
+
+
+def hybrid_depth(k: int, candidates: int | None = None) -> int:
+    """Hits each leg contributes to a hybrid search for ``k`` hits."""
+    return candidates or max(4 * k, 40)
 
 
 async def search(
@@ -120,10 +135,11 @@ async def search(
     validate(query, opts, embedder)
     started = time.perf_counter()
     where = compile_filter(opts.filter) if opts.filter is not None else NO_FILTER
-    depth = opts.k if opts.mode != "hybrid" else (opts.candidates or max(4 * opts.k, 40))
+    depth = opts.k if opts.mode != "hybrid" else hybrid_depth(opts.k, opts.candidates)
     tenant = opts.tenant or defaults.tenant
     legs: Legs
     plan: VectorPlan | None
+    vector: Vector | None
     suspect = "filters" if opts.filter is not None and not opts.filter.is_empty() else "query"
     # A value the database cannot use (out of range, unreadable as its type) came from the caller: a 422 naming it.
     async with translate_errors("searching", field=suspect):
@@ -132,6 +148,9 @@ async def search(
                 conn, opts.collection or defaults.collection, version=opts.version
             )
             table = collection.table
+            fusion = requested_fusion(opts)
+            if opts.mode == "hybrid" and fusion is None:
+                fusion = _stored_fusion(collection.fusion)
         stored = collection.model
         if stored is not None and stored.key != embedder.info.key:
             if models is None:
@@ -141,17 +160,21 @@ async def search(
                 )
             embedder = await models.for_model(stored)
         if opts.mode == "hybrid" and table is not None:
-            vector_leg, keyword_leg, plan, embedded = await _hybrid_legs(
+            vector_leg, keyword_leg, plan, embedded, vector = await _hybrid_legs(
                 pool, embedder, query, collection, table, tenant, depth, where, defaults.tuning
             )
             legs = {"vector": vector_leg, "keyword": keyword_leg}
         else:
-            legs, plan, embedded = await _separate_legs(
+            legs, plan, embedded, vector = await _separate_legs(
                 pool, embedder, query, opts.mode, collection, table, tenant, depth, where, defaults.tuning
             )
     searched = time.perf_counter()
     fewer = all(len(leg) < depth for leg in legs.values())
-    hits = _fuse(legs, opts) if opts.mode == "hybrid" else _single(legs.get(opts.mode, []), opts.mode)
+    hits = (
+        _fuse(legs, fusion or DEFAULT_FUSION, opts.k)
+        if opts.mode == "hybrid"
+        else _single(legs.get(opts.mode, []), opts.mode)
+    )
     if opts.min_score is not None:
         hits = [h for h in hits if h.score >= opts.min_score]
     done = time.perf_counter()
@@ -171,6 +194,7 @@ async def search(
         estimated_rows=plan.estimated_rows if plan else None,
         fewer_than_k=fewer,
         distance=collection.distance,
+        query_vector=None if vector is None else QueryVector(embedder.info.key, vector),
     )
 
 
@@ -203,11 +227,13 @@ async def _separate_legs(
     depth: int,
     where: Where,
     tuning: VectorTuning,
-) -> tuple[Legs, VectorPlan | None, float]:
+) -> tuple[Legs, VectorPlan | None, float, Vector | None]:
     """Vector or keyword mode (or hybrid before any vector exists): each leg on its own connection; the keyword leg
-    needs no vector, so it runs while the query is embedded. Returns the legs, the plan and when embedding ended."""
+    needs no vector, so it runs while the query is embedded. Returns the legs, the plan, when embedding ended and the
+    query's vector (None in keyword mode)."""
     legs: Legs = {}
     plan: VectorPlan | None = None
+    vector: Vector | None = None
     keyword = (
         asyncio.create_task(_keyword_leg(pool, collection, tenant, query, depth, where)) if mode != "vector" else None
     )
@@ -215,7 +241,7 @@ async def _separate_legs(
         if mode != "keyword":
             vector = (await asyncio.to_thread(embedder.embed, [query], purpose="query"))[0]
         embedded = time.perf_counter()
-        if mode != "keyword" and table is not None:
+        if vector is not None and table is not None:
             async with tenant_transaction(pool, tenant) as scope:
                 rows, plan = await vector_search(scope, table, collection, vector, k=depth, tuning=tuning, where=where)
             legs["vector"] = [(row, score(collection.distance, row.value)) for row in rows]
@@ -226,7 +252,7 @@ async def _separate_legs(
             keyword.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await keyword
-    return legs, plan, embedded
+    return legs, plan, embedded, vector
 
 
 async def _hybrid_legs(
@@ -239,7 +265,7 @@ async def _hybrid_legs(
     depth: int,
     where: Where,
     tuning: VectorTuning,
-) -> tuple[Leg, Leg, VectorPlan, float]:
+) -> tuple[Leg, Leg, VectorPlan, float, Vector]:
     """Both legs on one connection, in one read-only snapshot (decision 0008): a document being replaced is seen in
     one version by both, never old in one leg and new in the other. The keyword leg still runs while the query is
     embedded; the vector leg follows it on the same connection."""
@@ -256,7 +282,7 @@ async def _hybrid_legs(
                     keyword.result()
         rows, plan = await vector_search(scope, table, collection, vector, k=depth, tuning=tuning, where=where)
     vector_leg = [(row, score(collection.distance, row.value)) for row in rows]
-    return vector_leg, [(row, row.value) for row in keyword_rows], plan, embedded
+    return vector_leg, [(row, row.value) for row in keyword_rows], plan, embedded, vector
 
 
 async def _keyword_leg(
@@ -271,16 +297,36 @@ def _single(leg: list[tuple[ChunkRow, float]], name: str) -> list[Hit]:
     return [_hit(row, score, {name: LegRank(rank, score)}) for rank, (row, score) in enumerate(leg, 1)]
 
 
-def _fuse(legs: dict[str, list[tuple[ChunkRow, float]]], opts: SearchOptions) -> list[Hit]:
+def requested_fusion(opts: SearchOptions) -> Fusion | None:
+    """The fusion the request names, or None when it names none (the collection's setting then applies)."""
+    named = (opts.fusion, opts.rrf_k, opts.vector_weight, opts.keyword_weight)
+    if all(value is None for value in named):
+        return None
+    default = DEFAULT_FUSION
+    try:
+        return Fusion(
+            method=opts.fusion or default.method,  # type: ignore[arg-type]  # checked by Fusion itself
+            rrf_k=default.rrf_k if opts.rrf_k is None else opts.rrf_k,
+            vector_weight=default.vector_weight if opts.vector_weight is None else opts.vector_weight,
+            keyword_weight=default.keyword_weight if opts.keyword_weight is None else opts.keyword_weight,
+        )
+    except FusionError as exc:
+        raise QueryError(str(exc), field=exc.field) from None
+
+
+def _stored_fusion(stored: dict[str, Any] | None) -> Fusion:
+    if stored is None:
+        return DEFAULT_FUSION
+    try:
+        return Fusion.from_json(stored)
+    except (FusionError, TypeError) as exc:  # edited by hand into something unusable: search on, as if never tuned
+        _log.warning("ignoring the collection's stored fusion setting (%s); using the default", exc)
+        return DEFAULT_FUSION
+
+
+def _fuse(legs: dict[str, list[tuple[ChunkRow, float]]], fusion: Fusion, k: int) -> list[Hit]:
     rows = {row.chunk_id: row for leg in legs.values() for row, _ in leg}
-    fused = reciprocal_rank_fusion(
-        {name: [(row.chunk_id, score) for row, score in leg] for name, leg in legs.items()},
-        k=opts.rrf_k,
-        weights={
-            name: w for name, w in (("vector", opts.vector_weight), ("keyword", opts.keyword_weight)) if name in legs
-        },
-        limit=opts.k,
-    )
+    fused = fusion.fuse({name: [(row.chunk_id, score) for row, score in leg] for name, leg in legs.items()}, limit=k)
     return [_hit(rows[f.key], f.score, f.legs) for f in fused]
 
 
