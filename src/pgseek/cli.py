@@ -35,6 +35,7 @@ from pgseek.cli_common import open_seek as _seek
 from pgseek.cli_common import run as _run
 from pgseek.cli_common import settings_from as _settings
 from pgseek.cli_manage import collections_app, documents_app
+from pgseek.cli_models import models_app
 from pgseek.errors import IngestInterruptedError
 from pgseek.filters import build_filter
 from pgseek.types import Answer, AnswerDelta, IngestReport, SearchResult, Timings, page_label
@@ -50,6 +51,7 @@ keys_app = typer.Typer(help="API keys of the HTTP service (each maps to one tena
 app.add_typer(keys_app, name="keys")
 app.add_typer(collections_app, name="collections")
 app.add_typer(documents_app, name="documents")
+app.add_typer(models_app, name="models")
 # The pool logs each failed reconnection attempt; the command's own one-line error says what happened instead.
 logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 
