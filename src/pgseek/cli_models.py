@@ -69,7 +69,7 @@ def models_list(collection: CollectionOpt = None, json_out: JsonOpt = False) -> 
     if json_out:
         _json([_version_json(v) for v in found])
         return
-    table = Table("id", "state", "chunking", "documents", "chunks", "index", "precision", "model")
+    table = Table("id", "state", "chunking", "documents", "chunks", "index", "model", "dims", "precision")
     for v in found:
         live = v.state != "retired"
         table.add_row(
@@ -79,8 +79,9 @@ def models_list(collection: CollectionOpt = None, json_out: JsonOpt = False) -> 
             f"{v.documents_done}/{v.documents_total}" if live else "-",
             str(v.chunks) if live else "-",
             "ready" if v.index_ready else "-",
+            v.model,
+            str(v.dimensions),
             v.precision,
-            f"{v.model} ({v.dimensions}d)",
         )
     out.print(table)
 
