@@ -267,16 +267,21 @@ def _backfill_progress(enabled: bool) -> Iterator[Callable[[BackfillProgress], N
 
 
 def _progress_lines() -> Callable[[BackfillProgress], None]:
-    last: list[Any] = [0.0, ""]  # when the last line was printed, and its stage
+    # When the last line was printed, its stage, and the documents done before this run (a resumed backfill's pace
+    # counts only what this run writes).
+    last: list[Any] = [0.0, "", None]
 
     def update(p: BackfillProgress) -> None:
+        if last[2] is None:
+            last[2] = p.documents_done
         now = time.monotonic()
         if p.stage == last[1] and now - last[0] < LOG_EVERY_S:
             return
-        last[:] = [now, p.stage]
-        remaining = p.documents_total - p.documents_done
-        per_doc = p.seconds / p.documents_done if p.documents_done else 0.0
-        eta = f", about {remaining * per_doc:.0f}s left" if p.stage == "embedding" and per_doc else ""
+        last[:2] = [now, p.stage]
+        written = p.documents_done - last[2]
+        eta = ""
+        if p.stage == "embedding" and written > 0:
+            eta = f", about {(p.documents_total - p.documents_done) * p.seconds / written:.0f}s left"
         err.print(
             f"version {p.version} {p.stage}: {p.documents_done}/{p.documents_total} documents, {p.chunks_written} "
             f"chunks written, {p.rate:.0f} chunks/s{eta}",
