@@ -83,8 +83,12 @@ class Backfills:
         log.info("backfill started", extra={"fields": fields})
         try:
             report = await self._seek.models.backfill(job.collection, job.version, progress=job.record)
-        except ConflictError as exc:  # another process runs it, or it stopped being a candidate
+        except ConflictError as exc:
+            # Another process runs it (its status comes from the database), or it stopped being a candidate (its
+            # state says so): either way this process has no run of its own to show.
             job.error = str(exc)
+            if self._jobs.get(job.version) is job:
+                del self._jobs[job.version]
             log.info("backfill not run here", extra={"fields": {**fields, "reason": str(exc)}})
         except PgseekError as exc:
             job.error = str(exc)
