@@ -29,6 +29,7 @@ from rich.table import Table
 from pgseek.cli_common import CollectionOpt, JsonOpt, TenantOpt, err, fail, open_seek, out
 
 if TYPE_CHECKING:  # the facade loads where a command runs (decision 0015)
+    from pgseek.seek import Seek
     from pgseek.versions.backfill import BackfillProgress, BackfillReport
     from pgseek.versions.compare import Comparison
     from pgseek.versions.manage import VersionInfo
@@ -217,9 +218,9 @@ def _report(report: BackfillReport) -> dict[str, Any]:
     return {"backfill": asdict(report)}
 
 
-def _run_backfill(seek: Any, collection: str | None, version: int, json_out: bool) -> BackfillReport:
+def _run_backfill(seek: Seek, collection: str | None, version: int, json_out: bool) -> BackfillReport:
     with _backfill_progress(enabled=not json_out) as on_progress:
-        report: BackfillReport = seek.models.backfill(collection, version, progress=on_progress)
+        report = seek.models.backfill(collection, version, progress=on_progress)
     if not json_out:
         out.print(
             f"version {report.version} backfilled: {report.documents_written} documents and {report.chunks_written} "
