@@ -35,6 +35,7 @@ from pgseek.cli_common import open_seek as _seek
 from pgseek.cli_common import run as _run
 from pgseek.cli_common import settings_from as _settings
 from pgseek.cli_manage import collections_app, documents_app
+from pgseek.cli_models import models_app
 from pgseek.cli_ops import doctor, maintain
 from pgseek.errors import IngestInterruptedError
 from pgseek.filters import build_filter
@@ -53,6 +54,7 @@ app.add_typer(collections_app, name="collections")
 app.add_typer(documents_app, name="documents")
 app.command()(doctor)
 app.command()(maintain)
+app.add_typer(models_app, name="models")
 # The pool logs each failed reconnection attempt; the command's own one-line error says what happened instead.
 logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 

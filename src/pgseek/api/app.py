@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,9 +13,10 @@ from fastapi_offline import FastAPIOffline
 
 from pgseek import __version__
 from pgseek.api import errors
+from pgseek.api.backfills import Backfills
 from pgseek.api.middleware import BodyLimit, RequestObserver
 from pgseek.api.observability import Metrics
-from pgseek.api.routes import ask, collections, documents, health, operations, search, web
+from pgseek.api.routes import ask, collections, documents, health, operations, search, versions, web
 from pgseek.config import Settings
 from pgseek.providers.protocols import TokenizingEmbedder
 from pgseek.seek import AsyncSeek
@@ -33,6 +35,7 @@ def create_app(settings: Settings | None = None, *, embedder: TokenizingEmbedder
     migrations and loads the embedding model (or takes ``embedder``, already loaded); shutdown closes the pool."""
     settings = settings or Settings()
     core = AsyncSeek(settings, embedder=embedder)
+    backfills = Backfills(core)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -42,9 +45,14 @@ def create_app(settings: Settings | None = None, *, embedder: TokenizingEmbedder
         # Loaded before the first request: /readyz reports it, and no request pays the seconds it takes.
         model = (await core.embedder()).info
         log.info("ready", extra={"fields": {"model": model.name, "dimensions": model.dimensions}})
+        # A candidate whose backfill stopped (this server restarted, a backfill process was killed) carries on here;
+        # looked for in the background, so that startup does not wait on counting every version's documents.
+        resuming = asyncio.create_task(backfills.resume_stopped(), name="resume-backfills")
         try:
             yield
         finally:
+            resuming.cancel()
+            await backfills.close()
             await core.close()
 
     app = FastAPIOffline(
@@ -57,9 +65,10 @@ def create_app(settings: Settings | None = None, *, embedder: TokenizingEmbedder
         favicon_url="/static/favicon.svg",
     )
     app.state.seek = core
+    app.state.backfills = backfills
     app.state.metrics = metrics = Metrics()
     errors.install(app)
-    for module in (health, collections, documents, search, ask, operations, web):
+    for module in (health, collections, documents, versions, search, ask, operations, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(packages=[("pgseek.api", "static")]), name="static")
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)

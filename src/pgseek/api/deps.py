@@ -8,6 +8,7 @@ from typing import Annotated, cast
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from pgseek.api.backfills import Backfills
 from pgseek.api.observability import Metrics, current_request
 from pgseek.api.schemas import NAME_PATTERN
 from pgseek.errors import AuthenticationError
@@ -23,8 +24,13 @@ def get_metrics(request: Request) -> Metrics:
     return cast(Metrics, request.app.state.metrics)
 
 
+def get_backfills(request: Request) -> Backfills:
+    return cast(Backfills, request.app.state.backfills)
+
+
 SeekDep = Annotated[AsyncSeek, Depends(get_seek)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+BackfillsDep = Annotated[Backfills, Depends(get_backfills)]
 
 _bearer = HTTPBearer(
     auto_error=False,

@@ -25,6 +25,8 @@ from pgseek.types import (
     SearchResult,
     StoredDocument,
 )
+from pgseek.versions.compare import Comparison
+from pgseek.versions.manage import VersionInfo
 
 Scalar = str | int | float | bool | None
 # Names: 1 to 200 characters, not blank, no control characters (pgseek.names checks the same, for every caller).
@@ -440,3 +442,140 @@ class DoctorPublic(BaseModel):
     @classmethod
     def of(cls, report: DoctorReport) -> DoctorPublic:
         return cls.model_validate(report.to_json())
+
+
+# --- embedding versions (operator key; decision 0022) ------------------------------------------------------------
+
+
+class VersionCreate(_Request):
+    """A candidate version: what is left out stays as the active version has it (the server's embedding settings for
+    a ``provider`` or ``model`` given without the other)."""
+
+    provider: str | None = Field(default=None, min_length=1, max_length=200, pattern=NAME_PATTERN)
+    model: str | None = Field(default=None, min_length=1, max_length=500, pattern=NAME_PATTERN)
+    precision: Literal["auto", "float32", "float16"] | None = Field(
+        default=None, description="Storage of the vectors: float32 (vector) or float16 (halfvec); auto by width."
+    )
+    chunk_tokens: int | None = Field(default=None, ge=16, le=8192, strict=True)
+    chunk_overlap: int | None = Field(default=None, ge=0, le=4095, strict=True)
+
+
+class BackfillPublic(BaseModel):
+    """A backfill this server process runs (or ran since it started): its progress, rate and time left."""
+
+    stage: str = Field(description="embedding, indexing, done or failed.")
+    documents_done: int
+    documents_total: int
+    chunks_written: int = Field(description="Chunks written by this run.")
+    seconds: float
+    rate: float = Field(description="Chunks written per second by this run.")
+    eta_seconds: float | None = Field(description="Time left at this run's pace; null until it can be told.")
+    error: str | None = Field(description="Why the run stopped, when it failed.")
+
+
+class VersionPublic(BaseModel):
+    """An embedding version of a collection: its model, chunking and state, and how far its backfill is (over every
+    tenant's documents: the operator's view)."""
+
+    id: int
+    collection: str
+    state: str = Field(description="candidate, active, previous or retired.")
+    provider: str
+    model: str
+    model_version: str
+    dimensions: int
+    precision: str
+    chunk_tokens: int
+    chunk_overlap: int
+    created_at: datetime
+    activated_at: datetime | None
+    retired_at: datetime | None
+    backfilled_at: datetime | None
+    documents_total: int
+    documents_done: int
+    chunks: int
+    backfill_running: bool = Field(description="Some process holds the version's backfill lock now.")
+    backfill_stopped: bool = Field(description="A candidate whose backfill neither finished nor runs: resume it.")
+    index_ready: bool
+    comparison: dict[str, Any] | None = Field(description="The last comparison with the active version.")
+    backfill: BackfillPublic | None = Field(
+        default=None, description="Progress of a backfill this server runs; null when it runs none for the version."
+    )
+
+    @classmethod
+    def of(cls, info: VersionInfo, backfill: BackfillPublic | None = None) -> VersionPublic:
+        fields = {name: getattr(info, name) for name in cls.model_fields if name != "backfill"}
+        return cls(**fields, backfill=backfill)
+
+
+class VersionsPublic(BaseModel):
+    versions: list[VersionPublic]
+
+
+class CompareRequest(_Request):
+    dataset: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4096,
+        pattern=NO_NUL_PATTERN,
+        description="A golden-set .jsonl file or a BEIR folder on the server, whose documents are in the collection.",
+    )
+    mode: Mode = "vector"
+    split: str = Field(default="test", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+    sample: int = Field(default=50, ge=0, le=1000, strict=True, description="Recent searches replayed on both.")
+    tolerance: float | None = Field(default=None, ge=0, le=1, description="nDCG@10 the candidate may lose (0.01).")
+    tenant: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=NAME_PATTERN,
+        description="Whose documents the dataset's ids name (default: the server's PGSEEK_TENANT).",
+    )
+
+
+class ComparedSide(BaseModel):
+    version: int
+    ndcg_at_10: float | None
+    recall_at_100: float | None
+    p50_ms: float
+    p99_ms: float
+
+
+class ComparisonPublic(BaseModel):
+    """Both versions on the dataset and on recent searches, and the verdict (stored on the candidate)."""
+
+    collection: str
+    mode: str
+    active: ComparedSide
+    candidate: ComparedSide
+    dataset: str | None
+    queries: int
+    recent_queries: int
+    top10_overlap: float | None
+    verdict: str
+    better: bool | None = Field(description="Within the tolerance or better: true; worse: false; no dataset: null.")
+    tolerance: float
+
+    @classmethod
+    def of(cls, c: Comparison, mode: str) -> ComparisonPublic:
+        def side(s: Any) -> ComparedSide:
+            return ComparedSide.model_validate(s, from_attributes=True)
+
+        return cls(
+            collection=c.collection,
+            mode=mode,
+            active=side(c.active),
+            candidate=side(c.candidate),
+            dataset=c.dataset,
+            queries=c.queries,
+            recent_queries=c.recent_queries,
+            top10_overlap=c.top10_overlap,
+            verdict=c.verdict,
+            better=c.better,
+            tolerance=c.tolerance,
+        )
+
+
+class ActivateRequest(_Request):
+    force: bool = Field(default=False, description="Activate without a comparison, or one that found it worse.")
+    tolerance: float | None = Field(default=None, ge=0, le=1, description="nDCG@10 the candidate may lose (0.01).")

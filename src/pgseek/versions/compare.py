@@ -116,18 +116,28 @@ async def compare(
     sides: dict[int, dict[str, list[float]]] = {
         v: {"ndcg": [], "recall": [], "ms": []} for v in (active.id, candidate.id)
     }
+    # Untimed: the first search of a version loads its model and warms its index, which is not the version's
+    # speed. Then the order alternates from one query to the next, so that neither version always goes first.
+    warm = next(iter(dataset.queries.values()), None) if dataset else (recent[0][1] if recent else None)
+    if warm is not None:
+        for version in (active.id, candidate.id):
+            await _ranked(search, warm, version, collection, tenant, mode, 10)
+
+    def order(i: int) -> tuple[int, int]:
+        return (active.id, candidate.id) if i % 2 == 0 else (candidate.id, active.id)
+
     if dataset is not None:
-        for qid, text in dataset.queries.items():
-            for version in (active.id, candidate.id):
+        for i, (qid, text) in enumerate(dataset.queries.items()):
+            for version in order(i):
                 ranked, ms = await _ranked(search, text, version, collection, tenant, mode, DEPTH)
                 sides[version]["ndcg"].append(ndcg_at_k(ranked, dataset.qrels[qid], 10))
                 sides[version]["recall"].append(recall_at_k(ranked, dataset.qrels[qid], DEPTH))
                 sides[version]["ms"].append(ms)
             step()
     overlaps: list[float] = []
-    for who, text, recent_mode in recent:
+    for i, (who, text, recent_mode) in enumerate(recent):
         tops = []
-        for version in (active.id, candidate.id):
+        for version in order(i):
             ranked, ms = await _ranked(search, text, version, collection, who, recent_mode, 10)
             sides[version]["ms"].append(ms)
             tops.append(set(ranked[:10]))
