@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -97,16 +100,19 @@ async def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str,
             added = await seek.models.add(COLLECTION, chunk_tokens=args.chunk_tokens, chunk_overlap=args.chunk_overlap)
             clients.start()
             began = time.perf_counter()
-            report = await seek.models.backfill(COLLECTION, added.id)
+            if args.in_process:
+                report = asdict(await seek.models.backfill(COLLECTION, added.id))
+            else:
+                report = await _backfill_process(home, added.id)
             backfill_s = time.perf_counter() - began
             await clients.stop()
             during = (list(clients.latencies), list(clients.failures))
-            embed_s = report.seconds - report.index_seconds
-            figures["backfill chunks"] = report.chunks_written
-            figures["backfill chunks/s"] = report.chunks_written / embed_s if embed_s > 0 else 0.0
-            figures["backfill index s"] = report.index_seconds
+            embed_s = report["seconds"] - report["index_seconds"]
+            figures["backfill chunks"] = report["chunks_written"]
+            figures["backfill chunks/s"] = report["chunks_written"] / embed_s if embed_s > 0 else 0.0
+            figures["backfill index s"] = report["index_seconds"]
             figures["backfill s"] = backfill_s
-            print(f"backfilled {report.chunks_written:,} chunks in {backfill_s:.0f} s", flush=True)
+            print(f"backfilled {report['chunks_written']:,} chunks in {backfill_s:.0f} s", flush=True)
 
             comparison = await seek.models.compare(common.SCIFACT, collection=COLLECTION, sample=50)
             print(comparison.verdict, flush=True)
@@ -171,8 +177,38 @@ async def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str,
     meta["dataset"] = f"BEIR SciFact corpus ({len(docs):,} documents), test queries for search and comparison"
     meta["verdict"] = comparison.verdict
     meta["failures"] = sorted(set(idle[1] + during[1] + switch[1]))[:10]
-    meta["settings"] = {"clients": args.clients, "chunk_tokens": args.chunk_tokens, "idle_seconds": args.idle}
+    meta["settings"] = {
+        "clients": args.clients,
+        "chunk_tokens": args.chunk_tokens,
+        "idle_seconds": args.idle,
+        "backfill": "in the searching process" if args.in_process else "pgseek models backfill, a niced process",
+    }
     return rows, meta
+
+
+async def _backfill_process(home: Path, version: int) -> dict[str, Any]:
+    """``pgseek models backfill`` in a process of its own, as ``pgseek models add`` starts it (niced by
+    PGSEEK_BACKFILL_NICE): its report."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pgseek",
+        "models",
+        "backfill",
+        "--collection",
+        COLLECTION,
+        "--version",
+        str(version),
+        "--json",
+        env={**os.environ, "PGSEEK_HOME": str(home)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"the backfill process failed: {stderr.decode(errors='replace')}")
+    report: dict[str, Any] = json.loads(stdout.decode().strip().splitlines()[-1])["backfill"]
+    return report
 
 
 async def _first_search_on(seek: Any, version: int, query: str, since: float) -> float:
@@ -196,6 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", type=float, default=20.0, help="seconds of idle searching (default 20)")
     parser.add_argument("--chunk-tokens", type=int, default=128, help="the candidate's chunk size (default 128)")
     parser.add_argument("--chunk-overlap", type=int, default=16, help="the candidate's overlap (default 16)")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="backfill in the searching process (as the HTTP service does) instead of a niced process of its own",
+    )
     args = parser.parse_args(argv)
     rows, meta = asyncio.run(run(args))
     searches = [r for r in rows if str(r["what"]).startswith("search")]

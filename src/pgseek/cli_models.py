@@ -26,7 +26,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from pgseek.cli_common import CollectionOpt, JsonOpt, TenantOpt, err, fail, open_seek, out
+from pgseek.cli_common import CollectionOpt, JsonOpt, TenantOpt, err, fail, open_seek, out, settings_from
 
 if TYPE_CHECKING:  # the facade loads where a command runs (decision 0015)
     from pgseek.seek import Seek
@@ -207,6 +207,12 @@ def _start_background(collection: str, version: int, log: Path) -> int:
 def models_backfill(collection: CollectionOpt = None, version: VersionOpt = None, json_out: JsonOpt = False) -> None:
     """Run, or resume, a candidate's backfill here to its end (index included), with a progress bar. A backfill
     killed at any point (kill -9 too) resumes where it stopped, writing no document twice."""
+    # A lower priority, taken before any thread starts (Linux gives each thread its own, inherited when it is
+    # created): a search served from this machine takes the CPU first, and the backfill uses what is left
+    # (bench/bench_versions.py measures both).
+    nice = settings_from().backfill_nice
+    if nice and hasattr(os, "nice"):
+        os.nice(nice)
     with open_seek() as seek:
         chosen = version if version is not None else seek.models.status(collection).id
         report = _run_backfill(seek, collection, chosen, json_out)

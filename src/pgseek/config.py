@@ -111,6 +111,15 @@ class Settings(BaseSettings):
         le=3650,
         description="Days a searched query's text is kept for comparing embedding versions (0: none is recorded).",
     )
+    backfill_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description=(
+            "Niceness of a `pgseek models backfill` process (what `models add` starts): searches on the same "
+            "machine keep the CPU first. 0: none."
+        ),
+    )
     max_file_bytes: int = Field(
         default=100 * 1024 * 1024,
         ge=1,
