@@ -57,7 +57,11 @@ def test_progress_moves_with_each_model_batch(small_batches: Settings, embedder:
 def _stored(url: str, collection: str) -> tuple[set[str], int]:
     """External ids stored in the collection, and how many of its documents lack a chunk or a chunk its vector."""
     with psycopg.connect(url, autocommit=True) as conn:
-        (table,) = conn.execute("SELECT table_name FROM embedding_models").fetchone() or ("",)
+        active = (
+            "SELECT v.table_name FROM embedding_versions v JOIN collections c ON c.id = v.collection_id "
+            "WHERE v.state = 'active' AND c.name = %s"
+        )
+        (table,) = conn.execute(active, (collection,)).fetchone() or ("",)
         ids = {
             str(r[0])
             for r in conn.execute(
@@ -66,9 +70,11 @@ def _stored(url: str, collection: str) -> tuple[set[str], int]:
             )
         }
         row = conn.execute(
-            "SELECT count(*) FROM documents d WHERE NOT EXISTS (SELECT FROM chunks c WHERE c.document_id = d.id)"
-            f" OR EXISTS (SELECT FROM chunks c WHERE c.document_id = d.id AND NOT EXISTS"
-            f" (SELECT FROM {table} e WHERE e.chunk_id = c.id))"
+            "SELECT count(*) FROM documents d WHERE d.collection_id = (SELECT id FROM collections WHERE name = %s)"
+            " AND (NOT EXISTS (SELECT FROM chunks c WHERE c.document_id = d.id)"
+            " OR EXISTS (SELECT FROM chunks c WHERE c.document_id = d.id AND NOT EXISTS"
+            f" (SELECT FROM {table} e WHERE e.chunk_id = c.id)))",
+            (collection,),
         ).fetchone()
     return ids, int(row[0]) if row else -1
 

@@ -48,8 +48,8 @@ def _state(url: str) -> dict[str, int | bool]:
             assert row is not None
             return int(row[0])
 
-        (table,) = conn.execute("SELECT table_name FROM embedding_models").fetchone() or ("",)
-        assert re.fullmatch(r"embeddings_\d+", str(table))
+        (table,) = conn.execute("SELECT table_name FROM embedding_versions WHERE state = 'active'").fetchone() or ("",)
+        assert re.fullmatch(r"embeddings_v\d+", str(table))
         valid = conn.execute(
             "SELECT x.indisvalid FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE i.relname = %s",
             (f"{table}_hnsw_cosine",),
