@@ -11,14 +11,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pgseek.db import catalog, versions
+from pgseek.db import versions
 from pgseek.db.connect import Pool, translate_errors
+from pgseek.db.versions import Version
 from pgseek.errors import ConflictError
 from pgseek.evaluate.datasets import EvalDataset, load_beir, load_golden
 from pgseek.evaluate.metrics import dedupe_documents, mean, ndcg_at_k, percentile, recall_at_k
 from pgseek.search.engine import Mode, SearchOptions
 from pgseek.types import SearchResult
-from pgseek.versions.manage import DEFAULT_TOLERANCE, VersionInfo, list_versions, version_info
+from pgseek.versions.manage import DEFAULT_TOLERANCE, pick, versions_of
 
 Search = Callable[[str, SearchOptions], Awaitable[SearchResult]]
 """Runs one search of one version (``SearchOptions.version`` set) with that version's model."""
@@ -98,12 +99,14 @@ async def compare(
 ) -> Comparison:
     """Run the comparison and store it on the candidate. ``tenant``: whose documents the dataset's judgments name
     (recent searches each run as their own tenant)."""
-    candidate = await version_info(pool, collection, candidate_id)
-    active = next(v for v in await _versions(pool, collection) if v.state == "active")
+    async with translate_errors("reading embedding versions"):
+        found = await versions_of(pool, collection)
+    candidate = pick(found, collection, candidate_id, ("candidate", "active"))
+    active = pick(found, collection, None, ("active",))
     if candidate.id == active.id:
         raise ConflictError(f"collection {collection!r} has no candidate version to compare with the active one")
     async with translate_errors("reading recent searches"), pool.connection() as conn:
-        recent = await versions.recent_queries(conn, await _collection_id(pool, collection), sample)
+        recent = await versions.recent_queries(conn, active.collection_id, sample)
     planned = (len(dataset.queries) if dataset else 0) + len(recent)
     done = 0
 
@@ -158,15 +161,6 @@ async def compare(
     return result
 
 
-async def _versions(pool: Pool, collection: str) -> list[VersionInfo]:
-    return await list_versions(pool, collection)
-
-
-async def _collection_id(pool: Pool, collection: str) -> int:
-    async with pool.connection() as conn:
-        return (await catalog.get_collection(conn, collection)).id
-
-
 async def _ranked(
     search: Search, text: str, version: int, collection: str, tenant: str, mode: str, k: int
 ) -> tuple[list[str], float]:
@@ -190,8 +184,8 @@ def _side(version: int, figures: dict[str, list[float]]) -> Side:
 
 def _verdict(
     collection: str,
-    active: VersionInfo,
-    candidate: VersionInfo,
+    active: Version,
+    candidate: Version,
     sides: dict[int, dict[str, list[float]]],
     *,
     dataset: EvalDataset | None,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pgseek.config import Settings
-from pgseek.db import catalog, versions
+from pgseek.db import versions
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.search import VectorTuning
 from pgseek.embedding import Embedders
@@ -136,10 +136,11 @@ class AsyncModels:
         tuning = VectorTuning(s.ef_search, s.max_scan_tuples, s.exact_search_below)
         defaults = engine.Defaults(s.collection, s.tenant, tuning)
 
+        # The engine reads each version's model with the version and switches to it: one embedder to start from.
+        embedder, _ = await self._embedders.for_collection(pool, name)
+
         async def search(text: str, opts: SearchOptions) -> SearchResult:
-            assert opts.version is not None
-            embedder = await self._embedders.for_model(await self._model_of(pool, name, opts.version))
-            return await run_search(pool, embedder, text, opts, defaults)
+            return await run_search(pool, embedder, text, opts, defaults, self._embedders)
 
         return await compare(
             pool,
@@ -153,14 +154,6 @@ class AsyncModels:
             candidate_id=version,
             progress=progress,
         )
-
-    async def _model_of(self, pool: Pool, name: str, version_id: int) -> ModelInfo:
-        async with pool.connection() as conn:
-            found = await catalog.get_collection(conn, name, version=version_id)
-            version = await versions.get_version(conn, version_id)
-        if version is None or found.version_id is None:
-            raise NotFoundError(f"collection {name!r} has no embedding version {version_id}")
-        return version.model
 
     async def activate(
         self,

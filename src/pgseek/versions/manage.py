@@ -88,7 +88,7 @@ async def _info(pool: Pool, version: Version) -> VersionInfo:
     )
 
 
-async def _all(pool: Pool, collection: str) -> list[Version]:
+async def versions_of(pool: Pool, collection: str) -> list[Version]:
     check_name(collection, field="collection", what="collection name")
     async with pool.connection() as conn:
         await catalog.get_collection(conn, collection)  # NotFoundError naming it when it does not exist
@@ -97,16 +97,17 @@ async def _all(pool: Pool, collection: str) -> list[Version]:
 
 async def list_versions(pool: Pool, collection: str) -> list[VersionInfo]:
     async with translate_errors("listing embedding versions"):
-        return [await _info(pool, v) for v in await _all(pool, collection)]
+        return [await _info(pool, v) for v in await versions_of(pool, collection)]
 
 
 async def version_info(pool: Pool, collection: str, version_id: int | None = None) -> VersionInfo:
     """One version (by default the candidate, else the active one) with its backfill's progress."""
     async with translate_errors("reading an embedding version"):
-        return await _info(pool, _pick(await _all(pool, collection), collection, version_id, ("candidate", "active")))
+        found = await versions_of(pool, collection)
+        return await _info(pool, pick(found, collection, version_id, ("candidate", "active")))
 
 
-def _pick(found: list[Version], collection: str, version_id: int | None, states: tuple[str, ...]) -> Version:
+def pick(found: list[Version], collection: str, version_id: int | None, states: tuple[str, ...]) -> Version:
     if version_id is not None:
         for v in found:
             if v.id == version_id:
@@ -179,7 +180,7 @@ async def activate(
     exists, and, unless ``force``, without a comparison or when the comparison found it worse than the active
     version by more than ``tolerance`` nDCG@10."""
     async with translate_errors("activating an embedding version"):
-        chosen = _pick(await _all(pool, collection), collection, version_id, ("candidate",))
+        chosen = pick(await versions_of(pool, collection), collection, version_id, ("candidate",))
         versions.require_states(chosen, ["candidate"], "activated")
         async with pool.connection() as conn, conn.transaction():
             await versions.lock_collection_versions(conn, chosen.collection_id)
@@ -234,8 +235,8 @@ async def rollback(pool: Pool, collection: str) -> VersionInfo:
     """Make the previous version active again in one transaction; the active one becomes the previous (so that
     another rollback rolls forward)."""
     async with translate_errors("rolling back an embedding version"):
-        found = await _all(pool, collection)
-        collection_id = _pick(found, collection, None, ("active",)).collection_id
+        found = await versions_of(pool, collection)
+        collection_id = pick(found, collection, None, ("active",)).collection_id
         async with pool.connection() as conn, conn.transaction():
             await versions.lock_collection_versions(conn, collection_id)
             live = {v.state: v for v in await versions.live_versions(conn, collection_id)}
@@ -254,7 +255,7 @@ async def retire(pool: Pool, collection: str, version_id: int | None = None) -> 
     """Retire the previous version (or ``version_id``, a previous or candidate one): drop its table and delete its
     chunks. The active version cannot be retired."""
     async with translate_errors("retiring an embedding version"):
-        chosen = _pick(await _all(pool, collection), collection, version_id, ("previous",))
+        chosen = pick(await versions_of(pool, collection), collection, version_id, ("previous",))
         versions.require_states(chosen, ["previous", "candidate"], "retired")
         async with pool.connection() as conn, conn.transaction():
             await versions.lock_collection_versions(conn, chosen.collection_id)
