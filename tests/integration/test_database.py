@@ -6,6 +6,8 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -14,6 +16,7 @@ import pytest
 from pgseek.db.connect import check_pgvector, prepare_database
 from pgseek.db.migrate import available, migrate
 from pgseek.errors import MigrationError, PgvectorMissingError
+from tests.outage import own_server
 
 
 def test_migrations_twice_change_nothing(database_url: str) -> None:
@@ -120,3 +123,27 @@ def test_two_processes_start_the_embedded_server_at_once(tmp_path: Path) -> None
     )
     assert stop.stdout.strip() == "stopped", stop.stderr
     assert not (home / "pgdata" / "postmaster.pid").exists()
+
+
+def test_a_start_waits_for_a_killed_postmaster_to_be_reaped(tmp_path: Path) -> None:
+    """Right after kill -9 the postmaster is a zombie until its parent reaps it; a start in that window once returned
+    the dead server's address without starting one. The zombie here is a child of this test, reaped on purpose."""
+    with own_server(tmp_path) as server:
+        pid_file = server.data_dir / "postmaster.pid"
+        stale = pid_file.read_text().splitlines()
+        server.stop()
+        zombie = subprocess.Popen(["true"])
+        while Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z":
+            time.sleep(0.01)
+        pid_file.write_text("\n".join([str(zombie.pid), *stale[1:]]) + "\n")
+
+        started: dict[str, str] = {}
+        starting = threading.Thread(target=lambda: started.setdefault("url", server.start()))
+        starting.start()
+        starting.join(timeout=1.0)
+        zombie.wait()  # the parent reaps it at last
+        starting.join(timeout=120)
+
+        assert server.status().pid not in (None, zombie.pid)
+        with psycopg.connect(started["url"]) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,8 @@ from typing import Any
 from pgseek.errors import ConfigurationError, DatabaseError, DatabaseUnavailableError
 
 _MARKER = "# pgseek settings"
+# How long a start waits for a killed postmaster to be reaped (see _await_reaped).
+REAP_WAIT_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,7 @@ class EmbeddedServer:
             return running
         pgserver = _pgserver()
         with self._locked():
+            self._await_reaped()
             try:
                 server = pgserver.get_server(self.data_dir, cleanup_mode=None, start=False)
                 server.ensure_pgdata_inited()
@@ -81,6 +85,27 @@ class EmbeddedServer:
                 raise DatabaseUnavailableError(
                     f"could not start the embedded PostgreSQL in {self.data_dir}: {exc}\n{tail}"
                 ) from exc
+
+    def _await_reaped(self) -> None:
+        """Wait until a postmaster killed with -9 is gone for good, not just dead.
+
+        Until its parent reaps it, a dead postmaster is a zombie whose pid still exists: pgserver then takes it for a
+        live server and returns at once without starting one (seen under load, where the reaping lags by seconds).
+        Removing its pid file instead would also remove PostgreSQL's own guard against orphaned backends still
+        attached to the old shared memory, so this waits, and says so when the wait is too long.
+        """
+        lines = self._postmaster_lines()
+        if not lines or not lines[0].strip().isdigit():
+            return
+        pid = int(lines[0])
+        deadline = time.monotonic() + REAP_WAIT_S
+        while _zombie(pid):
+            if time.monotonic() > deadline:
+                raise DatabaseUnavailableError(
+                    f"the embedded PostgreSQL's previous postmaster (pid {pid}) has exited but its parent has not "
+                    f"reaped it after {REAP_WAIT_S:.0f} s; try again, or stop the process that started it"
+                )
+            time.sleep(0.05)
 
     def _running_uri(self) -> str | None:
         """The URI of a server that runs with pgseek's settings already, read from its files: the common case of a
