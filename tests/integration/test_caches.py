@@ -182,9 +182,14 @@ async def test_redis_killed_under_load_fails_no_search(settings: Settings, local
                     except BaseException as exc:  # the test counts every failure, of any kind
                         failures.append(exc)
 
-            await asyncio.gather(*(client(n, 10) for n in range(4)))
-            assert "hit" in outcomes
-            redis.stop()
+            async def kill_when_hitting() -> None:
+                while "hit" not in outcomes and len(outcomes) + len(failures) < 80:
+                    await asyncio.sleep(0.005)
+                redis.stop()  # with searches in flight: some are between their Redis calls
+
+            await asyncio.gather(kill_when_hitting(), *(client(n, 20) for n in range(4)))
+            assert failures == [] and "hit" in outcomes
+            assert outcomes[-1] != "hit"  # killed before the last search of the load
             outcomes.clear()
             await asyncio.gather(*(client(n, 15) for n in range(4)))
             assert failures == []
