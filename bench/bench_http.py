@@ -2,6 +2,7 @@
 
     python bench/bench_http.py            # SciFact corpus (5,183 documents), 30 s per endpoint, 16 clients
     python bench/bench_http.py --quick    # first 300 documents, 5 s per endpoint: checks that the benchmark runs
+    python bench/bench_http.py --caches compare --endpoints search   # hybrid search, caches off then on (Zipf)
 
 The corpus is ingested with the library into a fresh home (collection ``bench_http``, tenant ``bench``), an API key
 is made for the tenant, then ``pgseek serve`` runs as its own process (uvicorn, ``--workers``, default 1) on a free
@@ -13,6 +14,13 @@ Reported per endpoint: requests, errors (non-200 answers and transport failures)
 as the client saw it, and the server's own ``timings_ms.total`` p50/p99 (the difference is queueing and HTTP); the
 meta has the server's p50/p99 per stage (embed, search, fuse or generate).
 Writes ``bench/results/http.{json,png}`` (``http_quick`` with --quick). Figures are reported, never asserted.
+
+Caches (docs/caching.md): ``--caches off`` (the default, as the figures before caches were measured) starts the
+server with ``PGSEEK_CACHE=false`` and sends the queries in turn. ``--caches compare`` runs hybrid search twice on one
+query stream drawn from a Zipf distribution over the test queries (``--zipf-s``, 1.1: a few queries are asked
+often, most rarely, as real traffic does): with the caches off, then on (in process, or in Redis with ``--redis
+URL``), and reports each run's result-cache hit ratio beside the figures of ``http.json``; it writes
+``http_cache.{json,png}`` (``http_cache_quick``).
 Targets from the issue: zero errors, p99 under 100 ms for hybrid search on a 2-core machine.
 """
 
@@ -47,6 +55,8 @@ class Tally:
     server_ms: list[float] = field(default_factory=list)
     stages_ms: dict[str, list[float]] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
+    cache: dict[str, int] = field(default_factory=dict)
+    """Counted responses by what the result cache did: hit, miss, off."""
 
     def error(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
@@ -76,10 +86,24 @@ def ingest(home: Path, limit: int | None) -> tuple[str, str, dict[str, Any]]:
     return key, url, summary
 
 
-def start_server(home: Path, port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
+def zipf_stream(bodies: list[dict[str, Any]], s: float, draws: int, seed: int = 0) -> list[dict[str, Any]]:
+    """``draws`` requests drawn from ``bodies`` with P(rank r) proportional to 1 / r**s; which query has which rank
+    is shuffled with the seed, so that the popular queries are not just the dataset's first."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    weights = 1.0 / np.arange(1, len(bodies) + 1) ** s
+    order = rng.permutation(len(bodies))
+    picks = rng.choice(len(bodies), size=draws, p=weights / weights.sum())
+    return [bodies[int(order[i])] for i in picks]
+
+
+def start_server(
+    home: Path, port: int, workers: int, log: Path, cache_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     import httpx
 
-    env = {**os.environ, "PGSEEK_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "PGSEEK_HOME": str(home), "HF_HUB_OFFLINE": "1", **(cache_env or {})}
     env.pop("PGSEEK_DATABASE_URL", None)
     with log.open("wb") as sink:
         process = subprocess.Popen(
@@ -122,10 +146,12 @@ async def load(
                 try:
                     response = await http.post(path, json=body)
                     ok = response.status_code == 200
-                    timings = response.json()["timings_ms"] if ok else {}
+                    answer = response.json() if ok else {}
+                    timings = answer["timings_ms"] if ok else {}
                     server_ms = timings.get("total")
+                    cached = answer.get("cache", {}).get("result") if ok else None
                 except (httpx.HTTPError, ValueError, KeyError) as exc:
-                    ok, server_ms, response, timings = False, None, None, {}
+                    ok, server_ms, response, timings, cached = False, None, None, {}, None
                     kind = type(exc).__name__
                 done = time.perf_counter()
                 if sent < counting_from:
@@ -135,6 +161,8 @@ async def load(
                     tally.server_ms.append(float(server_ms))
                     for stage, ms in timings.items():
                         tally.stages_ms.setdefault(stage, []).append(float(ms))
+                    if cached is not None:
+                        tally.cache[cached] = tally.cache.get(cached, 0) + 1
                 else:
                     tally.error(f"HTTP {response.status_code}" if response is not None else kind)
 
@@ -144,6 +172,7 @@ async def load(
 
 def row(endpoint: str, tally: Tally, seconds: float) -> dict[str, Any]:
     lat, srv = tally.latencies_ms, tally.server_ms
+    answered = sum(tally.cache.values())
     return {
         "endpoint": endpoint,
         "requests": len(lat),
@@ -155,7 +184,57 @@ def row(endpoint: str, tally: Tally, seconds: float) -> dict[str, Any]:
         "max ms": max(lat) if lat else float("nan"),
         "server p50 ms": common.percentile(srv, 50),
         "server p99 ms": common.percentile(srv, 99),
+        "result hit ratio": tally.cache.get("hit", 0) / answered if answered else float("nan"),
     }
+
+
+@dataclass(frozen=True)
+class Run:
+    label: str
+    path: str
+    bodies: list[dict[str, Any]]
+    cache_env: dict[str, str]
+
+
+def plan_runs(args: argparse.Namespace, queries: list[str], endpoints: list[str]) -> list[Run]:
+    """What to load, and under which cache settings the server runs for each."""
+    search = [{"query": q, "mode": "hybrid", "k": args.k, "collection": COLLECTION} for q in queries]
+    ask = [{"question": q, "collection": COLLECTION} for q in queries]
+    off = {"PGSEEK_CACHE": "false"}
+    on = {"PGSEEK_CACHE": "true", "PGSEEK_REDIS_URL": args.redis or ""}
+    where = "Redis" if args.redis else "in process"
+    if args.caches == "compare":
+        stream = zipf_stream(search, args.zipf_s, draws=200_000)
+        return [
+            Run("POST /v1/search (hybrid), caches off, Zipf", "/v1/search", stream, off),
+            Run(f"POST /v1/search (hybrid), caches on ({where}), Zipf", "/v1/search", stream, on),
+        ]
+    env = off if args.caches == "off" else on
+    suffix = "" if args.caches == "off" else f", caches on ({where})"
+    by_name = {
+        "search": Run(f"POST /v1/search (hybrid){suffix}", "/v1/search", search, env),
+        "ask": Run(f"POST /v1/ask (extractive){suffix}", "/v1/ask", ask, env),
+    }
+    return [by_name[name] for name in endpoints]
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    server.send_signal(signal.SIGINT)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+def previous_rows() -> list[dict[str, Any]]:
+    """The search figures of the last full run without caches (bench/results/http.json), to compare against."""
+    path = common.RESULTS / "http.json"
+    if not path.exists():
+        return []
+    rows = json.loads(path.read_text())["rows"]
+    return [
+        {**r, "endpoint": f"previous: {r['endpoint']}, in turn (http.json)"} for r in rows if "search" in r["endpoint"]
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,58 +247,50 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="pgseek serve --workers (1)")
     parser.add_argument("--k", type=int, default=10, help="search hits per request (10)")
     parser.add_argument("--endpoints", default="search,ask", help="comma-separated: search (hybrid), ask (extractive)")
+    parser.add_argument(
+        "--caches", choices=("off", "on", "compare"), default="off", help="server caches: off, on, or compare (off)"
+    )
+    parser.add_argument("--zipf-s", type=float, default=1.1, help="Zipf exponent of the compare query stream (1.1)")
+    parser.add_argument("--redis", default=None, help="Redis URL for the caches (default: in process)")
     args = parser.parse_args(argv)
     limit = args.limit if args.limit is not None else (300 if args.quick else None)
     duration = args.duration if args.duration is not None else (5.0 if args.quick else 30.0)
     endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
-    queries = [text for _, text in common.load_test_queries()]
-    requests = {
-        "search": (
-            "/v1/search",
-            [{"query": q, "mode": "hybrid", "k": args.k, "collection": COLLECTION} for q in queries],
-        ),
-        "ask": ("/v1/ask", [{"question": q, "collection": COLLECTION} for q in queries]),
-    }
-    unknown = set(endpoints) - set(requests)
+    unknown = set(endpoints) - {"search", "ask"}
     if unknown:
         parser.error(f"unknown endpoint(s) {sorted(unknown)}: use search, ask")
+    queries = [text for _, text in common.load_test_queries()]
+    runs = plan_runs(args, queries, endpoints)
 
     rows: list[dict[str, Any]] = []
     errors: dict[str, dict[str, int]] = {}
     stages: dict[str, dict[str, dict[str, float]]] = {}
     with common.bench_home() as home:
         key, db_url, summary = ingest(home, limit)
-        port = free_port()
-        log = home / "serve.log"
-        server = start_server(home, port, args.workers, log)
-        try:
-            for name in endpoints:
-                path, bodies = requests[name]
-                print(f"{name}: {args.concurrency} clients, {args.warmup:.0f} s warm-up + {duration:.0f} s", flush=True)
+        for run in runs:  # a server per run: each starts with empty caches
+            port = free_port()
+            server = start_server(home, port, args.workers, home / "serve.log", run.cache_env)
+            try:
+                print(f"{run.label}: {args.concurrency} clients, {args.warmup:.0f} s warm-up + {duration:.0f} s")
                 tally, seconds = asyncio.run(
                     load(
                         f"http://127.0.0.1:{port}",
                         key,
-                        path,
-                        bodies,
+                        run.path,
+                        run.bodies,
                         concurrency=args.concurrency,
                         duration=duration,
                         warmup=args.warmup,
                     )
                 )
-                label = {"search": "POST /v1/search (hybrid)", "ask": "POST /v1/ask (extractive)"}[name]
-                rows.append(row(label, tally, seconds))
-                errors[label] = tally.errors
-                stages[label] = {
-                    stage: {"p50": common.percentile(v, 50), "p99": common.percentile(v, 99)}
-                    for stage, v in tally.stages_ms.items()
-                }
-        finally:
-            server.send_signal(signal.SIGINT)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            finally:
+                stop_server(server)
+            rows.append(row(run.label, tally, seconds))
+            errors[run.label] = tally.errors
+            stages[run.label] = {
+                stage: {"p50": common.percentile(v, 50), "p99": common.percentile(v, 99)}
+                for stage, v in tally.stages_ms.items()
+            }
         meta = common.base_meta(db_url)
 
     search = next((r for r in rows if "search" in r["endpoint"]), None)
@@ -234,32 +305,38 @@ def main(argv: list[str] | None = None) -> int:
             "warmup_seconds": args.warmup,
             "server_workers": args.workers,
             "k": args.k,
+            "caches": args.caches,
+            "zipf_s": args.zipf_s if args.caches == "compare" else None,
+            "redis": bool(args.redis),
             "errors_by_kind": errors,
             "server_stage_ms": stages,
             "p99_target_ms": P99_TARGET_MS,
             "search_within_target": bool(search and search["errors"] == 0 and search["p99 ms"] < P99_TARGET_MS),
             "notes": "Client latency is from just before the request is sent to the parsed response; server ms is "
             "the response's timings_ms.total (embed + search [+ generate]). One keep-alive connection per client. "
-            "The load generator runs on the same machine as the server and the database.",
+            "The load generator runs on the same machine as the server and the database. Each run has a server of "
+            "its own, started with empty caches; the warm-up fills them as traffic would.",
         }
     )
-    name = "http_quick" if args.quick else "http"
-    labels = [r["endpoint"] for r in rows]
+    if args.caches == "compare":
+        rows += previous_rows()
+    name = ("http_cache" if args.caches == "compare" else "http") + ("_quick" if args.quick else "")
     common.write_results(
         name,
         rows,
         meta,
         plot={
-            "labels": labels,
+            "labels": [r["endpoint"].replace(", ", "\n") for r in rows],
             "values": {"p50 ms": [r["p50 ms"] for r in rows], "p99 ms": [r["p99 ms"] for r in rows]},
             "ylabel": "latency (ms)",
             "title": f"pgseek serve, {args.concurrency} clients on loopback\n"
-            + ", ".join(f"{r['endpoint'].split(' ')[1]} {r['req/s']:.1f} req/s" for r in rows),
+            + ", ".join(f"{r['req/s']:.1f}" for r in rows)
+            + " req/s",
             "target": P99_TARGET_MS,
             "target_label": "p99 target (search)",
         },
     )
-    print(json.dumps({r["endpoint"]: errors[r["endpoint"]] for r in rows}), flush=True)
+    print(json.dumps(errors), flush=True)
     return 0
 
 

@@ -99,8 +99,12 @@ def bench_home() -> Iterator[Path]:
 def settings_for(home: Path) -> Any:
     from pgseek import Settings
 
-    # Only the home is set here: everything else comes from the environment (PGSEEK_*) or pgseek's defaults.
-    return Settings(home=home, database_url=None)
+    # Only the home is set here: everything else comes from the environment (PGSEEK_*) or pgseek's defaults, but for
+    # the caches, off unless PGSEEK_CACHE says otherwise: the benchmarks time the search itself, and their warm-up
+    # queries, repeated queries and modes run on one text would be served from the caches (docs/caching.md;
+    # bench_http.py --caches measures them).
+    settings = Settings(home=home, database_url=None)
+    return settings if "PGSEEK_CACHE" in os.environ else settings.model_copy(update={"cache": False})
 
 
 def stop_server(home: Path) -> None:

@@ -111,6 +111,29 @@ class Settings(BaseSettings):
         le=3650,
         description="Days a searched query's text is kept for comparing embedding versions (0: none is recorded).",
     )
+    # Caches of query embeddings and search results (docs/caching.md): exact keys only, never stale.
+    cache: bool = Field(default=True, description="Cache query embeddings and search results (false: neither).")
+    cache_embeddings: bool = Field(default=True, description="Cache query embeddings (by model identity and text).")
+    cache_results: bool = Field(
+        default=True, description="Cache search results (by tenant, collection, request and write generation)."
+    )
+    cache_embeddings_ttl: float = Field(default=86400.0, gt=0, description="Seconds a query embedding is kept.")
+    cache_results_ttl: float = Field(default=300.0, gt=0, description="Seconds a search result is kept.")
+    cache_embeddings_memory_mb: int = Field(
+        default=16, ge=1, description="In-process embedding cache size in MiB (without Redis); least recent go first."
+    )
+    cache_results_memory_mb: int = Field(
+        default=64, ge=1, description="In-process result cache size in MiB (without Redis); least recent go first."
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis for the caches, shared by processes (redis://host:6379/0); unset: in-process."
+    )
+    redis_timeout: float = Field(
+        default=0.05, gt=0, le=10, description="Seconds a cache call to Redis may take; past it the search goes on."
+    )
+    redis_retry_after: float = Field(
+        default=5.0, ge=0, description="Seconds without calling Redis after it failed (then one call tries it)."
+    )
     backfill_nice: int = Field(
         default=10,
         ge=0,
@@ -205,6 +228,15 @@ class Settings(BaseSettings):
         if secret.startswith("pgseek_"):
             # The shape of tenant API keys: a tenant's key must never open the operator endpoints.
             raise ValueError("must not be a tenant API key (those start with pgseek_): make a separate secret")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if not value:  # PGSEEK_REDIS_URL= (empty): no Redis
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix:// (e.g. redis://127.0.0.1:6379/0)")
         return value
 
     @field_validator("home")

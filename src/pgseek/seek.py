@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pgseek import catalog, keys
 from pgseek.answer.ask import AskPolicy, answer_events
+from pgseek.cache.caches import CacheCounts, SearchCaches
 from pgseek.config import Settings
 from pgseek.db import catalog as db_catalog
 from pgseek.db import connect, migrate, writes
@@ -83,6 +84,7 @@ class AsyncSeek:
         self._url: str | None = None
         self._lock = asyncio.Lock()
         self._supervisor: Supervisor | None = None
+        self._caches = SearchCaches.from_settings(self.settings)
 
     async def __aenter__(self) -> AsyncSeek:
         await self.open()
@@ -128,6 +130,7 @@ class AsyncSeek:
         aclose = getattr(self._generator, "aclose", None)
         if aclose is not None:
             await aclose()
+        await self._caches.close()
         await asyncio.to_thread(self._embedders.close)
 
     async def _ready(self) -> Pool:
@@ -315,8 +318,12 @@ class AsyncSeek:
         s = self.settings
         tuning = VectorTuning(s.ef_search, s.max_scan_tuples, s.exact_search_below)
         defaults = engine.Defaults(s.collection, s.tenant, tuning, s.recent_queries_days)
-        result = await engine.search(pool, embedder, query, opts, defaults, self._embedders)
+        result = await engine.search(pool, embedder, query, opts, defaults, self._embedders, self._caches)
         return _with_load(result, load_ms)
+
+    def cache_counts(self) -> list[CacheCounts]:
+        """Hits, misses and errors of each cache (query embeddings, search results) in this process so far."""
+        return self._caches.counts()
 
     async def generator(self) -> Generator:
         """The generator ``ask`` uses: the one given, else the one the settings name (PGSEEK_GENERATOR)."""
@@ -1106,3 +1113,6 @@ class Seek:
 
     def pool_usage(self) -> PoolUsage | None:
         return self._core.pool_usage()
+
+    def cache_counts(self) -> list[CacheCounts]:
+        return self._core.cache_counts()

@@ -188,6 +188,19 @@ class QueryVector:
 
 
 @dataclass(frozen=True, slots=True)
+class CacheUse:
+    """What the caches did for one search (docs/caching.md): "hit", "miss", or "off" when not asked (turned off, not
+    needed, or the cache's store unavailable)."""
+
+    embedding: str = "off"
+    """The query's vector: from the embedding cache (or with a cached result), embedded now, or none needed."""
+    result: str = "off"
+
+    def to_json(self) -> dict[str, JSONValue]:
+        return {"embedding": self.embedding, "result": self.result}
+
+
+@dataclass(frozen=True, slots=True)
 class SearchResult:
     hits: tuple[Hit, ...]
     timings_ms: Timings
@@ -203,6 +216,7 @@ class SearchResult:
     """The collection's distance metric, which the vector leg's scores are derived from."""
     query_vector: QueryVector | None = field(default=None, compare=False, repr=False)
     """The query's embedding, when the search made one (vector and hybrid modes)."""
+    cache: CacheUse = field(default_factory=CacheUse)
 
     def to_json(self, *, explain: bool = False) -> dict[str, JSONValue]:
         """Exactly what ``pgseek search --json`` prints (``explain``: each hit's legs, as ``--explain`` adds)."""
@@ -231,6 +245,7 @@ class SearchResult:
             "plan": self.plan,
             "estimated_rows": self.estimated_rows,
             "fewer_than_k": self.fewer_than_k,
+            "cache": self.cache.to_json(),
         }
 
 

@@ -8,10 +8,12 @@ from collections import Counter
 from typing import Any
 
 from pgseek import Document
+from pgseek.search.engine import SearchOptions
 from pgseek.seek import AsyncSeek
 
 DOCUMENTS = 6
 SEARCHES = 150
+UNCACHED = SearchOptions(cache=False)
 
 
 def _revision(r: int) -> list[Document]:
@@ -40,7 +42,10 @@ async def test_hybrid_search_never_sees_a_document_twice_while_it_is_replaced(
         doubled, missing = [], 0
         try:
             for _ in range(SEARCHES):
-                result = await seek.search("lighthouse keeper tide log", mode="hybrid", k=10, collection="live")
+                # Uncached: every search runs both legs (a cached result would not be read under the writer at all).
+                result = await seek.search(
+                    "lighthouse keeper tide log", UNCACHED, mode="hybrid", k=10, collection="live"
+                )
                 counts = Counter(h.document_id for h in result.hits)
                 if max(counts.values()) > 1:
                     doubled.append(sorted(h.chunk[-30:] for h in result.hits))

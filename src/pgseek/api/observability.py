@@ -18,7 +18,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
+from pgseek.cache.caches import CacheCounts
 from pgseek.errors import PgseekError
 from pgseek.seek import AsyncSeek
 from pgseek.types import IngestReport, Timings
@@ -52,10 +55,35 @@ def request_id(incoming: str | None) -> str:
     return uuid.uuid4().hex
 
 
+class CacheCollector(Collector):
+    """The caches' own counts (pgseek.cache), as they stood at the last ``Metrics.refresh``: hits, misses, and
+    errors (a Redis call that failed or timed out; the search went on uncached)."""
+
+    def __init__(self) -> None:
+        self.counts: list[CacheCounts] = []
+
+    def collect(self) -> Any:
+        families = {
+            "hits": CounterMetricFamily("pgseek_cache_hits", "Cache lookups that were served.", labels=["cache"]),
+            "misses": CounterMetricFamily("pgseek_cache_misses", "Cache lookups that found nothing.", labels=["cache"]),
+            "errors": CounterMetricFamily(
+                "pgseek_cache_errors",
+                "Cache calls that failed (Redis down or slow): searched uncached.",
+                labels=["cache"],
+            ),
+        }
+        for c in self.counts:
+            for name, family in families.items():
+                family.add_metric([c.name], getattr(c, name))
+        yield from families.values()
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        self.caches = CacheCollector()
+        r.register(self.caches)
         self.requests = Counter(
             "pgseek_http_requests",
             "HTTP requests by method, route template and status.",
@@ -113,7 +141,8 @@ class Metrics:
             self.ingested.labels(outcome).inc(count)
 
     async def refresh(self, seek: AsyncSeek) -> None:
-        """Read the gauges that describe now: pool use, and documents and chunks per collection."""
+        """Read the gauges that describe now: pool use, the caches' counts, and documents and chunks per collection."""
+        self.caches.counts = seek.cache_counts()
         usage = seek.pool_usage()
         if usage is not None:
             for state, value in (

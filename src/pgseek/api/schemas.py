@@ -305,6 +305,13 @@ class SearchTimings(BaseModel):
     load: float = Field(default=0.0, description="Loading the embedding model (first request only); not in total.")
 
 
+class CacheUsePublic(BaseModel):
+    """What the caches did for this search: hit, miss, or off (turned off, not needed, or Redis unavailable)."""
+
+    embedding: Literal["hit", "miss", "off"]
+    result: Literal["hit", "miss", "off"]
+
+
 class SearchResponse(BaseModel):
     hits: list[Hit]
     timings_ms: SearchTimings
@@ -312,6 +319,7 @@ class SearchResponse(BaseModel):
     plan: str | None = Field(description="How the vector leg ran: iterative (HNSW) or exact; null without one.")
     estimated_rows: int | None
     fewer_than_k: bool
+    cache: CacheUsePublic
 
     @classmethod
     def of(cls, result: SearchResult) -> SearchResponse:

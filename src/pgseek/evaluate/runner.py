@@ -13,13 +13,15 @@ from pgseek.evaluate.datasets import EvalDataset
 from pgseek.evaluate.metrics import dedupe_documents, mean, mrr_at_k, ndcg_at_k, percentile, recall_at_k
 from pgseek.evaluate.protocols import Retriever
 from pgseek.ingest.pipeline import IngestProgress
-from pgseek.search.engine import MAX_K, MODES
+from pgseek.search.engine import MAX_K, MODES, SearchOptions
 from pgseek.types import IngestReport
 
 __all__ = ["RECALL_DEPTH", "EvalProgress", "EvalReport", "ModeScores", "QueryScores", "evaluate"]
 
 RECALL_DEPTH = 100
 """Every query asks for max(k, 100) hits, so that Recall@100 can be computed from the same search."""
+UNCACHED = SearchOptions(cache=False)
+"""Evaluations time and score the search itself: no cache answers for it, and none is filled."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +199,7 @@ async def _run_mode(
     for done, (qid, text) in enumerate(dataset.queries.items(), start=1):
         qrels = dataset.qrels[qid]
         try:
-            result = await seek.search(text, k=depth, mode=mode, collection=collection, tenant=tenant)
+            result = await seek.search(text, UNCACHED, k=depth, mode=mode, collection=collection, tenant=tenant)
         except QueryError:
             scores.append(QueryScores(qid, 0.0, 0.0, 0.0, 0.0, None, failed=True))
         else:

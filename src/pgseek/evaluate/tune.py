@@ -24,7 +24,7 @@ from pgseek.errors import InputError, QueryError
 from pgseek.evaluate.datasets import EvalDataset, load_beir, load_golden
 from pgseek.evaluate.metrics import dedupe_documents, mean, ndcg_at_k
 from pgseek.evaluate.protocols import Retriever
-from pgseek.evaluate.runner import RECALL_DEPTH, EvalProgress, EvalProgressCallback
+from pgseek.evaluate.runner import RECALL_DEPTH, UNCACHED, EvalProgress, EvalProgressCallback
 from pgseek.search.engine import hybrid_depth
 from pgseek.search.hybrid import DEFAULT_FUSION, Fusion
 from pgseek.types import IngestReport
@@ -217,7 +217,7 @@ async def _legs(
         searched = _Searched({}, {})
         try:
             for mode in ("vector", "keyword"):
-                result = await seek.search(text, k=per_leg, mode=mode, collection=collection, tenant=tenant)
+                result = await seek.search(text, UNCACHED, k=per_leg, mode=mode, collection=collection, tenant=tenant)
                 searched.legs[mode] = [(hit.chunk_id, hit.score) for hit in result.hits]
                 searched.documents.update((hit.chunk_id, hit.document_id) for hit in result.hits)
         except QueryError:

@@ -7,13 +7,14 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal, Protocol, get_args
 
 import numpy as np
 from numpy.typing import NDArray
 
+from pgseek.cache.caches import SearchCaches
 from pgseek.db import catalog, versions
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.filters import compile_filter
@@ -33,9 +34,10 @@ from pgseek.errors import DatabaseError, QueryError
 from pgseek.filters import SearchFilter
 from pgseek.names import check_name, text_problem
 from pgseek.providers.protocols import TokenizingEmbedder
+from pgseek.search.cached import CacheUses, embed_query, look_up_result, served, store_result
 from pgseek.search.hybrid import DEFAULT_FUSION, Fusion, FusionError
 from pgseek.terms import stem
-from pgseek.types import Hit, LegRank, ModelInfo, QueryVector, SearchResult, Timings
+from pgseek.types import CacheUse, Hit, LegRank, ModelInfo, QueryVector, SearchResult, Timings
 
 logger = logging.getLogger("pgseek.search")
 Mode = Literal["vector", "keyword", "hybrid"]
@@ -46,6 +48,8 @@ Leg = list[tuple[ChunkRow, float]]
 """A leg's rows, best first, each with its score."""
 Legs = dict[str, Leg]
 Vector = NDArray[np.float32]
+QueryEmbed = Callable[[TokenizingEmbedder], Awaitable[Vector]]
+"""Embeds the search's query with a model, through the embedding cache."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,8 @@ class SearchOptions:
     """Hits each leg contributes to hybrid fusion (default: max(4k, 40))."""
     version: int | None = None
     """Search this embedding version of the collection instead of its active one (comparisons do)."""
+    cache: bool = True
+    """Use the caches (docs/caching.md); False: neither read nor fill them (evaluations time the search itself)."""
 
     def merged(self, overrides: dict[str, Any]) -> SearchOptions:
         known = {f.name for f in fields(self)}
@@ -129,14 +135,29 @@ async def search(
     opts: SearchOptions,
     defaults: Defaults,
     models: ModelSource | None = None,
+    caches: SearchCaches | None = None,
 ) -> SearchResult:
     """``embedder``: the model of the version the caller expects; when the collection's version searched has another
-    (an activation in between), ``models`` gives that one, so that a query is never embedded by the wrong model."""
+    (an activation in between), ``models`` gives that one, so that a query is never embedded by the wrong model.
+    ``caches``: query embeddings and results (search/cached.py says why a cached result is never stale)."""
     validate(query, opts, embedder)
     started = time.perf_counter()
     where = compile_filter(opts.filter) if opts.filter is not None else NO_FILTER
     depth = opts.k if opts.mode != "hybrid" else hybrid_depth(opts.k, opts.candidates)
     tenant = opts.tenant or defaults.tenant
+    caches = caches if opts.cache and opts.version is None else None
+    uses = CacheUses()
+    lookup = None
+    if caches is not None:
+        name = opts.collection or defaults.collection
+        keyed = replace(opts, tenant=tenant, collection=name)
+        lookup = await look_up_result(caches, pool, query, keyed, tenant, name, defaults.tuning, uses)
+        if lookup.result is not None:  # recent_queries already holds it: the miss that cached it recorded it
+            return served(lookup.result, (time.perf_counter() - started) * 1000, uses)
+
+    async def embed(model: TokenizingEmbedder) -> Vector:
+        return await embed_query(caches, model, query, uses)
+
     legs: Legs
     plan: VectorPlan | None
     vector: Vector | None
@@ -161,12 +182,12 @@ async def search(
             embedder = await models.for_model(stored)
         if opts.mode == "hybrid" and table is not None:
             vector_leg, keyword_leg, plan, embedded, vector = await _hybrid_legs(
-                pool, embedder, query, collection, table, tenant, depth, where, defaults.tuning
+                pool, embedder, embed, query, collection, table, tenant, depth, where, defaults.tuning
             )
             legs = {"vector": vector_leg, "keyword": keyword_leg}
         else:
             legs, plan, embedded, vector = await _separate_legs(
-                pool, embedder, query, opts.mode, collection, table, tenant, depth, where, defaults.tuning
+                pool, embedder, embed, query, opts.mode, collection, table, tenant, depth, where, defaults.tuning
             )
     searched = time.perf_counter()
     fewer = all(len(leg) < depth for leg in legs.values())
@@ -186,7 +207,7 @@ async def search(
         fuse=(done - searched) * 1000,
         total=(done - started) * 1000,
     )
-    return SearchResult(
+    result = SearchResult(
         tuple(hits),
         timings,
         opts.mode,
@@ -195,7 +216,11 @@ async def search(
         fewer_than_k=fewer,
         distance=collection.distance,
         query_vector=None if vector is None else QueryVector(embedder.info.key, vector),
+        cache=CacheUse(embedding=uses.embedding if vector is not None else "off", result=uses.result),
     )
+    if caches is not None and lookup is not None:
+        await store_result(caches, lookup, result)
+    return result
 
 
 async def _remember(pool: Pool, tenant: str, collection_id: int, query: str, mode: str, days: int) -> None:
@@ -219,6 +244,7 @@ async def collection_words(pool: Pool, collection: str, tenant: str, words: Sequ
 async def _separate_legs(
     pool: Pool,
     embedder: TokenizingEmbedder,
+    embed: QueryEmbed,
     query: str,
     mode: Mode,
     collection: catalog.Collection,
@@ -239,7 +265,7 @@ async def _separate_legs(
     )
     try:
         if mode != "keyword":
-            vector = (await asyncio.to_thread(embedder.embed, [query], purpose="query"))[0]
+            vector = await embed(embedder)
         embedded = time.perf_counter()
         if vector is not None and table is not None:
             async with tenant_transaction(pool, tenant) as scope:
@@ -258,6 +284,7 @@ async def _separate_legs(
 async def _hybrid_legs(
     pool: Pool,
     embedder: TokenizingEmbedder,
+    embed: QueryEmbed,
     query: str,
     collection: catalog.Collection,
     table: str,
@@ -272,7 +299,7 @@ async def _hybrid_legs(
     async with tenant_transaction(pool, tenant, snapshot=True) as scope:
         keyword = asyncio.create_task(keyword_search(scope, collection, query, k=depth, where=where))
         try:
-            vector = (await asyncio.to_thread(embedder.embed, [query], purpose="query"))[0]
+            vector = await embed(embedder)
             embedded = time.perf_counter()
             keyword_rows = await keyword
         finally:
