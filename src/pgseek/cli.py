@@ -103,6 +103,16 @@ def ingest(
     distance: Annotated[
         str | None, typer.Option("--distance", help="cosine, l2 or ip, for a collection created by this ingest.")
     ] = None,
+    index: Annotated[
+        str | None,
+        typer.Option("--index", help="hnsw or ivfflat, for a collection created by this ingest (fixed from then on)."),
+    ] = None,
+    quantization: Annotated[
+        str | None,
+        typer.Option(
+            "--quantization", help="none, halfvec or binary (HNSW built over it, re-ranked), for a new collection."
+        ),
+    ] = None,
     stdin_id: Annotated[
         str | None, typer.Option("--id", help="Id of the document read from - (default: stdin-<hash of its text>).")
     ] = None,
@@ -115,7 +125,8 @@ def ingest(
 
     Ctrl-C stops after the model batch in progress, keeps every document already written, and exits with 130."""
     try:
-        with _seek(distance=distance) as seek, _progress(enabled=not json_out and err.is_terminal) as on_progress:
+        overrides = {"distance": distance, "index_kind": index, "quantization": quantization}
+        with _seek(**overrides) as seek, _progress(enabled=not json_out and err.is_terminal) as on_progress:
             try:
                 report = seek.ingest(
                     paths,

@@ -19,6 +19,7 @@ from pgseek.db import catalog as db_catalog
 from pgseek.db import connect, migrate, writes
 from pgseek.db.connect import Pool, PoolUsage, pool_usage, translate_errors
 from pgseek.db.fusion import collection_fusion, set_collection_fusion
+from pgseek.db.indexes import BuildOptions
 from pgseek.db.search import VectorTuning
 from pgseek.db.status import DatabaseStatus, database_status, ping
 from pgseek.db.supervisor import Supervisor
@@ -237,15 +238,23 @@ class AsyncSeek:
             collection=collection,
             distance=s.distance,
             text_search_config=s.text_search_config,
+            index_kind=s.index_kind,
+            quantization=s.quantization,
             chunk_tokens=s.chunk_tokens,
             chunk_overlap=s.chunk_overlap,
             index_m=s.hnsw_m,
             index_ef_construction=s.hnsw_ef_construction,
             index_memory=s.index_build_memory,
+            ivfflat_min_rows=s.ivfflat_min_rows,
             analyze_after_rows=s.analyze_after_rows,
             embed_batch=s.embed_batch_size,
         )
-        return await Ingestion(pool, embedder, options, progress, models=self._embedders).run(documents)
+        report = await Ingestion(pool, embedder, options, progress, models=self._embedders).run(documents)
+        if s.partial_indexes == "auto":
+            from pgseek.ops.maintain import partial_indexes_after_ingest
+
+            await partial_indexes_after_ingest(pool, s, collection)
+        return report
 
     async def ingest_files(
         self,
@@ -313,7 +322,7 @@ class AsyncSeek:
         opts = (options or SearchOptions()).merged({name: value for name, value in given.items() if value is not None})
         embedder, load_ms, pool = await self._model_and_pool(opts.collection)
         s = self.settings
-        tuning = VectorTuning(s.ef_search, s.max_scan_tuples, s.exact_search_below)
+        tuning = VectorTuning(s.ef_search, s.max_scan_tuples, s.exact_search_below, s.ivfflat_probes, s.rerank_factor)
         defaults = engine.Defaults(s.collection, s.tenant, tuning, s.recent_queries_days)
         result = await engine.search(pool, embedder, query, opts, defaults, self._embedders)
         return _with_load(result, load_ms)
@@ -535,14 +544,10 @@ class AsyncSeek:
         s = self.settings
         built: list[str] = []
         async with translate_errors("checking the vector indexes"), pool.connection() as conn:
+            build = BuildOptions(s.hnsw_m, s.hnsw_ef_construction, s.index_build_memory, s.ivfflat_min_rows)
             for used in await db_catalog.vector_tables_in_use(conn):
-                if await writes.ensure_hnsw_index(
-                    conn,
-                    used.table,
-                    used.distance,
-                    m=s.hnsw_m,
-                    ef_construction=s.hnsw_ef_construction,
-                    memory=s.index_build_memory,
+                if await writes.ensure_vector_index(
+                    conn, used.table, used.index, build, collection_id=used.collection_id
                 ):
                     await writes.analyze(conn, [used.table])
                     built.append(used.table)

@@ -121,7 +121,7 @@ async def measure(pool: Pool, facts: Facts, policy: Policy, options: RecallOptio
     measured: list[RecallBucket] = []
     async with pool.connection() as conn:
         for used in facts.collections:
-            if facts.serving_index(used.table, used.distance) is None:
+            if facts.serving_index(used.table, used.index) is None:
                 continue
             sizes = [t for t in facts.tenants if t.collection_id == used.collection_id]
             total = sum(t.chunks for t in sizes)
