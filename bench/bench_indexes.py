@@ -19,6 +19,8 @@ Kinds (``indexes_kinds``): the 3 largest tenants, searched through each kind of 
 table (HNSW over the stored vectors, HNSW over embedding::halfvec, HNSW over binary_quantize with the top 8k
 re-ranked at full precision, IVFFlat with lists = rows / 1000 and probes sqrt(lists)): build seconds, index size,
 recall@10, p50/p99 of the database call. Figures are reported, never asserted.
+
+Capacity (``capacity``): ``Seek.capacity()`` (``pgseek capacity``) on the corpus right after its load.
 """
 
 from __future__ import annotations
@@ -111,6 +113,27 @@ class Bench:
                 m.plans.add(plan)
         return m
 
+    async def index_used(self, tenant: str, vector: np.ndarray) -> str:
+        """The vector indexes EXPLAIN names for the search's own statement under the tenant's iterative settings."""
+        from psycopg import sql
+
+        from pgseek.db import queries
+        from pgseek.db import scope as db_scope
+
+        statement = queries.VECTOR_SEARCH.format(
+            operator=sql.SQL("<=>"), table=sql.Identifier(self.table), filter=sql.SQL("TRUE"), plan=sql.SQL("bench")
+        )
+        values = {"query": vector, "tenant": tenant, "collection": self.collection.id, "k": K}
+        async with self.conn.transaction():
+            await db_scope.enter_tenant(self.conn, tenant)
+            await self.conn.execute(
+                queries.SET_LOCAL_ITERATIVE_SCAN, (str(corpus.EF_SEARCH), str(corpus.MAX_SCAN_TUPLES))
+            )
+            cur = await self.conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) ") + statement, values)
+            row = await cur.fetchone()
+        names = corpus._indexes(row[0] if row else None)
+        return ", ".join(sorted(n.removeprefix(self.table + "_") for n in names if n.startswith(self.table)))
+
     async def truths(self, tenants: Sequence[str], vectors: np.ndarray) -> dict[tuple[str, int], list[int]]:
         from pgseek.db.search import VectorTuning
 
@@ -173,18 +196,24 @@ async def partial(url: str, mid: Sequence[str], sizes: dict[str, int], vectors: 
         spec = replace(collection, index_kind="hnsw", quantization="none").index
         for tenant in mid:
             shared = await b.measure([tenant], vectors, truths, iterative)
+            shared_used = await b.index_used(tenant, vectors[0])
             name = indexes.partial_index_name(b.table, collection.id, tenant)
             statement = indexes.create_statement(
                 b.table, spec, "vector", build, index=name, tenant=(tenant, collection.id)
             )
             seconds = await b.execute(statement)
             own = await b.measure([tenant], vectors, truths, iterative)
+            own_used = await b.index_used(tenant, vectors[0])
             size = await b.size(name)
             await b.execute(indexes.forget_statement(name))
             await conn.execute(f'DROP INDEX "{name}"')
-            for label, m in (("shared HNSW, iterative scan", shared), ("partial HNSW index", own)):
+            for label, m, used in (
+                ("shared HNSW, iterative scan", shared, shared_used),
+                ("partial HNSW index", own, own_used),
+            ):
                 extra = {"build s": round(seconds, 2), "index MB": round(size / 2**20, 2)} if m is own else {}
-                rows.append({"tenant": tenant, "rows": sizes[tenant], "index": label, **m.summary(), **extra})
+                row = {"tenant": tenant, "rows": sizes[tenant], "index": label, "index used": used}
+                rows.append({**row, **m.summary(), **extra})
             print(f"  {tenant}: shared r@10 {rows[-2]['recall@10']}, partial r@10 {rows[-1]['recall@10']}", flush=True)
     return rows
 
@@ -267,6 +296,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"writing {args.rows:,} chunks ...", flush=True)
         timings = asyncio.run(corpus.load(url, embedder.info, names, labels, titles, chunk_texts, vectors))
         del vectors
+        report = seek.capacity(queries=args.queries)
+        common.write_results(
+            "capacity",
+            [
+                {
+                    "factor": f"{sc.factor}x",
+                    "vectors": sc.vectors,
+                    "index MB": round(sc.index_bytes / 2**20, 1),
+                    "memory": sc.memory,
+                    "p99 ms": sc.p99_ms,
+                    "range": sc.range,
+                }
+                for sc in report.scenarios
+            ],
+            {**report.to_json(), "note": "pgseek capacity on this benchmark's corpus, right after its load"},
+        )
         baseline = asyncio.run(unfiltered_p50(url, queries))
         print(f"unfiltered p50 {baseline:.2f} ms; partial indexes for {mid} ...", flush=True)
         partial_rows = asyncio.run(partial(url, mid, by_name, queries))

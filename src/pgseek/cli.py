@@ -36,7 +36,7 @@ from pgseek.cli_common import run as _run
 from pgseek.cli_common import settings_from as _settings
 from pgseek.cli_manage import collections_app, documents_app
 from pgseek.cli_models import models_app
-from pgseek.cli_ops import doctor, maintain
+from pgseek.cli_ops import capacity, doctor, maintain
 from pgseek.errors import IngestInterruptedError
 from pgseek.filters import build_filter
 from pgseek.types import Answer, AnswerDelta, IngestReport, SearchResult, Timings, page_label
@@ -53,6 +53,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(collections_app, name="collections")
 app.add_typer(documents_app, name="documents")
 app.command()(doctor)
+app.command()(capacity)
 app.command()(maintain)
 app.add_typer(models_app, name="models")
 # The pool logs each failed reconnection attempt; the command's own one-line error says what happened instead.

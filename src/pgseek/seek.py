@@ -58,6 +58,7 @@ if TYPE_CHECKING:  # evaluation loads where it runs: not for a search (decision 
     from pgseek.evaluate.rag import RagReport
     from pgseek.evaluate.runner import EvalProgressCallback, EvalReport
     from pgseek.evaluate.tune import TuneReport
+    from pgseek.ops.capacity import CapacityReport
     from pgseek.ops.findings import DoctorReport
     from pgseek.ops.maintain import MaintainReport
     from pgseek.versions.facade import AsyncModels, Models
@@ -573,6 +574,20 @@ class AsyncSeek:
         options = RecallOptions(queries=queries, target=target, max_scan_tuples=s.max_scan_tuples) if recall else None
         return await doctor(await self._ready(), s, collection=collection, recall=options)
 
+    async def capacity(self, *, p99_target_ms: float = 100.0, queries: int = 50) -> CapacityReport:
+        """Where this deployment stands, now and at 10x and 100x its vectors (docs/capacity.md): the vector index
+        against memory, p99 (measured with ``queries`` searches of stored vectors) against ``p99_target_ms``, the vector
+        count against pgvector's ranges; each verdict with its reasons. An operator's view (every collection)."""
+        from pgseek.ops.capacity import capacity
+
+        if not 1 <= queries <= 1000:
+            raise InputError(f"queries must be between 1 and 1000, got {queries}", field="queries")
+        if not 0 < p99_target_ms <= 60_000:
+            raise InputError(
+                f"p99_target_ms must be above 0 and at most 60000, got {p99_target_ms}", field="p99_target_ms"
+            )
+        return await capacity(await self._ready(), self.settings, p99_target_ms=p99_target_ms, queries=queries)
+
     async def maintain(self, collection: str | None = None, *, apply: bool = False) -> MaintainReport:
         """The online fixes for what ``doctor`` finds (REINDEX INDEX CONCURRENTLY, VACUUM (ANALYZE), autovacuum
         scale factors, missing indexes, pg_prewarm): listed, or run with ``apply``. Safe while searches run."""
@@ -1041,6 +1056,10 @@ class Seek:
     ) -> DoctorReport:
         """See ``AsyncSeek.doctor``."""
         return self._run(self._core.doctor(collection, recall=recall, queries=queries, target=target))
+
+    def capacity(self, *, p99_target_ms: float = 100.0, queries: int = 50) -> CapacityReport:
+        """See ``AsyncSeek.capacity``."""
+        return self._run(self._core.capacity(p99_target_ms=p99_target_ms, queries=queries))
 
     def maintain(self, collection: str | None = None, *, apply: bool = False) -> MaintainReport:
         """See ``AsyncSeek.maintain``."""

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import pgseek.evaluate.runner
+import pgseek.ops.capacity
 import pgseek.ops.findings
 import pgseek.ops.maintain
 import pgseek.seek
@@ -40,6 +41,7 @@ def _hints(function: Callable[..., Any]) -> dict[str, Any]:
         {
             **vars(pgseek.evaluate.runner),
             **vars(pgseek.evaluate),
+            **vars(pgseek.ops.capacity),
             **vars(pgseek.ops.findings),
             **vars(pgseek.ops.maintain),
             **vars(pgseek.seek),
