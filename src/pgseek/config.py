@@ -114,6 +114,14 @@ class Settings(BaseSettings):
         description="A tenant with this share of a collection (and above exact_search_below chunks) gets a partial "
         "HNSW index of its own.",
     )
+    recall_watch_rate: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="Share of `pgseek serve`'s vector searches re-run exactly in the background for /metrics' recall "
+        "(0: none).",
+    )
+    recall_watch_interval: float = Field(default=30.0, gt=0, description="Seconds between two rounds of re-runs.")
     hnsw_m: int = Field(default=16, ge=2, le=100)
     hnsw_ef_construction: int = Field(default=64, ge=4, le=1000)
     ef_search: int = Field(default=40, ge=1, le=1000)

@@ -61,6 +61,7 @@ if TYPE_CHECKING:  # evaluation loads where it runs: not for a search (decision 
     from pgseek.ops.capacity import CapacityReport
     from pgseek.ops.findings import DoctorReport
     from pgseek.ops.maintain import MaintainReport
+    from pgseek.ops.watch import Recall, RecallWatch
     from pgseek.versions.facade import AsyncModels, Models
 
 T = TypeVar("T")
@@ -85,6 +86,7 @@ class AsyncSeek:
         self._url: str | None = None
         self._lock = asyncio.Lock()
         self._supervisor: Supervisor | None = None
+        self._watch: RecallWatch | None = None
 
     async def __aenter__(self) -> AsyncSeek:
         await self.open()
@@ -326,7 +328,26 @@ class AsyncSeek:
         tuning = VectorTuning(s.ef_search, s.max_scan_tuples, s.exact_search_below, s.ivfflat_probes, s.rerank_factor)
         defaults = engine.Defaults(s.collection, s.tenant, tuning, s.recent_queries_days)
         result = await engine.search(pool, embedder, query, opts, defaults, self._embedders)
+        if self._watch is not None:
+            exact_question = opts.mode == "vector" and opts.filter is None and opts.min_score is None
+            names = (opts.tenant or s.tenant, opts.collection or s.collection)
+            self._watch.offer(*names, opts.k, result, exact_question=exact_question and opts.version is None)
         return _with_load(result, load_ms)
+
+    async def watch_recall(self) -> None:
+        """Sample this process's vector searches (``PGSEEK_RECALL_WATCH_RATE``) and re-run them exactly in the
+        background until cancelled: ``live_recall`` and the doctor read the figure (``pgseek serve`` runs this)."""
+        from pgseek.ops.watch import RecallWatch
+
+        s = self.settings
+        if s.recall_watch_rate <= 0:
+            return
+        self._watch = RecallWatch(s.recall_watch_rate)
+        await self._watch.run(await self._ready(), s.max_scan_tuples, s.recall_watch_interval)
+
+    def live_recall(self) -> list[Recall]:
+        """Recall@k per collection of the sampled searches re-run so far by ``watch_recall`` (empty without it)."""
+        return [] if self._watch is None else self._watch.figures()
 
     async def generator(self) -> Generator:
         """The generator ``ask`` uses: the one given, else the one the settings name (PGSEEK_GENERATOR)."""

@@ -27,7 +27,9 @@ def test_a_million_vectors_in_memory_stay_on_pgvector() -> None:
     now, ten, hundred = assess(NOW, 50.0).scenarios
     assert now.range == "pgvector" and now.memory == "shared_buffers" and now.p99_ms == 12.0
     # 10M: 20 GB of index, in RAM but not in shared_buffers; log(10M) / log(1M) = 7/6 on p99.
-    assert ten.range == "pgvector" and ten.memory == "memory" and ten.p99_ms is not None and abs(ten.p99_ms - 14.0) < 0.01
+    assert (
+        ten.range == "pgvector" and ten.memory == "memory" and ten.p99_ms is not None and abs(ten.p99_ms - 14.0) < 0.01
+    )
     # 100M: 200 GB, beyond 32 GB of RAM, and binary quantization (about 1/3 of it) does not fit either.
     assert hundred.range == "scale out or a dedicated vector database" and hundred.memory == "exceeds memory"
     assert hundred.p99_ms is None and not hundred.p99_within_target

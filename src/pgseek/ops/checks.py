@@ -1,7 +1,6 @@
 """The doctor's checks: each turns the facts read from the database into findings, and needs no database itself.
 
-A check is a function ``(Facts, Policy) -> list[Finding]`` in ``CHECKS``; a new one (IVFFlat growth once pgseek
-builds IVFFlat indexes, partial indexes once it builds them) is one more function there.
+A check is a function ``(Facts, Policy) -> list[Finding]`` in ``CHECKS``; a new one is one more function there.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pgseek.db.catalog import CollectionVectors
-from pgseek.db.health import IndexFacts, ServerFacts, TableFacts, TenantSize
+from pgseek.db.health import IndexFacts, LiveRecall, ServerFacts, TableFacts, TenantSize
 from pgseek.db.indexes import IndexSpec, RecordedIndex, ivfflat_lists
 from pgseek.ops.findings import Finding, Severity
 
@@ -33,6 +32,8 @@ class Facts:
     tenants: tuple[TenantSize, ...]
     recorded: tuple[RecordedIndex, ...] = ()
     """Build records of the IVFFlat and partial indexes pgseek built (migration 0014)."""
+    live: tuple[LiveRecall, ...] = ()
+    """Recall of live searches as ``pgseek serve`` measured it (migration 0014)."""
 
     def vector_tables(self) -> list[CollectionVectors]:
         """One entry per (table, index): collections sharing a model share its table and index."""
@@ -86,6 +87,8 @@ class Policy:
     """Tenants with this share of a collection's chunks lose recall to iterative scans: a partial index's case."""
     ivfflat_min_rows: int = 10_000
     """PGSEEK_IVFFLAT_MIN_ROWS: an IVFFlat collection is searched exactly until its table holds this many rows."""
+    live_recall_target: float = 0.95
+    """Recall@k of live searches under which the doctor warns."""
     ivfflat_regrow: float = 2.0
     """An IVFFlat index is rebuilt once its table holds this many times the rows it was built over."""
 
@@ -416,6 +419,28 @@ def partial_index_candidates(facts: Facts, policy: Policy) -> list[Finding]:
     return found
 
 
+def live_recall(facts: Facts, policy: Policy) -> list[Finding]:
+    """The recall ``pgseek serve`` measures on its own searches, re-run exactly in the background: what users got."""
+    names = {c.collection_id: c.collection for c in facts.collections}
+    found: list[Finding] = []
+    for live in (r for r in facts.live if r.collection_id in names):
+        subject = f"collection {names[live.collection_id]}"
+        message = (
+            f"recall@{live.k} {live.recall:.3f} over the last {live.queries} sampled live searches "
+            f"(measured {live.measured_at:%Y-%m-%d %H:%M} UTC by pgseek serve)"
+        )
+        figures = {"recall": round(live.recall, 4), "k": live.k, "queries": live.queries}
+        if live.recall < policy.live_recall_target:
+            advice = (
+                "run pgseek doctor with recall to find the ef_search that reaches the target per tenant size, and "
+                "pgseek maintain --apply for the partial indexes of mid-size tenants"
+            )
+            found.append(Finding("live_recall", "warn", subject, message, advice, figures))
+        else:
+            found.append(Finding("live_recall", "ok", subject, message, figures=figures))
+    return found
+
+
 def prewarm(facts: Facts, policy: Policy) -> list[Finding]:
     s = facts.server
     if not s.prewarm_available:
@@ -436,6 +461,7 @@ CHECKS: tuple[Check, ...] = (
     build_memory,
     ivfflat_growth,
     partial_index_candidates,
+    live_recall,
     prewarm,
 )
 

@@ -62,6 +62,7 @@ async def gather(conn: Conn, collection: str | None = None) -> Facts:
         indexes=tuple(await health.index_facts(conn, tables)),
         tenants=tuple(await health.tenant_sizes(conn, [u.collection_id for u in used])),
         recorded=tuple(await indexes.recorded_indexes(conn, tables)),
+        live=tuple(await health.live_recall(conn, [u.collection_id for u in used])),
     )
 
 

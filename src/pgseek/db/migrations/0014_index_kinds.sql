@@ -26,3 +26,13 @@ ALTER TABLE vector_indexes ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON vector_indexes
     USING (tenant_id IS NULL OR tenant_id = current_setting('pgseek.tenant', true));
 GRANT SELECT ON vector_indexes TO pgseek_app;
+
+-- Recall@k of each collection's live searches against exact search, as `pgseek serve` last measured it by re-running
+-- a sample of them exactly in the background: `/metrics` exports it, and the doctor (any process) reads it here.
+CREATE TABLE live_recall (
+    collection_id  integer PRIMARY KEY REFERENCES collections (id) ON DELETE CASCADE,
+    k              integer NOT NULL,
+    queries        integer NOT NULL,
+    recall         real NOT NULL,
+    measured_at    timestamptz NOT NULL DEFAULT now()
+);
