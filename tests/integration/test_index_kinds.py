@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from pgseek.db.indexes import partial_index_name
 from pgseek.seek import Seek
 from pgseek.types import Document
 from tests.conftest import NearbyVectors
+from tests.integration.test_cli import pgseek
 
 TABLE_QUERY = (
     "SELECT c.id, v.table_name FROM collections c "
@@ -154,3 +156,21 @@ def test_quantized_indexes_return_k_rows_reranked(
     scores = [h.score for h in result.hits]
     assert scores == sorted(scores, reverse=True)  # re-ranked by the full-precision distance
     assert result.hits[0].document_id == "d7"
+
+
+def test_the_cli_creates_a_quantized_collection_and_reports_capacity(database_url: str, pgseek_home: Path) -> None:
+    env = {"PGSEEK_DATABASE_URL": database_url, "PGSEEK_HOME": str(pgseek_home), "HF_HUB_OFFLINE": "1"}
+    note = pgseek_home / "tides.md"
+    note.write_text("# Tides\n\nThe tide table gives high and low water for each day of the month.")
+    both = pgseek(
+        ["ingest", str(note), "--collection", "cli-bits", "--index", "ivfflat", "--quantization", "binary"], env
+    )
+    assert both.returncode == 2 and "quantization binary builds an HNSW index" in both.stderr
+    made = pgseek(["ingest", str(note), "--collection", "cli-bits", "--quantization", "binary", "--json"], env)
+    assert made.returncode == 0, made.stderr
+    _, table = _table(database_url, "cli-bits")
+    assert f"{table}_hnsw_bit" in _indexes(database_url, table)
+    capacity = pgseek(["capacity", "--queries", "3", "--json"], env)
+    assert capacity.returncode == 0, capacity.stderr
+    report = json.loads(capacity.stdout)
+    assert report["measured"]["vectors"] > 0 and [s["factor"] for s in report["scenarios"]] == [1, 10, 100]
