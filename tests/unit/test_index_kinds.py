@@ -117,3 +117,17 @@ def test_partial_indexes_are_planned_kept_and_dropped() -> None:
     assert sorted(r.tenant or "" for r in plan.kept) == ["kept", "shrunk"]
     findings = partial_index_candidates(facts, POLICY)
     assert sum(f.severity == "warn" for f in findings) == 4 and sum(f.severity == "ok" for f in findings) == 2
+
+
+def test_live_recall_from_the_service_is_judged_against_its_target() -> None:
+    from datetime import UTC, datetime
+
+    from pgseek.db.health import LiveRecall
+    from pgseek.ops.checks import live_recall
+
+    at = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    rows = (LiveRecall(1, 10, 200, 0.91, at), LiveRecall(9, 10, 5, 0.5, at))  # collection 9: not in these facts
+    [finding] = live_recall(Facts(SERVER, (DOCS,), {}, (), (), (), rows), POLICY)
+    assert finding.severity == "warn" and finding.subject == "collection docs" and "recall@10 0.910" in finding.message
+    fine = Facts(SERVER, (DOCS,), {}, (), (), (), (LiveRecall(1, 10, 200, 0.97, at),))
+    assert [f.severity for f in live_recall(fine, POLICY)] == ["ok"]
