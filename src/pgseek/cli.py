@@ -36,7 +36,7 @@ from pgseek.cli_common import run as _run
 from pgseek.cli_common import settings_from as _settings
 from pgseek.cli_manage import collections_app, documents_app
 from pgseek.cli_models import models_app
-from pgseek.cli_ops import doctor, maintain
+from pgseek.cli_ops import capacity, doctor, maintain
 from pgseek.errors import IngestInterruptedError
 from pgseek.filters import build_filter
 from pgseek.types import Answer, AnswerDelta, IngestReport, SearchResult, Timings, page_label
@@ -53,6 +53,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(collections_app, name="collections")
 app.add_typer(documents_app, name="documents")
 app.command()(doctor)
+app.command()(capacity)
 app.command()(maintain)
 app.add_typer(models_app, name="models")
 # The pool logs each failed reconnection attempt; the command's own one-line error says what happened instead.
@@ -103,6 +104,16 @@ def ingest(
     distance: Annotated[
         str | None, typer.Option("--distance", help="cosine, l2 or ip, for a collection created by this ingest.")
     ] = None,
+    index: Annotated[
+        str | None,
+        typer.Option("--index", help="hnsw or ivfflat, for a collection created by this ingest (fixed from then on)."),
+    ] = None,
+    quantization: Annotated[
+        str | None,
+        typer.Option(
+            "--quantization", help="none, halfvec or binary (HNSW built over it, re-ranked), for a new collection."
+        ),
+    ] = None,
     stdin_id: Annotated[
         str | None, typer.Option("--id", help="Id of the document read from - (default: stdin-<hash of its text>).")
     ] = None,
@@ -115,7 +126,8 @@ def ingest(
 
     Ctrl-C stops after the model batch in progress, keeps every document already written, and exits with 130."""
     try:
-        with _seek(distance=distance) as seek, _progress(enabled=not json_out and err.is_terminal) as on_progress:
+        overrides = {"distance": distance, "index_kind": index, "quantization": quantization}
+        with _seek(**overrides) as seek, _progress(enabled=not json_out and err.is_terminal) as on_progress:
             try:
                 report = seek.ingest(
                     paths,

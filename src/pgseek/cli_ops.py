@@ -100,3 +100,34 @@ def _print_maintain(report: MaintainReport) -> None:
             out.print(f"{'':8} {a.error}", highlight=False, soft_wrap=True)
     if not report.applied:
         out.print(f"dry run: {len(report.actions)} action(s); pgseek maintain --apply runs them")
+
+
+def capacity(
+    p99_target: Annotated[
+        float, typer.Option("--p99-target", help="The p99 latency target of a vector search, in milliseconds.")
+    ] = 100.0,
+    queries: Annotated[int, typer.Option("--queries", help="Searches to measure p50/p99 with.", min=1, max=1000)] = 50,
+    json_out: JsonOpt = False,
+) -> None:
+    """Where this deployment stands now and at 10x and 100x its vectors: the vector index against memory, p99
+    against its target, the vector count against the ranges where pgvector stays right (docs/capacity.md)."""
+    with open_seek() as seek:
+        report = seek.capacity(p99_target_ms=p99_target, queries=queries)
+    if json_out:
+        print(json.dumps(report.to_json()))
+        return
+    m = report.measured
+    out.print(
+        f"measured: {m.vectors:,} vectors ({m.dimensions} dims, {m.collections} collection(s)); vector indexes "
+        f"{m.index_bytes / 2**30:.2f} GB; shared_buffers {m.shared_buffers_bytes / 2**30:.2f} GB; {m.memory_source} "
+        f"{m.memory_bytes / 2**30:.2f} GB; p50 {m.p50_ms:.1f} ms, p99 {m.p99_ms:.1f} ms over {m.queries} searches; "
+        f"about {m.throughput_qps:,.0f} searches/s ({m.parallel} at once)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for s in report.scenarios:
+        out.print(
+            Text.assemble((f"{'now' if s.factor == 1 else f'{s.factor}x':<5}", "bold"), f" {s.range}: {s.verdict}")
+        )
+        for reason in s.reasons:
+            out.print(f"{'':6}- {reason}", highlight=False, soft_wrap=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -86,6 +86,42 @@ class Settings(BaseSettings):
         pattern=r"^[a-z_]{1,63}$",
         description="Full-text configuration of collections created from now on ('simple' for other languages).",
     )
+    index_kind: Literal["hnsw", "ivfflat"] = Field(
+        default="hnsw", description="Vector index of collections created from now on: hnsw or ivfflat."
+    )
+    quantization: Literal["none", "halfvec", "binary"] = Field(
+        default="none",
+        description=(
+            "What the HNSW index of collections created from now on is built over: none (the stored vectors), "
+            "halfvec (embedding::halfvec) or binary (binary_quantize, candidates re-ranked at full precision)."
+        ),
+    )
+    ivfflat_min_rows: int = Field(
+        default=10_000, ge=1, description="Rows an IVFFlat collection holds before its index is built (exact until)."
+    )
+    ivfflat_probes: int = Field(default=0, ge=0, description="IVFFlat lists probed per query (0: sqrt(lists)).")
+    rerank_factor: int = Field(
+        default=8, ge=1, le=100, description="Binary or halfvec candidates fetched per hit wanted, then re-ranked."
+    )
+    partial_indexes: Literal["off", "auto"] = Field(
+        default="off",
+        description="auto: after an ingest, build the partial HNSW index of a tenant that deserves one (or drop it).",
+    )
+    partial_index_share: float = Field(
+        default=0.004,
+        gt=0,
+        lt=1,
+        description="A tenant with this share of a collection (and above exact_search_below chunks) gets a partial "
+        "HNSW index of its own.",
+    )
+    recall_watch_rate: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="Share of `pgseek serve`'s vector searches re-run exactly in the background for /metrics' recall "
+        "(0: none).",
+    )
+    recall_watch_interval: float = Field(default=30.0, gt=0, description="Seconds between two rounds of re-runs.")
     hnsw_m: int = Field(default=16, ge=2, le=100)
     hnsw_ef_construction: int = Field(default=64, ge=4, le=1000)
     ef_search: int = Field(default=40, ge=1, le=1000)
@@ -243,6 +279,15 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @model_validator(mode="after")
+    def _check_quantization(self) -> Settings:
+        if self.quantization != "none" and self.index_kind != "hnsw":
+            raise ValueError(
+                f"quantization {self.quantization} builds an HNSW index: use it with index_kind hnsw, or quantization "
+                "none with ivfflat"
+            )
+        return self
 
     @property
     def embedded(self) -> bool:

@@ -20,6 +20,7 @@ from pgseek.db import catalog as db_catalog
 from pgseek.db import connect, migrate, writes
 from pgseek.db.connect import Pool, PoolUsage, pool_usage, translate_errors
 from pgseek.db.fusion import collection_fusion, set_collection_fusion
+from pgseek.db.indexes import BuildOptions
 from pgseek.db.search import VectorTuning
 from pgseek.db.status import DatabaseStatus, database_status, ping
 from pgseek.db.supervisor import Supervisor
@@ -58,8 +59,10 @@ if TYPE_CHECKING:  # evaluation loads where it runs: not for a search (decision 
     from pgseek.evaluate.rag import RagReport
     from pgseek.evaluate.runner import EvalProgressCallback, EvalReport
     from pgseek.evaluate.tune import TuneReport
+    from pgseek.ops.capacity import CapacityReport
     from pgseek.ops.findings import DoctorReport
     from pgseek.ops.maintain import MaintainReport
+    from pgseek.ops.watch import Recall, RecallWatch
     from pgseek.versions.facade import AsyncModels, Models
 
 T = TypeVar("T")
@@ -84,6 +87,7 @@ class AsyncSeek:
         self._url: str | None = None
         self._lock = asyncio.Lock()
         self._supervisor: Supervisor | None = None
+        self._watch: RecallWatch | None = None
         self._caches = SearchCaches.from_settings(self.settings)
 
     async def __aenter__(self) -> AsyncSeek:
@@ -240,15 +244,23 @@ class AsyncSeek:
             collection=collection,
             distance=s.distance,
             text_search_config=s.text_search_config,
+            index_kind=s.index_kind,
+            quantization=s.quantization,
             chunk_tokens=s.chunk_tokens,
             chunk_overlap=s.chunk_overlap,
             index_m=s.hnsw_m,
             index_ef_construction=s.hnsw_ef_construction,
             index_memory=s.index_build_memory,
+            ivfflat_min_rows=s.ivfflat_min_rows,
             analyze_after_rows=s.analyze_after_rows,
             embed_batch=s.embed_batch_size,
         )
-        return await Ingestion(pool, embedder, options, progress, models=self._embedders).run(documents)
+        report = await Ingestion(pool, embedder, options, progress, models=self._embedders).run(documents)
+        if s.partial_indexes == "auto":
+            from pgseek.ops.maintain import partial_indexes_after_ingest
+
+            await partial_indexes_after_ingest(pool, s, collection)
+        return report
 
     async def ingest_files(
         self,
@@ -316,10 +328,30 @@ class AsyncSeek:
         opts = (options or SearchOptions()).merged({name: value for name, value in given.items() if value is not None})
         embedder, load_ms, pool = await self._model_and_pool(opts.collection)
         s = self.settings
-        tuning = VectorTuning(s.ef_search, s.max_scan_tuples, s.exact_search_below)
+        tuning = VectorTuning(s.ef_search, s.max_scan_tuples, s.exact_search_below, s.ivfflat_probes, s.rerank_factor)
         defaults = engine.Defaults(s.collection, s.tenant, tuning, s.recent_queries_days)
         result = await engine.search(pool, embedder, query, opts, defaults, self._embedders, self._caches)
+        # A cached result is no new search: offering it would count one query's recall as many.
+        if self._watch is not None and result.cache.result != "hit":
+            exact_question = opts.mode == "vector" and opts.filter is None and opts.min_score is None
+            names = (opts.tenant or s.tenant, opts.collection or s.collection)
+            self._watch.offer(*names, opts.k, result, exact_question=exact_question and opts.version is None)
         return _with_load(result, load_ms)
+
+    async def watch_recall(self) -> None:
+        """Sample this process's vector searches (``PGSEEK_RECALL_WATCH_RATE``) and re-run them exactly in the
+        background until cancelled: ``live_recall`` and the doctor read the figure (``pgseek serve`` runs this)."""
+        from pgseek.ops.watch import RecallWatch
+
+        s = self.settings
+        if s.recall_watch_rate <= 0:
+            return
+        self._watch = RecallWatch(s.recall_watch_rate)
+        await self._watch.run(await self._ready(), s.max_scan_tuples, s.recall_watch_interval)
+
+    def live_recall(self) -> list[Recall]:
+        """Recall@k per collection of the sampled searches re-run so far by ``watch_recall`` (empty without it)."""
+        return [] if self._watch is None else self._watch.figures()
 
     def cache_counts(self) -> list[CacheCounts]:
         """Hits, misses and errors of each cache (query embeddings, search results) in this process so far."""
@@ -542,14 +574,10 @@ class AsyncSeek:
         s = self.settings
         built: list[str] = []
         async with translate_errors("checking the vector indexes"), pool.connection() as conn:
+            build = BuildOptions(s.hnsw_m, s.hnsw_ef_construction, s.index_build_memory, s.ivfflat_min_rows)
             for used in await db_catalog.vector_tables_in_use(conn):
-                if await writes.ensure_hnsw_index(
-                    conn,
-                    used.table,
-                    used.distance,
-                    m=s.hnsw_m,
-                    ef_construction=s.hnsw_ef_construction,
-                    memory=s.index_build_memory,
+                if await writes.ensure_vector_index(
+                    conn, used.table, used.index, build, collection_id=used.collection_id
                 ):
                     await writes.analyze(conn, [used.table])
                     built.append(used.table)
@@ -574,6 +602,20 @@ class AsyncSeek:
         s = self.settings
         options = RecallOptions(queries=queries, target=target, max_scan_tuples=s.max_scan_tuples) if recall else None
         return await doctor(await self._ready(), s, collection=collection, recall=options)
+
+    async def capacity(self, *, p99_target_ms: float = 100.0, queries: int = 50) -> CapacityReport:
+        """Where this deployment stands, now and at 10x and 100x its vectors (docs/capacity.md): the vector index
+        against memory, p99 (measured with ``queries`` searches of stored vectors) against ``p99_target_ms``, the vector
+        count against pgvector's ranges; each verdict with its reasons. An operator's view (every collection)."""
+        from pgseek.ops.capacity import capacity
+
+        if not 1 <= queries <= 1000:
+            raise InputError(f"queries must be between 1 and 1000, got {queries}", field="queries")
+        if not 0 < p99_target_ms <= 60_000:
+            raise InputError(
+                f"p99_target_ms must be above 0 and at most 60000, got {p99_target_ms}", field="p99_target_ms"
+            )
+        return await capacity(await self._ready(), self.settings, p99_target_ms=p99_target_ms, queries=queries)
 
     async def maintain(self, collection: str | None = None, *, apply: bool = False) -> MaintainReport:
         """The online fixes for what ``doctor`` finds (REINDEX INDEX CONCURRENTLY, VACUUM (ANALYZE), autovacuum
@@ -1043,6 +1085,10 @@ class Seek:
     ) -> DoctorReport:
         """See ``AsyncSeek.doctor``."""
         return self._run(self._core.doctor(collection, recall=recall, queries=queries, target=target))
+
+    def capacity(self, *, p99_target_ms: float = 100.0, queries: int = 50) -> CapacityReport:
+        """See ``AsyncSeek.capacity``."""
+        return self._run(self._core.capacity(p99_target_ms=p99_target_ms, queries=queries))
 
     def maintain(self, collection: str | None = None, *, apply: bool = False) -> MaintainReport:
         """See ``AsyncSeek.maintain``."""

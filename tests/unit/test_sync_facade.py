@@ -14,14 +14,17 @@ from typing import Any
 import pytest
 
 import pgseek.evaluate.runner
+import pgseek.ops.capacity
 import pgseek.ops.findings
 import pgseek.ops.maintain
+import pgseek.ops.watch
 import pgseek.seek
 from pgseek.seek import AsyncSeek, Seek
 
 # The service's supervisor (a background task that restarts its database and reopens the pool) and the hook that
-# wakes it: they live on the service's own event loop (api/app.py's lifespan), which a sync script does not have.
-ASYNC_ONLY: set[str] = {"supervise", "suspect_database"}
+# wakes it, and the recall watch (a background task sampling the service's searches) with its figures: they live on
+# the service's own event loop (api/app.py's lifespan), which a sync script does not have.
+ASYNC_ONLY: set[str] = {"supervise", "suspect_database", "watch_recall", "live_recall"}
 SYNC_ONLY: set[str] = set()
 
 
@@ -40,8 +43,10 @@ def _hints(function: Callable[..., Any]) -> dict[str, Any]:
         {
             **vars(pgseek.evaluate.runner),
             **vars(pgseek.evaluate),
+            **vars(pgseek.ops.capacity),
             **vars(pgseek.ops.findings),
             **vars(pgseek.ops.maintain),
+            **vars(pgseek.ops.watch),
             **vars(pgseek.seek),
         },
     )

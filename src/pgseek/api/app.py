@@ -48,9 +48,11 @@ def create_app(settings: Settings | None = None, *, embedder: TokenizingEmbedder
         # A candidate whose backfill stopped (this server restarted, a backfill process was killed) carries on here;
         # looked for in the background, so that startup does not wait on counting every version's documents.
         resuming = asyncio.create_task(backfills.resume_stopped(), name="resume-backfills")
+        watching = asyncio.create_task(core.watch_recall(), name="recall-watch")  # /metrics' live recall
         try:
             yield
         finally:
+            watching.cancel()
             resuming.cancel()
             await backfills.close()
             await core.close()

@@ -121,6 +121,16 @@ class Metrics:
             "pgseek_collection_chunks", "Chunks per collection, all tenants.", ["collection"], registry=r
         )
 
+        self.recall = Gauge(
+            "pgseek_live_recall",
+            "Recall@k of sampled live vector searches against exact search, per collection (PGSEEK_RECALL_WATCH_RATE).",
+            ["collection", "k"],
+            registry=r,
+        )
+        self.recall_samples = Gauge(
+            "pgseek_live_recall_queries", "Sampled searches the live recall is over.", ["collection"], registry=r
+        )
+
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
@@ -152,6 +162,9 @@ class Metrics:
                 ("waiting", usage.waiting),
             ):
                 self.pool.labels(state).set(value)
+        for live in seek.live_recall():
+            self.recall.labels(live.collection, str(live.k)).set(live.recall)
+            self.recall_samples.labels(live.collection).set(live.queries)
         try:
             status = await seek.status()
         except PgseekError as exc:  # the scrape still reports the process; the database trouble goes to the log

@@ -13,6 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from pgseek.errors import InputError
 from pgseek.filters import MAX_FILTER_VALUES, Condition, SearchFilter
+from pgseek.ops.capacity import CapacityReport
 from pgseek.ops.findings import DoctorReport
 from pgseek.search.engine import MAX_K
 from pgseek.types import (
@@ -449,6 +450,47 @@ class DoctorPublic(BaseModel):
 
     @classmethod
     def of(cls, report: DoctorReport) -> DoctorPublic:
+        return cls.model_validate(report.to_json())
+
+
+class CapacityMeasuredPublic(BaseModel):
+    collections: int
+    vectors: int
+    dimensions: int
+    index_bytes: int
+    shared_buffers_bytes: int
+    memory_bytes: int
+    memory_source: str = Field(description="RAM (embedded server) or effective_cache_size (a server elsewhere).")
+    queries: int
+    p50_ms: float
+    p99_ms: float
+    throughput_qps: float
+    parallel: int
+
+
+class CapacityScenarioPublic(BaseModel):
+    factor: int = Field(description="1 (now), 10 or 100 times the vectors.")
+    vectors: int
+    index_bytes: int
+    halfvec_index_bytes: int
+    binary_index_bytes: int
+    memory: Literal["shared_buffers", "memory", "exceeds memory"]
+    p99_ms: float | None = Field(description="Projected p99; null when the index would be read from disk.")
+    p99_within_target: bool
+    range: Literal["pgvector", "pgvector with care", "scale out or a dedicated vector database"]
+    verdict: str
+    reasons: list[str]
+
+
+class CapacityPublic(BaseModel):
+    """``pgseek capacity --json``: the measured deployment and where it stands now, at 10x and at 100x."""
+
+    measured: CapacityMeasuredPublic
+    p99_target_ms: float
+    scenarios: list[CapacityScenarioPublic]
+
+    @classmethod
+    def of(cls, report: CapacityReport) -> CapacityPublic:
         return cls.model_validate(report.to_json())
 
 

@@ -12,6 +12,7 @@ from psycopg import sql
 from psycopg.rows import class_row, dict_row
 
 from pgseek.db import queries, versions
+from pgseek.db.indexes import IndexSpec
 from pgseek.db.scope import Conn, TenantConn
 from pgseek.errors import ConfigurationError, NotFoundError
 from pgseek.types import CollectionInfo, DocumentPage, DocumentSummary, ModelInfo, StoredDocument
@@ -43,6 +44,15 @@ class Collection:
     model_normalized: bool | None = None
     fusion: dict[str, Any] | None = None
     """The tuned hybrid fusion (migration 0010) as stored; None: the default."""
+    index_kind: str = "hnsw"
+    """hnsw or ivfflat (migration 0014), fixed when the collection is created."""
+    quantization: str = "none"
+    """none, halfvec or binary: what its HNSW index is built over (decision 0027)."""
+
+    @property
+    def index(self) -> IndexSpec:
+        """The index its version's searches use."""
+        return IndexSpec(self.index_kind, self.quantization, self.distance, int(self.model_dimensions or 0))
 
     @property
     def model(self) -> ModelInfo | None:
@@ -76,6 +86,8 @@ async def get_collection(
     distance: str = "cosine",
     text_search_config: str = "english",
     version: int | None = None,
+    index_kind: str = "hnsw",
+    quantization: str = "none",
 ) -> Collection:
     """A collection by name with its active version (or the version ``version``, whatever its state); ``create``
     makes it when missing. An existing one keeps its own settings."""
@@ -86,7 +98,7 @@ async def get_collection(
                 f"text search configuration {text_search_config!r} does not exist in this database; use 'english', "
                 "'simple' (no stemming, any language) or another name from pg_ts_config"
             )
-        await conn.execute(queries.ENSURE_COLLECTION, (name, distance, text_search_config))
+        await conn.execute(queries.ENSURE_COLLECTION, (name, distance, text_search_config, index_kind, quantization))
     async with conn.cursor(row_factory=class_row(Collection)) as cur:
         await cur.execute(queries.GET_COLLECTION, {"name": name, "version": version})
         found = await cur.fetchone()
@@ -121,6 +133,14 @@ class VectorTable:
 
     table: str
     distance: str
+    collection_id: int
+    index_kind: str
+    quantization: str
+    dimensions: int
+
+    @property
+    def index(self) -> IndexSpec:
+        return IndexSpec(self.index_kind, self.quantization, self.distance, self.dimensions)
 
 
 async def vector_tables_in_use(conn: Conn) -> list[VectorTable]:
@@ -139,6 +159,12 @@ class CollectionVectors:
     distance: str
     dimensions: int
     precision: str
+    index_kind: str = "hnsw"
+    quantization: str = "none"
+
+    @property
+    def index(self) -> IndexSpec:
+        return IndexSpec(self.index_kind, self.quantization, self.distance, self.dimensions)
 
 
 async def collection_vector_tables(conn: Conn, collection: str | None = None) -> list[CollectionVectors]:

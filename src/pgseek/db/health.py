@@ -57,6 +57,14 @@ SELECT s.collection_id, s.tenant_id AS tenant, s.chunk_count AS chunks
 FROM keyword_stats s JOIN embedding_versions v ON v.id = s.version_id AND v.state = 'active'
 WHERE s.collection_id = ANY(%s) AND s.chunk_count > 0
 ORDER BY s.collection_id, s.chunk_count DESC, s.tenant_id"""
+# The recall `pgseek serve` measured on live searches (migration 0014), one row per collection.
+LIVE_RECALL = """
+SELECT collection_id, k, queries, recall::float8 AS recall, measured_at FROM live_recall
+WHERE collection_id = ANY(%s) ORDER BY collection_id"""
+RECORD_LIVE_RECALL = """
+INSERT INTO live_recall (collection_id, k, queries, recall) VALUES (%s, %s, %s, %s)
+ON CONFLICT (collection_id) DO UPDATE
+SET k = EXCLUDED.k, queries = EXCLUDED.queries, recall = EXCLUDED.recall, measured_at = now()"""
 # Stored vectors of random chunks of one tenant, as float4 arrays whatever the column type (vector or halfvec).
 SAMPLE_VECTORS = sql.SQL("""
 SELECT embedding::real[] AS vector FROM {table}
@@ -153,3 +161,24 @@ async def sample_vectors(
     async with conn.cursor() as cur:
         await cur.execute(SAMPLE_VECTORS.format(table=sql.Identifier(table)), values)
         return [np.asarray(row[0], dtype=np.float32) for row in await cur.fetchall()]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveRecall:
+    """Recall@k of a collection's live searches against exact search, over its last ``queries`` sampled ones."""
+
+    collection_id: int
+    k: int
+    queries: int
+    recall: float
+    measured_at: datetime
+
+
+async def live_recall(conn: Conn, collection_ids: Sequence[int]) -> list[LiveRecall]:
+    async with conn.cursor(row_factory=class_row(LiveRecall)) as cur:
+        await cur.execute(LIVE_RECALL, (list(collection_ids),))
+        return await cur.fetchall()
+
+
+async def record_live_recall(conn: Conn, collection_id: int, k: int, queries: int, recall: float) -> None:
+    await conn.execute(RECORD_LIVE_RECALL, (collection_id, k, queries, recall))

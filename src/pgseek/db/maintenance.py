@@ -13,15 +13,12 @@ import psycopg
 from psycopg import sql
 
 from pgseek.db.connect import Pool, classify
+from pgseek.db.indexes import BuildOptions, IndexSpec, create_statement
 from pgseek.db.scope import Conn
-from pgseek.db.writes import hnsw_index_name, hnsw_opclass
+from pgseek.db.writes import embedding_type
 
 REINDEX_CONCURRENTLY = sql.SQL("REINDEX INDEX CONCURRENTLY {index}")
 DROP_INDEX_CONCURRENTLY = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {index}")
-CREATE_HNSW_CONCURRENTLY = sql.SQL(
-    "CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} USING hnsw (embedding {opclass}) "
-    "WITH (m = {m}, ef_construction = {ef_construction})"
-)
 VACUUM_ANALYZE = sql.SQL("VACUUM (ANALYZE) {table}")
 # Storage parameters take a SHARE UPDATE EXCLUSIVE lock: reads and writes go on. autovacuum_enabled is reset (to
 # the server's autovacuum), not forced on: turning it off on a pgseek table is what this undoes.
@@ -80,16 +77,27 @@ def create_prewarm() -> Statement:
     return _statement(sql.Composed([CREATE_PREWARM]))
 
 
-async def build_hnsw(conn: Conn, table: str, distance: str, *, m: int, ef_construction: int) -> Statement:
-    """CREATE INDEX CONCURRENTLY of the HNSW index pgseek keeps on the table (the name ``ensure_hnsw_index`` uses)."""
-    composed = CREATE_HNSW_CONCURRENTLY.format(
-        index=sql.Identifier(hnsw_index_name(table, distance)),
-        table=sql.Identifier(table),
-        opclass=sql.SQL(await hnsw_opclass(conn, table, distance)),
-        m=sql.Literal(m),
-        ef_construction=sql.Literal(ef_construction),
+async def build_index(
+    conn: Conn,
+    table: str,
+    spec: IndexSpec,
+    build: BuildOptions,
+    *,
+    index: str | None = None,
+    lists: int | None = None,
+    tenant: tuple[str, int] | None = None,
+) -> Statement:
+    """CREATE INDEX CONCURRENTLY of the collection's index on the table (the name ``ensure_vector_index`` uses), or,
+    with ``index``, of a copy to swap in; ``tenant`` (tenant, collection id): its partial index instead."""
+    column_type = await embedding_type(conn, table)
+    return _statement(
+        create_statement(table, spec, column_type, build, index=index, lists=lists, tenant=tenant, concurrently=True)
     )
-    return _statement(composed)
+
+
+def composed(statement: sql.Composed) -> Statement:
+    """Any other statement ``maintain`` runs (renames, the build records)."""
+    return _statement(statement)
 
 
 @asynccontextmanager

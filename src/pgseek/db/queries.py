@@ -26,7 +26,8 @@ SERVER_VERSION = "SELECT current_setting('server_version')"
 SETUP_LOCK = "SELECT pg_advisory_xact_lock(123917224011116)"
 ENSURE_TENANT = "INSERT INTO tenants (id) VALUES (%s) ON CONFLICT (id) DO NOTHING"
 ENSURE_COLLECTION = """
-INSERT INTO collections (name, distance, text_search_config) VALUES (%s, %s, %s::regconfig)
+INSERT INTO collections (name, distance, text_search_config, index_kind, quantization)
+VALUES (%s, %s, %s::regconfig, %s, %s)
 ON CONFLICT (name) DO NOTHING"""
 TEXT_SEARCH_CONFIG_EXISTS = "SELECT 1 FROM pg_ts_config WHERE cfgname = %s"
 # A collection with the version searches read: its active one, or, with %(version)s, that version whatever its
@@ -36,7 +37,7 @@ SELECT c.id, c.name, c.text_search_config::text AS text_search_config, c.distanc
        c.text_search_config::oid AS text_search_config_oid, m.precision, v.id AS version_id, v.table_name AS "table",
        v.chunk_tokens, v.chunk_overlap, v.state AS version_state, m.provider AS model_provider,
        m.name AS model_name, m.version AS model_version, m.dimensions AS model_dimensions,
-       m.max_tokens AS model_max_tokens, m.normalized AS model_normalized, c.fusion
+       m.max_tokens AS model_max_tokens, m.normalized AS model_normalized, c.fusion, c.index_kind, c.quantization
 FROM collections c
 LEFT JOIN embedding_versions v
        ON v.collection_id = c.id AND v.table_name IS NOT NULL
@@ -170,14 +171,16 @@ SELECT EXISTS (
 ) AS ready"""
 TABLE_HAS_ROWS = sql.SQL("SELECT EXISTS (SELECT FROM {table}) AS has_rows")
 VECTOR_TABLES_IN_USE = """
-SELECT DISTINCT v.table_name AS "table", c.distance
-FROM embedding_versions v JOIN collections c ON c.id = v.collection_id
+SELECT DISTINCT v.table_name AS "table", c.distance, c.id AS collection_id, c.index_kind, c.quantization,
+       m.dimensions
+FROM embedding_versions v JOIN collections c ON c.id = v.collection_id JOIN embedding_models m ON m.id = v.model_id
 WHERE v.table_name IS NOT NULL AND (v.state IN ('active', 'previous') OR v.backfilled_at IS NOT NULL)
 ORDER BY 1, 2"""
 # Each collection with its active version's embeddings table, for the doctor and maintenance (one collection, or
 # all with None).
 COLLECTION_VECTOR_TABLES = """
-SELECT c.name AS collection, c.id AS collection_id, v.table_name AS "table", c.distance, m.dimensions, m.precision
+SELECT c.name AS collection, c.id AS collection_id, v.table_name AS "table", c.distance, m.dimensions, m.precision,
+       c.index_kind, c.quantization
 FROM collections c
 JOIN embedding_versions v ON v.collection_id = c.id AND v.state = 'active'
 JOIN embedding_models m ON m.id = v.model_id
@@ -188,10 +191,6 @@ EMBEDDING_TYPE = """
 SELECT a.atttypid::regtype::text AS type FROM pg_attribute a
 WHERE a.attrelid = to_regclass(%s) AND a.attname = 'embedding' AND NOT a.attisdropped"""
 SET_LOCAL_MAINTENANCE_WORK_MEM = "SELECT set_config('maintenance_work_mem', %s, true)"
-CREATE_HNSW_INDEX = sql.SQL(
-    "CREATE INDEX IF NOT EXISTS {index} ON {table} USING hnsw (embedding {opclass}) "
-    "WITH (m = {m}, ef_construction = {ef_construction})"
-)
 ANALYZE = sql.SQL("ANALYZE {tables}")
 
 # pgvector 0.8 iterative scans keep walking the HNSW graph until LIMIT rows pass the filter; in relaxed order the
@@ -203,6 +202,11 @@ ANALYZE = sql.SQL("ANALYZE {tables}")
 SET_LOCAL_ITERATIVE_SCAN = """
 SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', 'relaxed_order', true),
        set_config('hnsw.max_scan_tuples', %s, true), set_config('enable_sort', 'off', true)"""
+# IVFFlat (decision 0027): probes lists per query, and iterative scans for filters (probing further lists until k rows
+# pass, up to every list); enable_sort off for the same reason as HNSW's.
+SET_LOCAL_IVFFLAT_SCAN = """
+SELECT set_config('ivfflat.probes', %s, true), set_config('ivfflat.iterative_scan', 'relaxed_order', true),
+       set_config('ivfflat.max_probes', %s, true), set_config('enable_sort', 'off', true)"""
 # With few matching rows an exact scan is cheaper and exact: no index scan, so the HNSW index is not used.
 SET_LOCAL_EXACT_SCAN = "SELECT set_config('enable_indexscan', 'off', true)"
 # The plan name in the comment gives each plan its own statement text, hence its own prepared statement: a cached
@@ -216,6 +220,28 @@ WITH nearest AS MATERIALIZED (
     JOIN documents d ON d.id = c.document_id
     WHERE e.tenant_id = %(tenant)s AND e.collection_id = %(collection)s AND {filter}
     ORDER BY e.embedding {operator} %(query)s
+    LIMIT %(k)s
+)
+SELECT * FROM nearest ORDER BY value""")
+# A quantized index (halfvec or binary, decision 0027) orders candidates by the indexed expression ({key} {qoperator}
+# {qquery}: the very expression the index is built over, or it does not serve the ORDER BY); the candidates are then
+# re-ranked by the full-precision distance, so what comes back is measured as an exact search measures it.
+VECTOR_SEARCH_RERANK = sql.SQL("""/* pgseek {plan} rerank */
+WITH candidates AS MATERIALIZED (
+    SELECT e.chunk_id, e.embedding
+    FROM {table} e
+    JOIN chunks c ON c.id = e.chunk_id
+    JOIN documents d ON d.id = c.document_id
+    WHERE e.tenant_id = %(tenant)s AND e.collection_id = %(collection)s AND {filter}
+    ORDER BY {key} {qoperator} {qquery}
+    LIMIT %(candidates)s
+), nearest AS MATERIALIZED (
+    SELECT c.id AS chunk_id, d.external_id, d.title, d.source, c.text, c.position, d.metadata, c.heading_path,
+           c.char_start AS start, c.char_end AS "end", c.page, c.page_end, k.embedding {operator} %(query)s AS value
+    FROM candidates k
+    JOIN chunks c ON c.id = k.chunk_id
+    JOIN documents d ON d.id = c.document_id
+    ORDER BY value
     LIMIT %(k)s
 )
 SELECT * FROM nearest ORDER BY value""")

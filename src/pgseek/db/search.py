@@ -14,7 +14,7 @@ from pgvector import HalfVector
 from psycopg import sql
 from psycopg.rows import class_row, dict_row
 
-from pgseek.db import queries
+from pgseek.db import indexes, queries
 from pgseek.db.catalog import Collection
 from pgseek.db.scope import TenantConn
 
@@ -47,7 +47,9 @@ NO_FILTER: Where = (sql.SQL("TRUE"), {})
 
 @dataclass(frozen=True, slots=True)
 class VectorPlan:
-    """How a vector search runs: "iterative" (HNSW, walking on until k rows pass the filter) or "exact".
+    """How a vector search runs: "iterative" (HNSW, walking on until k rows pass the filter), "ivfflat" (probing
+    lists, more until k rows pass) or "exact". A tenant's partial HNSW index (decision 0028) serves its "iterative"
+    searches: the planner picks it, as the smaller index whose predicate the query's tenant condition implies.
 
     ``estimated_rows``: the tenant's chunks in the collection (no filter), or its chunks passing the filter counted up
     to ``exact_below + 1`` (a count past ``exact_below`` means "more than that").
@@ -63,6 +65,10 @@ class VectorTuning:
     max_scan_tuples: int
     exact_below: int
     """Scan exactly when at most this many of the tenant's rows match."""
+    ivfflat_probes: int = 0
+    """IVFFlat lists probed per query; 0: sqrt(lists)."""
+    rerank_factor: int = 8
+    """A quantized index hands out this many candidates per hit wanted, re-ranked at full precision."""
 
 
 async def vector_search(
@@ -93,14 +99,34 @@ async def vector_search(
         "k": k,
     }
     plan = await _choose_plan(scope, names, values, tuning, filtered=bool(params))
+    spec = collection.index
+    if plan.kind == "iterative" and spec.kind == "ivfflat":
+        lists = (await indexes.search_indexes(scope, table)).ivfflat_lists
+        # Until the table holds enough rows for its lists to be clustered, there is no IVFFlat index: exact.
+        plan = VectorPlan("exact" if lists is None else "ivfflat", plan.estimated_rows)
+        if lists is not None:
+            probes = indexes.ivfflat_probes(lists, tuning.ivfflat_probes)
+            await scope.conn.execute(queries.SET_LOCAL_IVFFLAT_SCAN, (str(probes), str(lists)))
+    candidates = max(k * tuning.rerank_factor, k)
     if plan.kind == "exact":
         await scope.conn.execute(queries.SET_LOCAL_EXACT_SCAN)
-    else:
-        settings = (str(max(tuning.ef_search, k)), str(tuning.max_scan_tuples))
+    elif plan.kind == "iterative":
+        wanted = candidates if spec.quantization != "none" else k
+        settings = (str(max(tuning.ef_search, wanted)), str(tuning.max_scan_tuples))
         await scope.conn.execute(queries.SET_LOCAL_ITERATIVE_SCAN, settings)
-    statement = queries.VECTOR_SEARCH.format(
-        operator=sql.SQL(_OPERATORS[collection.distance]), plan=sql.SQL(plan.kind), **names
-    )
+    operator = sql.SQL(_OPERATORS[collection.distance])
+    if plan.kind == "iterative" and spec.quantization != "none":
+        statement = queries.VECTOR_SEARCH_RERANK.format(
+            operator=operator,
+            plan=sql.SQL(plan.kind),
+            key=spec.key(),
+            qoperator=sql.SQL(spec.operator()),
+            qquery=spec.query_key(),
+            **names,
+        )
+        values["candidates"] = candidates
+    else:
+        statement = queries.VECTOR_SEARCH.format(operator=operator, plan=sql.SQL(plan.kind), **names)
     return await _chunk_rows(scope, statement, values), plan
 
 

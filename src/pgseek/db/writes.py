@@ -18,16 +18,13 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from pgseek.db import queries, versions
+from pgseek.db import indexes, queries, versions
 from pgseek.db.catalog import Collection
 from pgseek.db.connect import classify
 from pgseek.db.scope import Conn, TenantConn
 from pgseek.db.versions import Version
 from pgseek.errors import DataRejectedError
 from pgseek.types import Chunk, Document
-
-_OPCLASS_SUFFIXES = {"cosine": "cosine_ops", "l2": "l2_ops", "ip": "ip_ops"}
-"""Of each distance's HNSW operator class, after the column type: vector_cosine_ops, halfvec_cosine_ops..."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,23 +252,15 @@ async def embedding_type(conn: Conn, table: str) -> str:
     return str(row["type"])
 
 
-def hnsw_index_name(table: str, distance: str) -> str:
-    """The name of the HNSW index pgseek keeps on an embeddings table for a distance."""
-    return f"{table}_hnsw_{distance}"
-
-
-async def hnsw_opclass(conn: Conn, table: str, distance: str) -> str:
-    """The HNSW operator class of the table's column type and the distance: vector_cosine_ops, halfvec_l2_ops..."""
-    return f"{await embedding_type(conn, table)}_{_OPCLASS_SUFFIXES[distance]}"
-
-
-async def ensure_hnsw_index(
-    conn: Conn, table: str, distance: str, *, m: int, ef_construction: int, memory: str
+async def ensure_vector_index(
+    conn: Conn, table: str, spec: indexes.IndexSpec, build: indexes.BuildOptions, *, collection_id: int
 ) -> bool:
-    """Give the table a valid HNSW index: build it when missing, rebuild it when invalid (its build was killed);
-    True when it was built now. An empty table is left without one: a bulk build after the first rows is faster
-    than growing the graph row by row."""
-    index = hnsw_index_name(table, distance)
+    """Give the table a valid index of the collection's kind (decision 0027): build it when missing, rebuild it when
+    invalid (its build was killed); True when it was built now. An empty table is left without one: a bulk build
+    after the first rows is faster than growing the graph row by row. An IVFFlat index waits for
+    ``build.ivfflat_min_rows`` rows (its lists are clustered from the rows there are; searches are exact until then),
+    and its lists and rows are recorded, for the doctor to tell when the table outgrew them."""
+    index = spec.name(table)
     if await _index_valid(conn, index):
         return False
     async with conn.transaction():
@@ -279,23 +268,33 @@ async def ensure_hnsw_index(
         state = await _index_valid(conn, index)
         if state:  # another process built it while this one waited for the lock
             return False
-        if not await _has_rows(conn, table):
+        rows = 0
+        if spec.kind == "ivfflat":
+            rows = await indexes.count_rows(conn, table)
+            if rows < max(build.ivfflat_min_rows, 1):
+                return False
+        elif not await _has_rows(conn, table):
             return False
-        opclass = await hnsw_opclass(conn, table, distance)
+        column_type = await embedding_type(conn, table)
         if state is False:
             await conn.execute(queries.DROP_INDEX.format(index=sql.Identifier(index)))
         # The graph builds several times faster when it fits in maintenance_work_mem.
-        await conn.execute(queries.SET_LOCAL_MAINTENANCE_WORK_MEM, (memory,))
-        await conn.execute(
-            queries.CREATE_HNSW_INDEX.format(
-                index=sql.Identifier(index),
-                table=sql.Identifier(table),
-                opclass=sql.SQL(opclass),
-                m=sql.Literal(m),
-                ef_construction=sql.Literal(ef_construction),
-            )
-        )
+        await conn.execute(queries.SET_LOCAL_MAINTENANCE_WORK_MEM, (build.memory,))
+        lists = indexes.ivfflat_lists(rows) if spec.kind == "ivfflat" else None
+        await conn.execute(indexes.create_statement(table, spec, column_type, build, lists=lists))
+        if lists is not None:
+            await conn.execute(indexes.record_statement(index, table, collection_id, "ivfflat", rows, lists=lists))
     return True
+
+
+async def ensure_hnsw_index(
+    conn: Conn, table: str, distance: str, *, m: int, ef_construction: int, memory: str
+) -> bool:
+    """``ensure_vector_index`` of the plain HNSW index (what an HNSW collection without quantization has)."""
+    spec = indexes.IndexSpec("hnsw", "none", distance, 0)
+    return await ensure_vector_index(
+        conn, table, spec, indexes.BuildOptions(m, ef_construction, memory, 1), collection_id=0
+    )
 
 
 async def index_ready(conn: Conn, table: str) -> bool:

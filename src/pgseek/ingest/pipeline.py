@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pgseek import fingerprint
-from pgseek.db import catalog, versions, writes
+from pgseek.db import catalog, indexes, versions, writes
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.scope import TenantConn, claims_scope
 from pgseek.db.versions import Version
@@ -91,12 +91,16 @@ class IngestOptions:
     collection: str
     distance: str = "cosine"
     text_search_config: str = "english"
+    index_kind: str = "hnsw"
+    """Of a collection this run creates, as ``distance`` (decision 0027)."""
+    quantization: str = "none"
     chunk_tokens: int = 200
     """Chunking of a new collection's first version; an existing collection chunks as each version says."""
     chunk_overlap: int = 32
     index_m: int = 16
     index_ef_construction: int = 64
     index_memory: str = "1GB"
+    ivfflat_min_rows: int = 10_000
     analyze_after_rows: int = 1000
     embed_batch: int = 64
     """Texts per model call: progress is reported, and a cancelled run stops, between two calls."""
@@ -352,7 +356,13 @@ class Ingestion:
             await catalog.setup_lock(conn)
             await catalog.ensure_tenant(conn, o.tenant)
             collection = await catalog.get_collection(
-                conn, o.collection, create=True, distance=o.distance, text_search_config=o.text_search_config
+                conn,
+                o.collection,
+                create=True,
+                distance=o.distance,
+                text_search_config=o.text_search_config,
+                index_kind=o.index_kind,
+                quantization=o.quantization,
             )
             await catalog.register_collection(conn, o.tenant, collection.id)
             return await catalog.ensure_active_version(
@@ -612,21 +622,19 @@ class Ingestion:
         # Even when nothing was new: a run killed during the first build left no index (or an invalid one) behind.
         # A candidate still being backfilled is indexed by its backfill, in one bulk build at its end.
         o = self._options
-        tables = [
-            t.version.table
+        targets = [
+            t.version
             for t in self._targets
             if t.version.table is not None and (t.version.state != "candidate" or t.version.backfilled_at is not None)
         ]
+        tables = [v.table for v in targets if v.table is not None]
+        build = indexes.BuildOptions(o.index_m, o.index_ef_construction, o.index_memory, o.ivfflat_min_rows)
+        c = self._collection
         async with self._pool.connection() as conn:
             built = False
-            for table in tables:
-                built |= await writes.ensure_hnsw_index(
-                    conn,
-                    table,
-                    self._collection.distance,
-                    m=o.index_m,
-                    ef_construction=o.index_ef_construction,
-                    memory=o.index_memory,
-                )
+            for version in targets:
+                assert version.table is not None
+                spec = indexes.IndexSpec(c.index_kind, c.quantization, c.distance, version.model.dimensions)
+                built |= await writes.ensure_vector_index(conn, version.table, spec, build, collection_id=c.id)
             if built or self._tally.chunks >= o.analyze_after_rows:
                 await writes.analyze(conn, ["documents", "chunks", *tables])

@@ -1,7 +1,6 @@
 """The doctor's checks: each turns the facts read from the database into findings, and needs no database itself.
 
-A check is a function ``(Facts, Policy) -> list[Finding]`` in ``CHECKS``; a new one (IVFFlat growth once pgseek
-builds IVFFlat indexes, partial indexes once it builds them) is one more function there.
+A check is a function ``(Facts, Policy) -> list[Finding]`` in ``CHECKS``; a new one is one more function there.
 """
 
 from __future__ import annotations
@@ -10,7 +9,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pgseek.db.catalog import CollectionVectors
-from pgseek.db.health import IndexFacts, ServerFacts, TableFacts, TenantSize
+from pgseek.db.health import IndexFacts, LiveRecall, ServerFacts, TableFacts, TenantSize
+from pgseek.db.indexes import IndexSpec, RecordedIndex, ivfflat_lists
 from pgseek.ops.findings import Finding, Severity
 
 CHUNKS_TABLE = "chunks"
@@ -30,12 +30,16 @@ class Facts:
     """The vector tables and the chunks table, by name."""
     indexes: tuple[IndexFacts, ...]
     tenants: tuple[TenantSize, ...]
+    recorded: tuple[RecordedIndex, ...] = ()
+    """Build records of the IVFFlat and partial indexes pgseek built (migration 0014)."""
+    live: tuple[LiveRecall, ...] = ()
+    """Recall of live searches as ``pgseek serve`` measured it (migration 0014)."""
 
     def vector_tables(self) -> list[CollectionVectors]:
-        """One entry per (table, distance): collections sharing a model share its table and index."""
-        seen: dict[tuple[str, str], CollectionVectors] = {}
+        """One entry per (table, index): collections sharing a model share its table and index."""
+        seen: dict[tuple[str, IndexSpec], CollectionVectors] = {}
         for c in self.collections:
-            seen.setdefault((c.table, c.distance), c)
+            seen.setdefault((c.table, c.index), c)
         return list(seen.values())
 
     def rows(self, table: str) -> int:
@@ -45,17 +49,20 @@ class Facts:
         counted = sum(t.chunks for t in self.tenants if t.collection_id in ids)
         return max(live, counted)
 
-    def serving_index(self, table: str, distance: str) -> IndexFacts | None:
-        """The valid, full HNSW index that serves the distance's searches on the table, if any."""
-        suffix = f"_{distance}_ops"
-        return next(
-            (
-                i
-                for i in self.indexes
-                if i.table == table and i.method == "hnsw" and i.valid and not i.partial and i.opclass.endswith(suffix)
-            ),
-            None,
-        )
+    def serving_index(self, table: str, spec: IndexSpec) -> IndexFacts | None:
+        """The valid, full index of the collection's kind that serves its searches on the table, if any: the one
+        of pgseek's name, or (a plain HNSW collection) any HNSW index of the distance's operator class."""
+        valid = [i for i in self.indexes if i.table == table and i.valid and not i.partial]
+        named = next((i for i in valid if i.name == spec.name(table)), None)
+        if named is not None or spec.quantization != "none":
+            return named
+        suffix = spec.opclass_suffix()
+        return next((i for i in valid if i.method == spec.method and i.opclass.endswith(suffix)), None)
+
+    def tenant_sizes(self, collection_id: int) -> tuple[int, list[TenantSize]]:
+        """The collection's chunks in all and its tenants' sizes."""
+        sizes = [t for t in self.tenants if t.collection_id == collection_id]
+        return sum(t.chunks for t in sizes), sizes
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +85,21 @@ class Policy:
     analyze_scale_factor: float = 0.005
     partial_share: tuple[float, float] = (0.004, 0.05)
     """Tenants with this share of a collection's chunks lose recall to iterative scans: a partial index's case."""
+    ivfflat_min_rows: int = 10_000
+    """PGSEEK_IVFFLAT_MIN_ROWS: an IVFFlat collection is searched exactly until its table holds this many rows."""
+    live_recall_target: float = 0.95
+    """Recall@k of live searches under which the doctor warns."""
+    ivfflat_regrow: float = 2.0
+    """An IVFFlat index is rebuilt once its table holds this many times the rows it was built over."""
 
 
 Check = Callable[[Facts, Policy], list[Finding]]
+
+
+def _kind(spec: IndexSpec) -> str:
+    return {"ivfflat": "IVFFlat"}.get(spec.kind, "HNSW") + (
+        "" if spec.quantization == "none" else f" {spec.quantization}"
+    )
 
 
 def _mb(size: int) -> str:
@@ -134,7 +153,7 @@ def vector_indexes(facts: Facts, policy: Policy) -> list[Finding]:
         )
     for used in facts.vector_tables():
         rows = facts.rows(used.table)
-        serving = facts.serving_index(used.table, used.distance)
+        serving = facts.serving_index(used.table, used.index)
         if serving is not None:
             message = f"{serving.name}: valid, {_mb(serving.size_bytes)} for {rows:,} rows"
             figures = {"size_bytes": serving.size_bytes, "rows": rows}
@@ -142,14 +161,20 @@ def vector_indexes(facts: Facts, policy: Policy) -> list[Finding]:
         elif rows == 0:
             message = f"{used.table} has no rows yet: its index is built after the first ingest"
             found.append(Finding("indexes", "ok", used.table, message))
+        elif used.index_kind == "ivfflat" and rows < policy.ivfflat_min_rows:
+            message = (
+                f"{used.table} ({rows:,} rows) is searched exactly until it holds {policy.ivfflat_min_rows:,} rows "
+                "(PGSEEK_IVFFLAT_MIN_ROWS): then its IVFFlat index is built, its lists clustered from those rows"
+            )
+            found.append(Finding("indexes", "ok", used.table, message, figures={"rows": rows}))
         else:
             found.append(
                 Finding(
                     "indexes",
                     "problem",
                     used.table,
-                    f"{used.table} ({rows:,} rows, collection {used.collection}) has no valid HNSW index for "
-                    f"{used.distance} distance: its searches scan every row",
+                    f"{used.table} ({rows:,} rows, collection {used.collection}) has no valid "
+                    f"{_kind(used.index)} index for {used.distance} distance: its searches scan every row",
                     "run pgseek maintain --apply (it builds the index with CREATE INDEX CONCURRENTLY)",
                     {"rows": rows},
                 )
@@ -266,9 +291,9 @@ def build_memory(facts: Facts, policy: Policy) -> list[Finding]:
     found: list[Finding] = []
     for used in facts.vector_tables():
         rows = facts.rows(used.table)
-        if rows == 0:
+        if rows == 0 or used.index_kind != "hnsw":
             continue
-        m = _index_m(facts.serving_index(used.table, used.distance), policy.hnsw_m)
+        m = _index_m(facts.serving_index(used.table, used.index), policy.hnsw_m)
         need = hnsw_build_bytes(rows, used.dimensions, used.precision, m)
         figures = {"need_bytes": need, "build_memory_bytes": policy.build_memory_bytes, "rows": rows, "m": m}
         message = (
@@ -288,51 +313,131 @@ def build_memory(facts: Facts, policy: Policy) -> list[Finding]:
 
 
 def ivfflat_growth(facts: Facts, policy: Policy) -> list[Finding]:
-    """IVFFlat lists are fixed at build: a table grown well past it wants a rebuild. pgseek builds no IVFFlat index
-    yet, so it records no build size to compare with: this check only names the IVFFlat indexes it sees."""
-    found = [
-        Finding(
-            "ivfflat",
-            "ok",
-            i.name,
-            f"IVFFlat index {i.name}, made outside pgseek: its build size is not recorded, so its growth is not "
-            "checked",
-        )
-        for i in facts.indexes
-        if i.method == "ivfflat"
-    ]
+    """IVFFlat lists are clustered once, from the rows there are at build: a table grown well past them has lists too
+    long for the probes each query makes (slower, or lower recall), and wants a rebuild with lists for its size."""
+    found: list[Finding] = []
+    recorded = {r.name: r for r in facts.recorded if r.kind == "ivfflat"}
+    for index in (i for i in facts.indexes if i.method == "ivfflat"):
+        built = recorded.get(index.name)
+        if built is None:
+            message = f"IVFFlat index {index.name}, made outside pgseek: its build size is not recorded"
+            found.append(Finding("ivfflat", "ok", index.name, message))
+            continue
+        rows = facts.rows(built.table)
+        lists = built.lists or 1
+        figures = {"rows": rows, "rows_at_build": built.rows_at_build, "lists": lists, "lists_now": ivfflat_lists(rows)}
+        message = f"built over {built.rows_at_build:,} rows with {lists:,} lists; the table holds {rows:,}"
+        if outgrown(built, rows, policy):
+            advice = (
+                f"run pgseek maintain --apply: it builds a copy with {ivfflat_lists(rows):,} lists CONCURRENTLY and "
+                "swaps it in (searches go on)"
+            )
+            message += f", {rows / max(built.rows_at_build, 1):.1f}x its build size"
+            found.append(Finding("ivfflat", "warn", index.name, message, advice, figures))
+        else:
+            found.append(Finding("ivfflat", "ok", index.name, message, figures=figures))
     return found or [Finding("ivfflat", "ok", "deployment", "no IVFFlat index: not applicable")]
 
 
-def partial_index_candidates(facts: Facts, policy: Policy) -> list[Finding]:
-    """Tenants with 0.4% to 5% of a collection and more chunks than an exact scan reads: the iterative scan of the
-    shared index loses them recall, a partial HNSW index of their own would not."""
+def outgrown(built: RecordedIndex, rows: int, policy: Policy) -> bool:
+    """Whether an IVFFlat index's table grew past ``ivfflat_regrow`` times its build size, to a size that wants
+    other lists."""
+    return rows >= policy.ivfflat_regrow * max(built.rows_at_build, 1) and ivfflat_lists(rows) != built.lists
+
+
+@dataclass(frozen=True, slots=True)
+class PartialPlan:
+    """Partial indexes to build (collection, tenant) and to drop (their records, each with why)."""
+
+    build: tuple[tuple[CollectionVectors, TenantSize], ...]
+    drop: tuple[tuple[RecordedIndex, str], ...]
+    kept: tuple[RecordedIndex, ...]
+
+
+def deserves_partial(chunks: int, total: int, policy: Policy, *, keep: bool = False) -> bool:
+    """A tenant searched through the index (above the exact bound) with 0.4% to 5% of the collection: where the
+    shared graph's iterative scan loses recall. An index already built is kept down to half the lower share and up
+    to twice the upper, so that a tenant near a bound does not see it built and dropped by turns."""
     low, high = policy.partial_share
-    found: list[Finding] = []
+    if keep:
+        low, high = low / 2, min(high * 2, 1.0)
+    return total > 0 and chunks > policy.exact_search_below and low <= chunks / total <= high
+
+
+def partial_plan(facts: Facts, policy: Policy) -> PartialPlan:
+    """Which tenants get a partial HNSW index of their own (decision 0028), which indexes go, which stay."""
+    build: list[tuple[CollectionVectors, TenantSize]] = []
+    drop: list[tuple[RecordedIndex, str]] = []
+    kept: list[RecordedIndex] = []
+    partials = [r for r in facts.recorded if r.kind == "partial"]
     for c in facts.collections:
-        sizes = [t for t in facts.tenants if t.collection_id == c.collection_id]
-        total = sum(t.chunks for t in sizes)
-        chosen = (
-            [t for t in sizes if low <= t.chunks / total <= high and t.chunks > policy.exact_search_below]
-            if total
-            else []
-        )
-        if not chosen:
-            continue
-        named = ", ".join(f"{t.tenant} ({t.chunks:,} chunks, {t.chunks / total:.1%})" for t in chosen[:10])
-        more = f" and {len(chosen) - 10} more" if len(chosen) > 10 else ""
+        total, sizes = facts.tenant_sizes(c.collection_id)
+        mine = {str(r.tenant): r for r in partials if r.table == c.table and r.collection_id == c.collection_id}
+        by_tenant = {t.tenant: t for t in sizes}
+        for tenant, record in sorted(mine.items(), key=lambda item: item[1].name):
+            size = by_tenant.get(tenant)
+            if c.index_kind != "hnsw":
+                drop.append((record, "the collection's index is not HNSW"))
+            elif size is None:
+                drop.append((record, "the tenant has no chunks left in the collection"))
+            elif not deserves_partial(size.chunks, total, policy, keep=True):
+                drop.append((record, f"the tenant shrank to {size.chunks:,} chunks ({size.chunks / total:.2%})"))
+            else:
+                kept.append(record)
+        if c.index_kind == "hnsw":
+            build += [(c, t) for t in sizes if t.tenant not in mine and deserves_partial(t.chunks, total, policy)]
+    return PartialPlan(tuple(build), tuple(drop), tuple(kept))
+
+
+def partial_index_candidates(facts: Facts, policy: Policy) -> list[Finding]:
+    """Tenants with 0.4% to 5% of a collection and more chunks than an exact scan reads lose recall to the shared
+    index's iterative scan: each gets a partial HNSW index of its own (decision 0028); one whose tenant shrank or went
+    is dropped."""
+    plan = partial_plan(facts, policy)
+    found: list[Finding] = []
+    for c, t in plan.build:
+        total, _ = facts.tenant_sizes(c.collection_id)
         found.append(
             Finding(
                 "partial_indexes",
                 "warn",
                 f"collection {c.collection}",
-                f"{len(chosen)} tenant(s) hold {low:.1%} to {high:.0%} of its {total:,} chunks: {named}{more}",
-                "a partial HNSW index per tenant (WHERE tenant_id = ...) would give them a full index's recall; pgseek "
-                "does not build those yet: until then raise PGSEEK_EF_SEARCH to the ef_search the recall check names "
-                "for the mid bucket, or PGSEEK_EXACT_SEARCH_BELOW above their size to search them exactly",
-                {"tenants": len(chosen), "chunks": total},
+                f"tenant {t.tenant} ({t.chunks:,} chunks, {t.chunks / total:.1%}) deserves a partial HNSW index: the "
+                "shared index's iterative scan loses recall at its size",
+                "run pgseek maintain --apply (it builds it CONCURRENTLY; PGSEEK_PARTIAL_INDEXES=auto does after "
+                "each ingest)",
+                {"tenant": t.tenant, "chunks": t.chunks, "share": round(t.chunks / total, 5)},
             )
         )
+    for record, why in plan.drop:
+        advice = "run pgseek maintain --apply (it drops it CONCURRENTLY)"
+        message = f"partial index of tenant {record.tenant} is no longer needed: {why}"
+        found.append(Finding("partial_indexes", "warn", record.name, message, advice, {"tenant": record.tenant}))
+    for record in plan.kept:
+        message = f"partial index of tenant {record.tenant}, built over {record.rows_at_build:,} chunks"
+        found.append(Finding("partial_indexes", "ok", record.name, message, figures={"tenant": record.tenant}))
+    return found
+
+
+def live_recall(facts: Facts, policy: Policy) -> list[Finding]:
+    """The recall ``pgseek serve`` measures on its own searches, re-run exactly in the background: what users got."""
+    names = {c.collection_id: c.collection for c in facts.collections}
+    found: list[Finding] = []
+    for live in (r for r in facts.live if r.collection_id in names):
+        subject = f"collection {names[live.collection_id]}"
+        message = (
+            f"recall@{live.k} {live.recall:.3f} over the last {live.queries} sampled live searches "
+            f"(measured {live.measured_at:%Y-%m-%d %H:%M} UTC by pgseek serve)"
+        )
+        figures = {"recall": round(live.recall, 4), "k": live.k, "queries": live.queries}
+        if live.recall < policy.live_recall_target:
+            advice = (
+                "run pgseek doctor with recall to find the ef_search that reaches the target per tenant size, and "
+                "pgseek maintain --apply for the partial indexes of mid-size tenants"
+            )
+            found.append(Finding("live_recall", "warn", subject, message, advice, figures))
+        else:
+            found.append(Finding("live_recall", "ok", subject, message, figures=figures))
     return found
 
 
@@ -356,6 +461,7 @@ CHECKS: tuple[Check, ...] = (
     build_memory,
     ivfflat_growth,
     partial_index_candidates,
+    live_recall,
     prewarm,
 )
 

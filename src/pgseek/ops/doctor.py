@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 
 from pgseek.config import Settings
-from pgseek.db import catalog, health
+from pgseek.db import catalog, health, indexes
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.scope import Conn
 from pgseek.ops.checks import CHUNKS_TABLE, Facts, Policy, run_checks
 from pgseek.ops.findings import DoctorReport
 from pgseek.ops.recall import RecallOptions, measure, recall_findings
 
+PARTIAL_SHARE_HIGH = 0.05
+"""Above this share of a collection a tenant's iterative scans of the shared index keep their recall (issue 15)."""
 _UNITS = {"kB": 2**10, "MB": 2**20, "GB": 2**30}
 
 
@@ -41,6 +43,8 @@ def policy(settings: Settings) -> Policy:
         build_memory=settings.index_build_memory,
         build_memory_bytes=size_bytes(settings.index_build_memory),
         memory_bytes=machine_memory() if settings.embedded else None,
+        partial_share=(settings.partial_index_share, max(PARTIAL_SHARE_HIGH, settings.partial_index_share)),
+        ivfflat_min_rows=settings.ivfflat_min_rows,
     )
 
 
@@ -57,6 +61,8 @@ async def gather(conn: Conn, collection: str | None = None) -> Facts:
         tables={t.table: t for t in await health.table_facts(conn, tables)},
         indexes=tuple(await health.index_facts(conn, tables)),
         tenants=tuple(await health.tenant_sizes(conn, [u.collection_id for u in used])),
+        recorded=tuple(await indexes.recorded_indexes(conn, tables)),
+        live=tuple(await health.live_recall(conn, [u.collection_id for u in used])),
     )
 
 

@@ -90,7 +90,9 @@ async def _bucket(
         (tenant, vector, await _nearest(conn, used.table, found, tenant, vector, exact)) for tenant, vector in samples
     ]
     ladder: list[LadderStep] = []
-    for ef in sorted({*LADDER, policy.ef_search}):
+    # ef_search does not touch an IVFFlat search (its probes do): one step, at the setting in force.
+    ladder_values = {policy.ef_search} if used.index_kind == "ivfflat" else {*LADDER, policy.ef_search}
+    for ef in sorted(ladder_values):
         tuning = VectorTuning(ef_search=ef, max_scan_tuples=options.max_scan_tuples, exact_below=0)
         recalls = [
             len(await _nearest(conn, used.table, found, tenant, vector, tuning) & truth) / len(truth) if truth else 1.0
@@ -121,7 +123,7 @@ async def measure(pool: Pool, facts: Facts, policy: Policy, options: RecallOptio
     measured: list[RecallBucket] = []
     async with pool.connection() as conn:
         for used in facts.collections:
-            if facts.serving_index(used.table, used.distance) is None:
+            if facts.serving_index(used.table, used.index) is None:
                 continue
             sizes = [t for t in facts.tenants if t.collection_id == used.collection_id]
             total = sum(t.chunks for t in sizes)
@@ -158,9 +160,10 @@ def recall_findings(buckets: Sequence[RecallBucket], policy: Policy) -> list[Fin
             found.append(Finding("recall", "warn", subject, f"{measured}: under {b.target}", advice, figures))
         else:
             advice = (
-                "no ef_search up to 1000 reaches it: for mid-size tenants a partial HNSW index of their own (not "
-                "built by pgseek yet), or PGSEEK_EXACT_SEARCH_BELOW above their size; for the others rebuild the "
-                "index with a larger PGSEEK_HNSW_M / PGSEEK_HNSW_EF_CONSTRUCTION"
+                "no ef_search up to 1000 reaches it: for mid-size tenants a partial HNSW index of their own "
+                "(pgseek maintain --apply builds it), or PGSEEK_EXACT_SEARCH_BELOW above their size; for the others "
+                "rebuild the index with a larger PGSEEK_HNSW_M / PGSEEK_HNSW_EF_CONSTRUCTION (an IVFFlat "
+                "collection: raise PGSEEK_IVFFLAT_PROBES)"
             )
             found.append(Finding("recall", "problem", subject, f"{measured}: under {b.target}", advice, figures))
     return found

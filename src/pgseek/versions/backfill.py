@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from pgseek import fingerprint
-from pgseek.db import catalog, versions, writes
+from pgseek.db import catalog, indexes, versions, writes
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.scope import TenantConn, claims_scope
 from pgseek.db.versions import Version
@@ -74,6 +74,7 @@ class BackfillOptions:
     index_ef_construction: int = 64
     index_memory: str = "1GB"
     embed_batch: int = 64
+    ivfflat_min_rows: int = 10_000
 
 
 async def backfill(
@@ -258,14 +259,8 @@ class _Run:
         assert v.table is not None
         async with self._pool.connection() as conn:
             collection = await catalog.get_collection(conn, v.collection, version=v.id)
-            await writes.ensure_hnsw_index(
-                conn,
-                v.table,
-                collection.distance,
-                m=o.index_m,
-                ef_construction=o.index_ef_construction,
-                memory=o.index_memory,
-            )
+            build = indexes.BuildOptions(o.index_m, o.index_ef_construction, o.index_memory, o.ivfflat_min_rows)
+            await writes.ensure_vector_index(conn, v.table, collection.index, build, collection_id=collection.id)
             await writes.analyze(conn, ["chunks", v.table])
         while True:
             async with self._pool.connection() as conn, conn.transaction():

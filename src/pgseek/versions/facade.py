@@ -107,7 +107,9 @@ class AsyncModels:
         pool = await self._ready()
         chosen = await manage.version_info(pool, self._name(collection), version)
         s = self._settings
-        options = BackfillOptions(s.hnsw_m, s.hnsw_ef_construction, s.index_build_memory, s.embed_batch_size)
+        options = BackfillOptions(
+            s.hnsw_m, s.hnsw_ef_construction, s.index_build_memory, s.embed_batch_size, s.ivfflat_min_rows
+        )
         return await backfill(pool, chosen.id, self._embedders, options, progress)
 
     async def compare(
@@ -133,7 +135,7 @@ class AsyncModels:
         pool = await self._ready()
         name = self._name(collection)
         s = self._settings
-        tuning = VectorTuning(s.ef_search, s.max_scan_tuples, s.exact_search_below)
+        tuning = VectorTuning(s.ef_search, s.max_scan_tuples, s.exact_search_below, s.ivfflat_probes, s.rerank_factor)
         defaults = engine.Defaults(s.collection, s.tenant, tuning)
 
         # The engine reads each version's model with the version and switches to it: one embedder to start from.

@@ -1,4 +1,5 @@
-"""The doctor's report over HTTP, for the operator key only: it names every tenant and its size (decision 0021)."""
+"""Operator reports over HTTP, for the operator key only: the doctor names every tenant and its size (decision 0021);
+capacity gives deployment-wide figures (decision 0007)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from pgseek.api.deps import OperatorDep, SeekDep
 from pgseek.api.errors import ERROR_RESPONSES
-from pgseek.api.schemas import NAME_PATTERN, DoctorPublic, ErrorResponse
+from pgseek.api.schemas import NAME_PATTERN, CapacityPublic, DoctorPublic, ErrorResponse
 
 router = APIRouter(prefix="/v1", tags=["operations"], responses=ERROR_RESPONSES)
 
@@ -30,3 +31,17 @@ async def doctor(
     only (PGSEEK_OPERATOR_KEY): the report describes every tenant."""
     report = await seek.doctor(collection, recall=recall, queries=queries, target=target)
     return DoctorPublic.of(report)
+
+
+@router.get("/capacity")
+async def capacity(
+    _: OperatorDep,
+    seek: SeekDep,
+    p99_target_ms: Annotated[
+        float, Query(gt=0, le=60_000, description="The p99 latency target of a vector search, in milliseconds.")
+    ] = 100.0,
+    queries: Annotated[int, Query(ge=1, le=1000, description="Searches to measure p50/p99 with.")] = 50,
+) -> CapacityPublic:
+    """`pgseek capacity --json`: vectors, index bytes, memory, measured p50/p99 and throughput, and where the
+    deployment stands now and at 10x and 100x (docs/capacity.md). Operator key only: deployment-wide figures."""
+    return CapacityPublic.of(await seek.capacity(p99_target_ms=p99_target_ms, queries=queries))
