@@ -24,7 +24,6 @@ from pgseek.db.search import (
     VectorPlan,
     VectorTuning,
     Where,
-    keyword_search,
     score,
     vector_search,
     words_in_collection,
@@ -34,6 +33,7 @@ from pgseek.filters import SearchFilter
 from pgseek.names import check_name, text_problem
 from pgseek.providers.protocols import TokenizingEmbedder
 from pgseek.search.hybrid import DEFAULT_FUSION, Fusion, FusionError
+from pgseek.search.keyword import keyword_search
 from pgseek.terms import stem
 from pgseek.types import Hit, LegRank, ModelInfo, QueryVector, SearchResult, Timings
 
@@ -288,7 +288,8 @@ async def _hybrid_legs(
 async def _keyword_leg(
     pool: Pool, collection: catalog.Collection, tenant: str, query: str, depth: int, where: Where
 ) -> list[tuple[ChunkRow, float]]:
-    async with tenant_transaction(pool, tenant) as scope:
+    # One snapshot: the bounded leg reads document frequencies, then the chunks they describe (search/keyword.py).
+    async with tenant_transaction(pool, tenant, snapshot=True) as scope:
         rows = await keyword_search(scope, collection, query, k=depth, where=where)
     return [(row, row.value) for row in rows]
 
