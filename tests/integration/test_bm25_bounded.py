@@ -261,3 +261,32 @@ def test_term_stats_stay_exact_through_every_kind_of_write(seek: Seek, database_
     seek.models.retire(COLLECTION, added.id)
     _assert_exact(database_url)
     assert added.id not in {v for (v,) in _rows(database_url, "SELECT DISTINCT version_id FROM term_stats")}
+
+
+def test_the_postings_function_returns_the_calling_tenants_chunks_only(seek: Seek, database_url: str) -> None:
+    # SECURITY DEFINER reads past row-level security; the function must apply the tenant itself.
+    owners = dict(_rows(database_url, "SELECT id, tenant_id FROM chunks"))
+    version = _rows(database_url, "SELECT version_id FROM chunks WHERE tenant_id = 'other' LIMIT 1")[0][0]
+    collection = _rows(database_url, "SELECT id FROM collections WHERE name = %s", (COLLECTION,))[0][0]
+
+    async def postings(scope: TenantConn, _: catalog.Collection) -> list[tuple[Any, ...]]:
+        cur = await scope.conn.execute(
+            "SELECT id FROM pgseek_keyword_postings(%s, %s, ARRAY['sprocket'], 'sprocket'::tsquery, NULL)",
+            (collection, version),
+        )
+        return await cur.fetchall()
+
+    for tenant in ("default", "other"):
+        ids = {i for (i,) in _in_scope(database_url, tenant, postings)}
+        assert ids and {owners[i] for i in ids} == {tenant}
+
+
+@pytest.mark.parametrize("lexeme", ["o'neil", "back\\slash", "a:b", "x & y", "''"])
+def test_any_of_quotes_every_lexeme_as_one_word(database_url: str, lexeme: str) -> None:
+    query = db_search.any_of([lexeme, "plain"])
+    rows = _rows(
+        database_url,
+        "SELECT array_to_tsvector(ARRAY[%s]) @@ %s::tsquery, array_to_tsvector(ARRAY[%s]) @@ %s::tsquery",
+        (lexeme, query, lexeme + "z", query),
+    )
+    assert rows == [(True, False)]

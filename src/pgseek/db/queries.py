@@ -300,21 +300,20 @@ WITH terms AS (
 # kept by triggers) and the version's chunk count: what the bounded leg needs to order the words and bound them.
 KEYWORD_TERMS = (
     """
-WITH terms AS (
-    SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector(%(config)s::regconfig, %(text)s))) AS lexeme
-), """
+WITH """
     + _KEYWORD_STATS
     + """
-SELECT t.lexeme, s.df, stats.n
-FROM terms t
-JOIN term_stats s ON s.lexeme = t.lexeme
-CROSS JOIN stats
+SELECT s.lexeme, s.df, stats.n
+FROM term_stats s, stats
 WHERE s.tenant_id = %(tenant)s AND s.collection_id = %(collection)s AND s.version_id = %(version)s
-ORDER BY s.df, t.lexeme"""
+  -- = ANY(array), not a join: all four key columns then bound the index scan, whatever the statistics say.
+  AND s.lexeme = ANY(tsvector_to_array(to_tsvector(%(config)s::regconfig, %(text)s)))
+ORDER BY s.df, s.lexeme"""
 )
-# The bounded leg's scoring pass (search/keyword.py): candidates are the chunks holding one of the %(essential)s
-# lexemes and none of the %(scored)s ones (a previous pass read those), each scored over every query lexeme with the
-# document frequencies given (term_stats, read in the same snapshot), by the same expressions as the full scan.
+# The bounded leg's scoring pass (search/keyword.py): the postings of the chunks matching {essential} (a tsquery of
+# a few lexemes) and not {scored} (NULL, or the chunks a previous pass read), from pgseek_keyword_postings (migration
+# 0012), each chunk scored over every query lexeme with the document frequencies given (term_stats, read in the same
+# snapshot) by the same expressions as the full scan; the filter and the operators apply as there.
 KEYWORD_SEARCH_BOUNDED = sql.SQL(
     """
 WITH """
@@ -324,16 +323,10 @@ WITH """
     + _BM25_IDF.format(df="w.df")
     + """ AS idf
     FROM unnest(%(lexemes)s::text[], %(dfs)s::bigint[]) AS w (lexeme, df), stats
-), essential AS (
-    SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS query FROM unnest(%(essential)s::text[]) AS lexeme
-), scored_before AS (
-    SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS query FROM unnest(%(scored)s::text[]) AS lexeme
 ), postings AS MATERIALIZED (
-    SELECT c.id, c.token_count, t.lexeme, cardinality(t.positions)::float8 AS tf
-    FROM chunks c, essential, scored_before,
-         unnest(ts_filter(setweight(c.tsv, 'A', %(lexemes)s::text[]), '{{a}}')) AS t
-    WHERE c.tenant_id = %(tenant)s AND c.collection_id = %(collection)s AND c.version_id = %(version)s
-      AND c.tsv @@ essential.query AND NOT coalesce(c.tsv @@ scored_before.query, false)
+    SELECT p.id, p.token_count, p.lexeme, p.tf
+    FROM pgseek_keyword_postings(%(collection)s, %(version)s, %(lexemes)s::text[], {essential}::tsquery,
+                                 {scored}::tsquery) AS p
 """
     + _KEYWORD_SCORED
 )

@@ -188,10 +188,18 @@ async def keyword_pass(
         **_keyword_values(scope, collection, text, k, where),
         "lexemes": [t.lexeme for t in terms],
         "dfs": [t.df for t in terms],
-        "essential": list(essential),
-        "scored": list(scored),
     }
-    return await _chunk_rows(scope, queries.KEYWORD_SEARCH_BOUNDED.format(filter=where[0]), values)
+    seen = sql.Literal(any_of(scored)) if scored else sql.SQL("NULL")
+    statement = queries.KEYWORD_SEARCH_BOUNDED.format(
+        filter=where[0], essential=sql.Literal(any_of(essential)), scored=seen
+    )
+    return await _chunk_rows(scope, statement, values)
+
+
+def any_of(lexemes: Sequence[str]) -> str:
+    """A tsquery matching any of ``lexemes``, as text: each one quoted (a quote doubled, a backslash escaped), so that
+    no lexeme reads as an operator."""
+    return " | ".join("'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'" for lexeme in lexemes)
 
 
 async def words_in_collection(scope: TenantConn, collection: Collection, stems: Mapping[str, str]) -> set[str]:

@@ -23,7 +23,7 @@ from pgseek.db.scope import TenantConn
 from pgseek.db.search import NO_FILTER, ChunkRow, TermFrequency, Where, keyword_pass, keyword_terms
 
 K1 = 1.2
-ESSENTIAL_POSTINGS = 2_000
+ESSENTIAL_POSTINGS = 1_000
 """The first pass takes the rarest words while their document frequencies add up to at most this many (and always
 the rarest one): cheap enough to read, and usually enough chunks to set a high theta."""
 MARGIN = 1e-9

@@ -8,7 +8,7 @@ CREATE TABLE term_stats (
     lexeme         text NOT NULL,
     df             bigint NOT NULL CHECK (df > 0),
     PRIMARY KEY (tenant_id, collection_id, version_id, lexeme)
-);
+) WITH (fillfactor = 70);  -- room on each page, so that most count updates are HOT (no new index entry)
 ALTER TABLE term_stats ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON term_stats USING (tenant_id = current_setting('pgseek.tenant', true));
 GRANT SELECT ON term_stats TO pgseek_app;
@@ -66,3 +66,22 @@ INSERT INTO term_stats (tenant_id, collection_id, version_id, lexeme, df)
 SELECT tenant_id, collection_id, version_id, lexeme, count(*)
 FROM chunks, unnest(tsvector_to_array(tsv)) AS lexeme
 GROUP BY 1, 2, 3, 4;
+ANALYZE term_stats;
+
+-- The postings (chunk, token count, query lexeme, tf) of the calling tenant's chunks of a version that match query
+-- and not seen (NULL: none seen), for the bounded keyword leg. Under row-level security the GIN index on tsv is
+-- never used: `@@` is not leakproof, so PostgreSQL tests it only after the policy, on every one of the tenant's
+-- chunks (detoasting each tsvector: 115 ms for a thousand matches among 20,000 chunks, against 9 ms through the
+-- index). SECURITY DEFINER reads past the policy, so the function applies it itself: the tenant is the scope's
+-- setting, exactly as the policy reads it, and the rows it returns are the caller's own.
+CREATE FUNCTION pgseek_keyword_postings(p_collection integer, p_version integer, p_lexemes text[], p_query tsquery,
+                                        p_seen tsquery)
+RETURNS TABLE (id bigint, token_count integer, lexeme text, tf float8)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
+    SELECT c.id, c.token_count, t.lexeme, cardinality(t.positions)::float8
+    FROM chunks c, unnest(ts_filter(setweight(c.tsv, 'A', p_lexemes), '{a}')) AS t
+    WHERE c.tenant_id = current_setting('pgseek.tenant', true) AND c.collection_id = p_collection
+      AND c.version_id = p_version AND c.tsv @@ p_query AND NOT coalesce(c.tsv @@ p_seen, false)
+$$;
+REVOKE EXECUTE ON FUNCTION pgseek_keyword_postings(integer, integer, text[], tsquery, tsquery) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgseek_keyword_postings(integer, integer, text[], tsquery, tsquery) TO pgseek_app;
