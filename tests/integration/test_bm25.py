@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,8 +9,7 @@ import psycopg
 import pytest
 
 from pgseek import Document, Seek
-
-K1, B = 1.2, 0.75
+from tests.bm25_oracle import reference_scores
 
 TEXTS = {
     "common": "The pump pump pump needs a pump check, and the pump manual covers pump parts.",
@@ -28,36 +26,9 @@ def seek(settings: Any, local_embedder: Any) -> Iterator[Seek]:
         yield s
 
 
-def _reference_scores(database_url: str, query: str) -> dict[str, float]:
-    """BM25 from the chunks' own tsvectors and token counts, computed here in Python."""
-    with psycopg.connect(database_url) as conn:
-        found = conn.execute("SELECT tsvector_to_array(to_tsvector('english', %s))", (query,)).fetchone()
-        assert found is not None
-        lexemes = set(found[0])
-        rows = conn.execute(
-            """SELECT d.external_id, c.token_count, (SELECT array_agg(ARRAY[t.lexeme, cardinality(t.positions)::text])
-                                                     FROM unnest(c.tsv) t)
-               FROM chunks c JOIN documents d ON d.id = c.document_id JOIN collections k ON k.id = c.collection_id
-               WHERE k.name = 'bm25'"""
-        ).fetchall()
-    tfs = {doc: {lexeme: int(n) for lexeme, n in pairs} for doc, _, pairs in rows}
-    lengths = {doc: length for doc, length, _ in rows}
-    n, avgdl = len(rows), sum(lengths.values()) / len(rows)
-    scores: dict[str, float] = {}
-    for doc, tf in tfs.items():
-        score = 0.0
-        for lexeme in lexemes & tf.keys():
-            df = sum(lexeme in other for other in tfs.values())
-            idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
-            score += idf * tf[lexeme] * (K1 + 1) / (tf[lexeme] + K1 * (1 - B + B * lengths[doc] / avgdl))
-        if score:
-            scores[doc] = score
-    return scores
-
-
 @pytest.mark.parametrize("query", ["pump impeller", "pump inspection log", "cracked pump seals in the rain"])
 def test_scores_are_okapi_bm25(seek: Seek, database_url: str, query: str) -> None:
-    expected = _reference_scores(database_url, query)
+    expected = reference_scores(database_url, "bm25", query)
     hits = seek.search(query, mode="keyword", k=10, collection="bm25").hits
     assert {h.document_id: h.score for h in hits} == pytest.approx(expected, rel=1e-9)
     assert [h.document_id for h in hits] == sorted(expected, key=lambda d: -expected[d])

@@ -267,16 +267,46 @@ READ_ONLY_REPEATABLE_READ = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, RE
 # the chunk count and mean length come from keyword_stats. A query written with search operators (quotes, or, -word)
 # must also match its websearch_to_tsquery; plain words need not all match: ANDing every word of a natural-language
 # question matches almost nothing. Chunk length is the model's token count, which is what chunking bounds.
-KEYWORD_SEARCH = sql.SQL("""
+_KEYWORD_STATS = """stats AS (
+    SELECT greatest(chunk_count, 1)::float8 AS n, greatest(token_sum::float8 / greatest(chunk_count, 1), 1) AS avgdl
+    FROM keyword_stats
+    WHERE tenant_id = %(tenant)s AND collection_id = %(collection)s AND version_id = %(version)s
+)"""
+# Sorted before the join, so that the join stops once k rows have passed the filter.
+_KEYWORD_RANKED = """
+SELECT c.id AS chunk_id, d.external_id, d.title, d.source, c.text, c.position, d.metadata, c.heading_path,
+       c.char_start AS start, c.char_end AS "end", c.page, c.page_end, ranked.score AS value
+FROM (SELECT id, score FROM scored ORDER BY score DESC, id) AS ranked
+JOIN chunks c ON c.id = ranked.id
+JOIN documents d ON d.id = c.document_id
+WHERE (NOT %(operators)s OR c.tsv @@ websearch_to_tsquery(%(config)s::regconfig, %(text)s)) AND {filter}
+ORDER BY ranked.score DESC, ranked.id
+LIMIT %(k)s"""
+# The score of one (candidate, query lexeme) row; idf from a lexeme's document frequency df among n chunks.
+_BM25_IDF = "ln(1 + (stats.n - {df} + 0.5) / ({df} + 0.5))"
+_BM25_TF = "p.tf * 2.2 / (p.tf + 1.2 * (0.25 + 0.75 * p.token_count / stats.avgdl))"
+# Every statement's end: postings (candidate, lexeme, tf) and idf (lexeme, idf) summed per candidate, then ranked.
+_KEYWORD_SCORED = (
+    """), scored AS (
+    SELECT p.id, sum(idf.idf * """
+    + _BM25_TF
+    + """) AS score
+    FROM postings p JOIN idf USING (lexeme), stats
+    GROUP BY p.id
+)"""
+    + _KEYWORD_RANKED
+)
+# The full scan: every chunk holding any query lexeme is a candidate, so a lexeme's document frequency is counted
+# among the candidates themselves. The reference the bounded leg below must equal (tests, bench/bench_search.py).
+KEYWORD_SEARCH = sql.SQL(
+    """
 WITH terms AS (
     SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector(%(config)s::regconfig, %(text)s))) AS lexeme
 ), any_term AS (
     SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS query FROM terms
-), stats AS (
-    SELECT greatest(chunk_count, 1)::float8 AS n, greatest(token_sum::float8 / greatest(chunk_count, 1), 1) AS avgdl
-    FROM keyword_stats
-    WHERE tenant_id = %(tenant)s AND collection_id = %(collection)s AND version_id = %(version)s
-), postings AS MATERIALIZED (
+), """
+    + _KEYWORD_STATS
+    + """, postings AS MATERIALIZED (
     -- One row per (candidate, query lexeme): setweight + ts_filter keep only the query's lexemes (in C) before
     -- unnest makes rows of them.
     SELECT c.id, c.token_count, t.lexeme, cardinality(t.positions)::float8 AS tf
@@ -285,22 +315,47 @@ WITH terms AS (
     WHERE c.tenant_id = %(tenant)s AND c.collection_id = %(collection)s AND c.version_id = %(version)s
       AND c.tsv @@ any_term.query
 ), idf AS (
-    SELECT p.lexeme, ln(1 + (stats.n - count(*) + 0.5) / (count(*) + 0.5)) AS idf
+    SELECT p.lexeme, """
+    + _BM25_IDF.format(df="count(*)")
+    + """ AS idf
     FROM postings p, stats GROUP BY p.lexeme, stats.n
-), scored AS (
-    SELECT p.id, sum(idf.idf * p.tf * 2.2 / (p.tf + 1.2 * (0.25 + 0.75 * p.token_count / stats.avgdl))) AS score
-    FROM postings p JOIN idf USING (lexeme), stats
-    GROUP BY p.id
+"""
+    + _KEYWORD_SCORED
 )
--- Sorted before the join, so that the join stops once k rows have passed the filter.
-SELECT c.id AS chunk_id, d.external_id, d.title, d.source, c.text, c.position, d.metadata, c.heading_path,
-       c.char_start AS start, c.char_end AS "end", c.page, c.page_end, ranked.score AS value
-FROM (SELECT id, score FROM scored ORDER BY score DESC, id) AS ranked
-JOIN chunks c ON c.id = ranked.id
-JOIN documents d ON d.id = c.document_id
-WHERE (NOT %(operators)s OR c.tsv @@ websearch_to_tsquery(%(config)s::regconfig, %(text)s)) AND {filter}
-ORDER BY ranked.score DESC, ranked.id
-LIMIT %(k)s""")
+# The query's lexemes that the tenant's version holds, rarest first, with their document frequencies (term_stats,
+# kept by triggers) and the version's chunk count: what the bounded leg needs to order the words and bound them.
+KEYWORD_TERMS = (
+    """
+WITH """
+    + _KEYWORD_STATS
+    + """
+SELECT s.lexeme, s.df, stats.n
+FROM term_stats s, stats
+WHERE s.tenant_id = %(tenant)s AND s.collection_id = %(collection)s AND s.version_id = %(version)s
+  -- = ANY(array), not a join: all four key columns then bound the index scan, whatever the statistics say.
+  AND s.lexeme = ANY(tsvector_to_array(to_tsvector(%(config)s::regconfig, %(text)s)))
+ORDER BY s.df, s.lexeme"""
+)
+# The bounded leg's scoring pass (search/keyword.py): the postings of the chunks matching {essential} (a tsquery of
+# a few lexemes) and not {scored} (NULL, or the chunks a previous pass read), from pgseek_keyword_postings (migration
+# 0012), each chunk scored over every query lexeme with the document frequencies given (term_stats, read in the same
+# snapshot) by the same expressions as the full scan; the filter and the operators apply as there.
+KEYWORD_SEARCH_BOUNDED = sql.SQL(
+    """
+WITH """
+    + _KEYWORD_STATS
+    + """, idf AS (
+    SELECT w.lexeme, """
+    + _BM25_IDF.format(df="w.df")
+    + """ AS idf
+    FROM unnest(%(lexemes)s::text[], %(dfs)s::bigint[]) AS w (lexeme, df), stats
+), postings AS MATERIALIZED (
+    SELECT p.id, p.token_count, p.lexeme, p.tf
+    FROM pgseek_keyword_postings(%(collection)s, %(version)s, %(lexemes)s::text[], {essential}::tsquery,
+                                 {scored}::tsquery) AS p
+"""
+    + _KEYWORD_SCORED
+)
 
 # Which of these words the tenant's collection holds anywhere: the GIN index finds the chunks holding the word's
 # lexeme, and the word's own stem must also be in their text, because the text search stemmer conflates more than a

@@ -148,13 +148,26 @@ async def _choose_plan(
     return VectorPlan("exact" if count <= tuning.exact_below else "iterative", count)
 
 
-async def keyword_search(
-    scope: TenantConn, collection: Collection, text: str, *, k: int, where: Where = NO_FILTER
-) -> list[ChunkRow]:
-    """Chunks matching ``text`` as a web-style query (quotes, OR, -word), by Okapi BM25 (value: score)."""
-    fragment, params = where
-    values = {
-        **params,
+@dataclass(frozen=True, slots=True)
+class TermFrequency:
+    """A query lexeme and the number of the tenant's chunks in the collection's version holding it."""
+
+    lexeme: str
+    df: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordTerms:
+    """What the bounded keyword leg knows before it reads a chunk: the query's lexemes that some chunk holds, rarest
+    first, and the version's chunk count (BM25's N)."""
+
+    terms: tuple[TermFrequency, ...]
+    chunk_count: float
+
+
+def _keyword_values(scope: TenantConn, collection: Collection, text: str, k: int, where: Where) -> dict[str, Any]:
+    return {
+        **where[1],
         "operators": uses_search_operators(text),
         "config": collection.text_search_config,
         "text": text,
@@ -163,7 +176,56 @@ async def keyword_search(
         "version": collection.version_id,
         "k": k,
     }
-    return await _chunk_rows(scope, queries.KEYWORD_SEARCH.format(filter=fragment), values)
+
+
+async def full_keyword_search(
+    scope: TenantConn, collection: Collection, text: str, *, k: int, where: Where = NO_FILTER
+) -> list[ChunkRow]:
+    """Chunks matching ``text`` as a web-style query (quotes, OR, -word), by Okapi BM25 (value: score), every chunk
+    holding a query word scored: the reference that search.keyword's bounded leg equals."""
+    values = _keyword_values(scope, collection, text, k, where)
+    return await _chunk_rows(scope, queries.KEYWORD_SEARCH.format(filter=where[0]), values)
+
+
+async def keyword_terms(scope: TenantConn, collection: Collection, text: str) -> KeywordTerms:
+    """The query's lexemes held by the tenant's chunks of the version, rarest first, from term_stats."""
+    values = _keyword_values(scope, collection, text, 0, NO_FILTER)
+    async with scope.conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(queries.KEYWORD_TERMS, values)
+        rows = await cur.fetchall()
+    terms = tuple(TermFrequency(str(r["lexeme"]), int(r["df"])) for r in rows)
+    return KeywordTerms(terms, float(rows[0]["n"]) if rows else 0.0)
+
+
+async def keyword_pass(
+    scope: TenantConn,
+    collection: Collection,
+    text: str,
+    terms: Sequence[TermFrequency],
+    *,
+    essential: Sequence[str],
+    scored: Sequence[str],
+    k: int,
+    where: Where = NO_FILTER,
+) -> list[ChunkRow]:
+    """The k best chunks (value: BM25 score over all ``terms``) among those holding an ``essential`` lexeme and no
+    ``scored`` one, passing the filter (and the operators, if ``text`` uses them)."""
+    values = {
+        **_keyword_values(scope, collection, text, k, where),
+        "lexemes": [t.lexeme for t in terms],
+        "dfs": [t.df for t in terms],
+    }
+    seen = sql.Literal(any_of(scored)) if scored else sql.SQL("NULL")
+    statement = queries.KEYWORD_SEARCH_BOUNDED.format(
+        filter=where[0], essential=sql.Literal(any_of(essential)), scored=seen
+    )
+    return await _chunk_rows(scope, statement, values)
+
+
+def any_of(lexemes: Sequence[str]) -> str:
+    """A tsquery matching any of ``lexemes``, as text: each one quoted (a quote doubled, a backslash escaped), so that
+    no lexeme reads as an operator."""
+    return " | ".join("'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'" for lexeme in lexemes)
 
 
 async def words_in_collection(scope: TenantConn, collection: Collection, stems: Mapping[str, str]) -> set[str]:

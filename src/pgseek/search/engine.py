@@ -25,7 +25,6 @@ from pgseek.db.search import (
     VectorPlan,
     VectorTuning,
     Where,
-    keyword_search,
     score,
     vector_search,
     words_in_collection,
@@ -36,6 +35,7 @@ from pgseek.names import check_name, text_problem
 from pgseek.providers.protocols import TokenizingEmbedder
 from pgseek.search.cached import CacheUses, embed_query, look_up_result, served, store_result
 from pgseek.search.hybrid import DEFAULT_FUSION, Fusion, FusionError
+from pgseek.search.keyword import keyword_search
 from pgseek.terms import stem
 from pgseek.types import CacheUse, Hit, LegRank, ModelInfo, QueryVector, SearchResult, Timings
 
@@ -315,7 +315,8 @@ async def _hybrid_legs(
 async def _keyword_leg(
     pool: Pool, collection: catalog.Collection, tenant: str, query: str, depth: int, where: Where
 ) -> list[tuple[ChunkRow, float]]:
-    async with tenant_transaction(pool, tenant) as scope:
+    # One snapshot: the bounded leg reads document frequencies, then the chunks they describe (search/keyword.py).
+    async with tenant_transaction(pool, tenant, snapshot=True) as scope:
         rows = await keyword_search(scope, collection, query, k=depth, where=where)
     return [(row, row.value) for row in rows]
 
