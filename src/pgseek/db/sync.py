@@ -79,7 +79,7 @@ DROP_TRIGGER = sql.SQL("DROP TRIGGER IF EXISTS {name} ON {table}")
 # Every row already in the table, as upsert jobs (merging into any that wait).
 QUEUE_EXISTING = sql.SQL("""
 INSERT INTO jobs AS j (tenant_id, collection, kind, external_id, source_id)
-SELECT DISTINCT ON (1, 3) {tenant}, %(collection)s, 'upsert', {key}::text, %(source)s FROM {table}
+SELECT DISTINCT ON (1, 4) {tenant}, %(collection)s, 'upsert', {key}::text, %(source)s FROM {table}
 WHERE {key} IS NOT NULL
 ON CONFLICT (tenant_id, collection, external_id) WHERE state = 'pending'
 DO UPDATE SET kind = 'upsert', payload = NULL, source_id = excluded.source_id, run_after = clock_timestamp()""")
