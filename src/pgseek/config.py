@@ -136,6 +136,9 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="Seconds between a worker's polls of the queue when no notification comes."
     )
     worker_heartbeat_s: float = Field(default=5.0, gt=0, description="Seconds between a worker's heartbeats.")
+    queue_workers: int = Field(
+        default=0, ge=0, le=64, description="Queue worker slots each HTTP service process runs (pgseek serve); 0: none."
+    )
     # The HTTP service (pgseek serve).
     max_request_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1024, description="Largest request body the HTTP service reads (413 beyond)."

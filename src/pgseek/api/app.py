@@ -16,7 +16,7 @@ from pgseek.api import errors
 from pgseek.api.backfills import Backfills
 from pgseek.api.middleware import BodyLimit, RequestObserver
 from pgseek.api.observability import Metrics
-from pgseek.api.routes import ask, collections, documents, health, operations, search, versions, web
+from pgseek.api.routes import ask, collections, documents, health, jobs, operations, search, versions, web
 from pgseek.config import Settings
 from pgseek.providers.protocols import TokenizingEmbedder
 from pgseek.seek import AsyncSeek
@@ -48,10 +48,19 @@ def create_app(settings: Settings | None = None, *, embedder: TokenizingEmbedder
         # A candidate whose backfill stopped (this server restarted, a backfill process was killed) carries on here;
         # looked for in the background, so that startup does not wait on counting every version's documents.
         resuming = asyncio.create_task(backfills.resume_stopped(), name="resume-backfills")
+        # A one-box setup: this process also works the queue (its jobs go back to the queue at shutdown).
+        working = (
+            asyncio.create_task(core.jobs.work(concurrency=settings.queue_workers), name="queue-worker")
+            if settings.queue_workers
+            else None
+        )
         try:
             yield
         finally:
             resuming.cancel()
+            if working is not None:
+                working.cancel()
+                await asyncio.gather(working, return_exceptions=True)
             await backfills.close()
             await core.close()
 
@@ -68,7 +77,7 @@ def create_app(settings: Settings | None = None, *, embedder: TokenizingEmbedder
     app.state.backfills = backfills
     app.state.metrics = metrics = Metrics()
     errors.install(app)
-    for module in (health, collections, documents, versions, search, ask, operations, web):
+    for module in (health, collections, documents, jobs, versions, search, ask, operations, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(packages=[("pgseek.api", "static")]), name="static")
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
