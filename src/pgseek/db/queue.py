@@ -170,7 +170,10 @@ PURGE = """
 DELETE FROM jobs
 WHERE state = ANY (%(states)s) AND finished_at < clock_timestamp() - make_interval(secs => %(older_than_s)s)
   AND (%(collection)s::text IS NULL OR collection = %(collection)s)"""
-NEXT_DUE = "SELECT min(run_after) - clock_timestamp() AS wait FROM jobs WHERE state = 'pending'"
+# A running job counts too: its lease expires (its worker died) or it finishes; either way it is not done yet.
+NEXT_DUE = """
+SELECT min(CASE WHEN state = 'pending' THEN run_after ELSE lease_until END) - clock_timestamp() AS wait
+FROM jobs WHERE state IN ('pending', 'running')"""
 
 
 def _unique(jobs: Sequence[NewJob]) -> list[NewJob]:
@@ -241,7 +244,8 @@ async def release(conn: Conn, worker: str, ids: Sequence[int] | None = None) -> 
 
 
 async def next_due_s(conn: Conn) -> float | None:
-    """Seconds until the next pending job is due (negative: overdue); None when nothing is pending."""
+    """Seconds until the next pending job is due, or a running job's lease expires (negative: overdue); None when
+    nothing is pending or running."""
     cur = await conn.execute(NEXT_DUE)
     row = await cur.fetchone()
     return None if row is None or row[0] is None else float(row[0].total_seconds())

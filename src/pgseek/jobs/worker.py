@@ -150,8 +150,11 @@ class Worker:
 
     async def _claim(self) -> list[queue.Job]:
         o = self._options
-        async with translate_errors("claiming jobs"), self._pool.connection() as conn, conn.transaction():
-            return await queue.claim(conn, self.name, limit=o.batch, lease_s=o.lease_s)
+        async with translate_errors("claiming jobs"), self._pool.connection() as conn:
+            async with conn.transaction():
+                await queue.reap(conn, max_attempts=o.max_attempts)
+            async with conn.transaction():
+                return await queue.claim(conn, self.name, limit=o.batch, lease_s=o.lease_s)
 
     async def _process(self, jobs: list[queue.Job]) -> None:
         try:
