@@ -35,6 +35,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_reuse.py", [], ["--documents", "10"]),
     ("bench_doctor.py", [], ["--rows", "20000", "--base", "300", "--queries", "10", "--searches", "100"]),
     ("bench_versions.py", [], ["--limit", "300", "--idle", "5"]),
+    ("bench_freshness.py", [], ["--rates", "2", "--workers", "1", "--seconds", "30", "--calibrate", "50"]),
 ]
 
 
