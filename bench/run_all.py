@@ -36,6 +36,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_doctor.py", [], ["--rows", "20000", "--base", "300", "--queries", "10", "--searches", "100"]),
     ("bench_versions.py", [], ["--limit", "300", "--idle", "5"]),
     ("bench_indexes.py", [], ["--rows", "20000", "--base", "300", "--queries", "20", "--mid-tenants", "4"]),
+    ("bench_freshness.py", [], ["--rates", "2", "--workers", "1", "--seconds", "30", "--calibrate", "50"]),
 ]
 
 

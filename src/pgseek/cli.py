@@ -34,6 +34,7 @@ from pgseek.cli_common import fail as _fail
 from pgseek.cli_common import open_seek as _seek
 from pgseek.cli_common import run as _run
 from pgseek.cli_common import settings_from as _settings
+from pgseek.cli_jobs import jobs_app, print_queue, queue_json, sync_app, worker
 from pgseek.cli_manage import collections_app, documents_app
 from pgseek.cli_models import models_app
 from pgseek.cli_ops import capacity, doctor, maintain
@@ -56,6 +57,9 @@ app.command()(doctor)
 app.command()(capacity)
 app.command()(maintain)
 app.add_typer(models_app, name="models")
+app.command()(worker)
+app.add_typer(sync_app, name="sync")
+app.add_typer(jobs_app, name="jobs")
 # The pool logs each failed reconnection attempt; the command's own one-line error says what happened instead.
 logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 
@@ -414,11 +418,12 @@ def _print_answer_footer(answer: Answer) -> None:
 
 @app.command()
 def status(json_out: JsonOpt = False) -> None:
-    """The database, its versions, collections, counts and vector indexes."""
+    """The database, its versions, collections, counts and vector indexes; the work queue and its live workers."""
     with _seek() as seek:
         st = seek.status()
+        queue = seek.jobs.status()
     if json_out:
-        print(json.dumps(asdict(st)))
+        print(json.dumps({**asdict(st), **queue_json(queue)}, default=str))
         return
     kind = "embedded" if st.embedded else "PGSEEK_DATABASE_URL"
     out.print(f"database ({kind}): {st.url}")
@@ -434,6 +439,7 @@ def status(json_out: JsonOpt = False) -> None:
     for i in st.indexes:
         indexes.add_row(i.table, i.name, i.method, f"{i.size_bytes / 1e6:.1f} MB")
     out.print(indexes)
+    print_queue(queue)
 
 
 @app.command("eval")
@@ -719,10 +725,18 @@ def serve(
     workers: Annotated[
         int, typer.Option("--workers", "-w", help="Processes, each with its own pool and model.", min=1)
     ] = 1,
+    queue_workers: Annotated[
+        int | None,
+        typer.Option("--queue-workers", help="Work the job queue in each process too, N batches at once.", min=0),
+    ] = None,
 ) -> None:
     """Run the HTTP service: the /v1 API (API keys), a web page at /, OpenAPI docs at /docs, /metrics."""
+    import os
+
     from pgseek.api.server import serve as run_server
 
+    if queue_workers is not None:  # read by each server process's settings
+        os.environ["PGSEEK_QUEUE_WORKERS"] = str(queue_workers)
     _settings()
     _check_listen(host, port)
     run_server(host=host, port=port, workers=workers)

@@ -184,6 +184,20 @@ class Settings(BaseSettings):
         ge=1,
         description="Largest file ingested as one document (JSON Lines files stream, whatever their size).",
     )
+    # The work queue and its workers (pgseek worker, docs/freshness.md).
+    job_lease_s: float = Field(
+        default=60.0, ge=1, description="Seconds a claimed job stays leased without a heartbeat (a dead worker's)."
+    )
+    job_max_attempts: int = Field(default=5, ge=1, le=100, description="Tries of a job before it is failed.")
+    job_backoff_s: float = Field(default=2.0, ge=0, description="Wait before a failed job's first retry (doubles).")
+    job_batch: int = Field(default=32, ge=1, le=1000, description="Jobs a worker claims (and embeds) at once.")
+    worker_poll_s: float = Field(
+        default=2.0, gt=0, description="Seconds between a worker's polls of the queue when no notification comes."
+    )
+    worker_heartbeat_s: float = Field(default=5.0, gt=0, description="Seconds between a worker's heartbeats.")
+    queue_workers: int = Field(
+        default=0, ge=0, le=64, description="Queue worker slots each HTTP service process runs (pgseek serve); 0: none."
+    )
     # The HTTP service (pgseek serve).
     max_request_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1024, description="Largest request body the HTTP service reads (413 beyond)."

@@ -60,6 +60,7 @@ if TYPE_CHECKING:  # evaluation loads where it runs: not for a search (decision 
     from pgseek.evaluate.runner import EvalProgressCallback, EvalReport
     from pgseek.evaluate.tune import TuneReport
     from pgseek.ops.capacity import CapacityReport
+    from pgseek.jobs.facade import AsyncJobs, Jobs
     from pgseek.ops.findings import DoctorReport
     from pgseek.ops.maintain import MaintainReport
     from pgseek.ops.watch import Recall, RecallWatch
@@ -641,6 +642,16 @@ class AsyncSeek:
 
         return AsyncModels(self.settings, self._ready, self._embedders)
 
+    @property
+    def jobs(self) -> AsyncJobs:
+        """The work queue: enqueue, follow and manage jobs, synced tables, workers (docs/freshness.md)."""
+        from pgseek.jobs.facade import AsyncJobs
+
+        async def ingest(documents: Sequence[Document], collection: str, tenant: str) -> IngestReport:
+            return await self.ingest_documents(documents, collection=collection, tenant=tenant)
+
+        return AsyncJobs(self.settings, self._ready, ingest)
+
     def _tenant(self, tenant: str | None) -> str:
         return check_name(tenant or self.settings.tenant, field="tenant", what="tenant")
 
@@ -844,6 +855,13 @@ class Seek:
         from pgseek.versions.facade import Models
 
         return Models(self._core.models, self._run)
+
+    @property
+    def jobs(self) -> Jobs:
+        """See ``AsyncSeek.jobs``."""
+        from pgseek.jobs.facade import Jobs
+
+        return Jobs(self._core.jobs, self._run)
 
     def ingest(
         self,

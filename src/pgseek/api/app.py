@@ -16,7 +16,7 @@ from pgseek.api import errors
 from pgseek.api.backfills import Backfills
 from pgseek.api.middleware import BodyLimit, RequestObserver
 from pgseek.api.observability import Metrics
-from pgseek.api.routes import ask, collections, documents, health, operations, search, versions, web
+from pgseek.api.routes import ask, collections, documents, health, jobs, operations, search, versions, web
 from pgseek.config import Settings
 from pgseek.providers.protocols import TokenizingEmbedder
 from pgseek.seek import AsyncSeek
@@ -49,11 +49,20 @@ def create_app(settings: Settings | None = None, *, embedder: TokenizingEmbedder
         # looked for in the background, so that startup does not wait on counting every version's documents.
         resuming = asyncio.create_task(backfills.resume_stopped(), name="resume-backfills")
         watching = asyncio.create_task(core.watch_recall(), name="recall-watch")  # /metrics' live recall
+        # A one-box setup: this process also works the queue (its jobs go back to the queue at shutdown).
+        working = (
+            asyncio.create_task(core.jobs.work(concurrency=settings.queue_workers), name="queue-worker")
+            if settings.queue_workers
+            else None
+        )
         try:
             yield
         finally:
             watching.cancel()
             resuming.cancel()
+            if working is not None:
+                working.cancel()
+                await asyncio.gather(working, return_exceptions=True)
             await backfills.close()
             await core.close()
 
@@ -70,7 +79,7 @@ def create_app(settings: Settings | None = None, *, embedder: TokenizingEmbedder
     app.state.backfills = backfills
     app.state.metrics = metrics = Metrics()
     errors.install(app)
-    for module in (health, collections, documents, versions, search, ask, operations, web):
+    for module in (health, collections, documents, jobs, versions, search, ask, operations, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(packages=[("pgseek.api", "static")]), name="static")
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)

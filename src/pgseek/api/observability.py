@@ -130,6 +130,31 @@ class Metrics:
         self.recall_samples = Gauge(
             "pgseek_live_recall_queries", "Sampled searches the live recall is over.", ["collection"], registry=r
         )
+        self.queue = Gauge(
+            "pgseek_queue_jobs",
+            "Jobs of the work queue per collection: pending, running, failed.",
+            ["collection", "state"],
+            registry=r,
+        )
+        self.queue_oldest = Gauge(
+            "pgseek_queue_oldest_pending_seconds",
+            "Age of the oldest change not yet searchable.",
+            ["collection"],
+            registry=r,
+        )
+        self.queue_throughput = Gauge(
+            "pgseek_queue_throughput_jobs_per_second",
+            "Jobs finished per second, last 15 minutes.",
+            ["collection"],
+            registry=r,
+        )
+        self.queue_lag = Gauge(
+            "pgseek_queue_lag_seconds",
+            "Change committed to document searchable, last 15 minutes: p50, p99.",
+            ["collection", "quantile"],
+            registry=r,
+        )
+        self.workers = Gauge("pgseek_queue_workers", "Queue workers alive (a heartbeat in the last 30 s).", registry=r)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -175,6 +200,25 @@ class Metrics:
         for c in status.collections:
             self.documents.labels(c.name).set(c.documents)
             self.chunks.labels(c.name).set(c.chunks)
+        await self._refresh_queue(seek)
+
+    async def _refresh_queue(self, seek: AsyncSeek) -> None:
+        try:
+            report = await seek.jobs.status()
+        except PgseekError as exc:
+            log.warning("metrics: cannot read the queue", extra={"fields": {"problem": str(exc)}})
+            return
+        for gauge in (self.queue, self.queue_oldest, self.queue_throughput, self.queue_lag):
+            gauge.clear()
+        for q in report.queues:
+            for state, count in (("pending", q.pending), ("running", q.running), ("failed", q.failed)):
+                self.queue.labels(q.collection, state).set(count)
+            self.queue_oldest.labels(q.collection).set(q.oldest_pending_s or 0.0)
+            self.queue_throughput.labels(q.collection).set(q.throughput_per_s)
+            for quantile, value in (("0.5", q.lag_p50_s), ("0.99", q.lag_p99_s)):
+                if value is not None:
+                    self.queue_lag.labels(q.collection, quantile).set(value)
+        self.workers.set(len(report.workers))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Path, Query, UploadFile
+from fastapi import APIRouter, File, Path, Query, Response, UploadFile
 
 from pgseek.api.deps import CollectionPath, KeyDep, MetricsDep, SeekDep
 from pgseek.api.errors import ERROR_RESPONSES
+from pgseek.api.job_schemas import JobAccepted, JobsAccepted
 from pgseek.api.schemas import (
     NO_NUL_PATTERN,
     DocumentPublic,
@@ -58,15 +59,34 @@ def _documents(body: IngestRequest) -> list[Document]:
     return docs
 
 
-@router.post("/collections/{collection}/documents")
+@router.post(
+    "/collections/{collection}/documents",
+    responses={202: {"model": JobsAccepted, "description": "Queued (wait=false): one job per document"}},
+)
 async def ingest_documents(
-    collection: CollectionPath, body: IngestRequest, key: KeyDep, seek: SeekDep, metrics: MetricsDep
-) -> IngestResponse:
+    collection: CollectionPath,
+    body: IngestRequest,
+    key: KeyDep,
+    seek: SeekDep,
+    metrics: MetricsDep,
+    response: Response,
+    wait: Annotated[
+        bool, Query(description="false: queue the documents and answer 202 with job ids (GET /v1/jobs waits).")
+    ] = True,
+) -> IngestResponse | JobsAccepted:
     """Ingest a batch of `{id, title, text, metadata}` documents (created with the collection when it is new).
 
     Idempotent: an unchanged document costs nothing, a changed one is replaced. Documents the database rejects are
-    listed in `failures`; the rest are stored."""
+    listed in `failures`; the rest are stored. With `wait=false` the documents are checked, queued for the workers
+    (`pgseek worker`, `pgseek serve --queue-workers N`) and answered 202 with one job id each."""
     _check_batch(len(body.documents), seek.settings.max_batch_documents, "documents")
+    if not wait:
+        docs = _documents(body)
+        ids = await seek.jobs.enqueue(docs, collection=collection, tenant=key.tenant)
+        response.status_code = 202
+        return JobsAccepted(
+            jobs=[JobAccepted(id=i, document_id=d.external_id, kind="upsert") for i, d in zip(ids, docs, strict=True)]
+        )
     report = await seek.ingest_documents(_documents(body), collection=collection, tenant=key.tenant)
     metrics.observe_ingest(report)
     return IngestResponse.of(report)
