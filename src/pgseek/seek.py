@@ -59,8 +59,8 @@ if TYPE_CHECKING:  # evaluation loads where it runs: not for a search (decision 
     from pgseek.evaluate.rag import RagReport
     from pgseek.evaluate.runner import EvalProgressCallback, EvalReport
     from pgseek.evaluate.tune import TuneReport
-    from pgseek.ops.capacity import CapacityReport
     from pgseek.jobs.facade import AsyncJobs, Jobs
+    from pgseek.ops.capacity import CapacityReport
     from pgseek.ops.findings import DoctorReport
     from pgseek.ops.maintain import MaintainReport
     from pgseek.ops.watch import Recall, RecallWatch
