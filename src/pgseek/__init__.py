@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pgseek.errors import (
     AuthenticationError,
+    BrokerError,
     ConfigurationError,
     ConflictError,
     DatabaseError,
@@ -89,6 +90,7 @@ __all__ = [
     "ApiKey",
     "AsyncSeek",
     "AuthenticationError",
+    "BrokerError",
     "Chunk",
     "Citation",
     "CollectionInfo",

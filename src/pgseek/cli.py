@@ -38,6 +38,7 @@ from pgseek.cli_jobs import jobs_app, print_queue, queue_json, sync_app, worker
 from pgseek.cli_manage import collections_app, documents_app
 from pgseek.cli_models import models_app
 from pgseek.cli_ops import capacity, doctor, maintain
+from pgseek.cli_sources import consume, watch
 from pgseek.errors import IngestInterruptedError
 from pgseek.filters import build_filter
 from pgseek.types import Answer, AnswerDelta, IngestReport, SearchResult, Timings, page_label
@@ -56,6 +57,8 @@ app.add_typer(documents_app, name="documents")
 app.command()(doctor)
 app.command()(capacity)
 app.command()(maintain)
+app.command()(watch)
+app.command()(consume)
 app.add_typer(models_app, name="models")
 app.command()(worker)
 app.add_typer(sync_app, name="sync")

@@ -137,6 +137,10 @@ class GenerationError(PgseekError):
         self.attempts = attempts
 
 
+class BrokerError(PgseekError):
+    """A message broker cannot be reached, or is not set up as asked (a stream without the subject)."""
+
+
 class IngestInterruptedError(PgseekError):
     """An ingest run was cancelled: it stopped between two model batches. ``report`` counts what was kept (the
     groups committed before the cancellation); ``not_started`` is how many documents read were not written (their
