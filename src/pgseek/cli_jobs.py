@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 sync_app = typer.Typer(help="Keep a collection current with an application table.", no_args_is_help=True)
 jobs_app = typer.Typer(help="The work queue's jobs: list, retry, purge.", no_args_is_help=True)
-TableArg = Annotated[str, typer.Argument(help="The application's table, in pgseek's database (schema.table).")]
+TableOpt = Annotated[str, typer.Option("--table", help="The application's table, in pgseek's database (schema.table).")]
 
 
 def _json(value: Any) -> None:
@@ -70,7 +70,7 @@ def _source_json(source: SyncSource) -> dict[str, Any]:
 
 @sync_app.command("add")
 def sync_add(
-    table: TableArg,
+    table: TableOpt,
     id_column: Annotated[str, typer.Option("--id-column", help="The row's key: the document's id.")],
     text_column: Annotated[str, typer.Option("--text-column", help="The text that is embedded.")],
     title_column: Annotated[str | None, typer.Option("--title-column", help="The document's title.")] = None,
@@ -122,7 +122,7 @@ def sync_list(json_out: JsonOpt = False) -> None:
 
 
 @sync_app.command("remove")
-def sync_remove(table: TableArg, collection: CollectionOpt = None) -> None:
+def sync_remove(table: TableOpt, collection: CollectionOpt = None) -> None:
     """Stop syncing a table (into --collection, or into every collection): its triggers are dropped, its waiting
     jobs forgotten; the documents stay."""
     with open_seek() as seek:

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from pgseek import Document, Seek
 from pgseek.cache.caches import SearchCaches
 from pgseek.config import Settings
+from pgseek.filters import build_filter
 from pgseek.search.cached import CacheUses, embed_query
 from pgseek.search.hybrid import Fusion
 from pgseek.seek import AsyncSeek
@@ -206,3 +207,19 @@ async def test_redis_killed_under_load_fails_no_search(settings: Settings, local
             assert "hit" in outcomes and failures == []
     finally:
         redis.stop()
+
+
+def test_a_metadata_only_change_is_seen_by_the_next_search(settings: Settings, embedder: CountingEmbedder) -> None:
+    """A change of metadata alone re-embeds nothing and may leave every chunk in place; the cached result, whose
+    hits carry the metadata (and whose filters read it), must still be dropped."""
+    with Seek(settings, embedder=embedder) as seek:
+        doc = replace(_note(1), metadata={"shelf": "old"})
+        seek.ingest_documents([doc], collection="meta_cache")
+        for _ in range(2):
+            first = seek.search(QUERY, k=5, mode="hybrid", collection="meta_cache")
+        assert first.cache.result == "hit" and first.hits[0].metadata == {"shelf": "old"}
+        seek.ingest_documents([replace(doc, metadata={"shelf": "new"})], collection="meta_cache")
+        after = seek.search(QUERY, k=5, mode="hybrid", collection="meta_cache")
+        assert after.hits[0].metadata == {"shelf": "new"}
+        filtered = seek.search(QUERY, k=5, mode="hybrid", collection="meta_cache", filter=build_filter(["shelf=new"]))
+        assert [h.document_id for h in filtered.hits] == ["note-1"]

@@ -49,6 +49,7 @@ def _application_table(url: str, home: Path) -> None:
         _pgseek(
             "sync",
             "add",
+            "--table",
             "notes",
             "--id-column",
             "id",
