@@ -7,6 +7,7 @@ loaded model and version in a process (``verify``)."""
 from __future__ import annotations
 
 import asyncio
+import weakref
 
 import numpy as np
 from numpy.typing import NDArray
@@ -70,7 +71,9 @@ def check(version_id: int, collection: str, stored: list[float], current: NDArra
 
 _verified: dict[tuple[int, int], Embedder] = {}
 """(id of the embedder, version id) checked in this process; the embedder is held so that its id is not reused."""
-_lock = asyncio.Lock()
+_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+"""One lock per event loop: a process can hold several (each sync ``Seek`` runs its own), and an asyncio lock
+contended from a loop other than its own raises."""
 
 
 async def verify(pool: Pool, version: Version, embedder: Embedder) -> None:
@@ -79,7 +82,8 @@ async def verify(pool: Pool, version: Version, embedder: Embedder) -> None:
     key = (id(embedder), version.id)
     if key in _verified:
         return
-    async with _lock:  # concurrent runs in one process embed the probes once
+    lock = _locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with lock:  # concurrent runs on one loop embed the probes once
         if key not in _verified:
             await _verify(pool, version, embedder)
             _verified[key] = embedder
