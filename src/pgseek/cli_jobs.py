@@ -123,8 +123,8 @@ def sync_list(json_out: JsonOpt = False) -> None:
 
 @sync_app.command("remove")
 def sync_remove(table: TableOpt, collection: CollectionOpt = None) -> None:
-    """Stop syncing a table (into --collection, or into every collection): its triggers are dropped, its waiting
-    jobs forgotten; the documents stay."""
+    """Stop syncing a table (into --collection, or into every collection): its triggers are dropped, its jobs
+    forgotten; the documents stay."""
     with open_seek() as seek:
         removed = seek.jobs.sync_remove(table, collection=collection)
     for s in removed:

@@ -174,7 +174,7 @@ async def sources_by_id(conn: Conn, ids: Sequence[int]) -> dict[int, SyncSource]
 
 
 async def remove_source(conn: Conn, table: str, collection: str | None) -> list[SyncSource]:
-    """Drop the triggers of ``table`` (feeding ``collection``, or any) and forget the sources, with their waiting
+    """Drop the triggers of ``table`` (feeding ``collection``, or any) and forget the sources, with their
     jobs, in the caller's transaction; the sources removed. The documents stay. NotFoundError when none matched."""
     try:
         async with conn.cursor(row_factory=class_row(SyncSource)) as cur:

@@ -169,7 +169,7 @@ class AsyncJobs:
             return await sync.list_sources(conn)
 
     async def sync_remove(self, table: str, *, collection: str | None = None) -> builtins.list[SyncSource]:
-        """Stop syncing ``table`` (into ``collection``, or into any): its triggers dropped, its waiting jobs
+        """Stop syncing ``table`` (into ``collection``, or into any): its triggers dropped, its jobs
         forgotten; the documents stay."""
         pool = await self._ready()
         async with translate_errors("removing a synced table"), pool.connection() as conn, conn.transaction():
