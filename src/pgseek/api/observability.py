@@ -92,6 +92,18 @@ class Metrics:
         self.chunks = Gauge(
             "pgseek_collection_chunks", "Chunks per collection, all tenants.", ["collection"], registry=r
         )
+        self.replica_lag = Gauge(
+            "pgseek_replica_lag_seconds", "How far each read replica is behind the primary.", ["replica"], registry=r
+        )
+        self.replica_lag_bytes = Gauge(
+            "pgseek_replica_lag_bytes", "WAL bytes each read replica has yet to replay.", ["replica"], registry=r
+        )
+        self.replica_in_rotation = Gauge(
+            "pgseek_replica_in_rotation",
+            "1 while a read replica serves reads, 0 while it is out.",
+            ["replica"],
+            registry=r,
+        )
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -133,6 +145,14 @@ class Metrics:
         for c in status.collections:
             self.documents.labels(c.name).set(c.documents)
             self.chunks.labels(c.name).set(c.chunks)
+        for gauge in (self.replica_lag, self.replica_lag_bytes, self.replica_in_rotation):
+            gauge.clear()
+        for replica in status.replicas:
+            self.replica_in_rotation.labels(replica.url).set(1 if replica.healthy else 0)
+            if replica.lag_seconds is not None:
+                self.replica_lag.labels(replica.url).set(replica.lag_seconds)
+            if replica.lag_bytes is not None:
+                self.replica_lag_bytes.labels(replica.url).set(replica.lag_bytes)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -23,18 +23,13 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgseek.config import Settings
 from pgseek.db.connect import Pool, check_url, embedded_server, open_pool, redact, translate_errors
-from pgseek.db.replicas import EmbeddedReplicas
+from pgseek.db.replicas import PRIMARY_LSN, REPLICA_STATE, EmbeddedReplicas, lag_seconds
 from pgseek.errors import DatabaseUnavailableError, QueryError
 from pgseek.types import ReplicaLag
 
 log = logging.getLogger("pgseek.db")
 
-PRIMARY_LSN = "SELECT pg_current_wal_lsn()::text"
 REPLAYED = "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn"
-REPLICA_STATE = (
-    "SELECT pg_wal_lsn_diff(%s::pg_lsn, pg_last_wal_replay_lsn())::bigint,"
-    " extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8"
-)
 _LSN = re.compile(r"^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$")
 CHECK_EVERY_S = 1.0
 POLL_S = 0.005
@@ -209,9 +204,7 @@ class ReadRouter:
                 old, replica.pool = replica.pool, None
                 await old.close(timeout=0)
             return
-        lag_bytes = max(0, int(row[0])) if row and row[0] is not None else None
-        # Replay timestamps stand still while the primary is idle: a replica that has replayed everything is current.
-        lag_s = 0.0 if lag_bytes == 0 else (float(row[1]) if row and row[1] is not None else None)
+        lag_bytes, lag_s = lag_seconds(row)
         replica.lag_bytes, replica.lag_seconds = lag_bytes, lag_s
         limit = self._settings.max_replica_lag_s
         if lag_s is not None and lag_s > limit:

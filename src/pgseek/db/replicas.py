@@ -19,10 +19,23 @@ from typing import Any
 from pgseek.db.server import EmbeddedServer, _pgserver, _zombie
 from pgseek.errors import DatabaseUnavailableError, InputError
 
+PRIMARY_LSN = "SELECT pg_current_wal_lsn()::text"
+REPLICA_STATE = (
+    "SELECT pg_wal_lsn_diff(%s::pg_lsn, pg_last_wal_replay_lsn())::bigint,"
+    " extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8"
+)
 MAX_REPLICAS = 8
 # A standby answers reads that conflict with the primary's vacuum by cancelling them unless the primary is told what
 # the standby still reads: feedback trades a little bloat on the primary for no cancelled searches.
 _STANDBY_SETTINGS = "\n# pgseek replica\nhot_standby = on\nhot_standby_feedback = on\n"
+
+
+def lag_seconds(row: tuple[Any, ...] | None) -> tuple[int | None, float | None]:
+    """Bytes and seconds a replica is behind, from a REPLICA_STATE row (None, None: it replays nothing)."""
+    lag_bytes = max(0, int(row[0])) if row and row[0] is not None else None
+    # Replay timestamps stand still while the primary is idle: a replica that has replayed everything is current.
+    seconds = 0.0 if lag_bytes == 0 else (float(row[1]) if row and row[1] is not None else None)
+    return lag_bytes, seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +136,22 @@ class EmbeddedReplicas:
     def running_uris(self) -> list[str]:
         """The URIs of the replicas running now (read from their pid files: no connection)."""
         return [r.uri for r in self.members() if r.uri is not None]
+
+
+def measure_lag(primary_uri: str, replica: EmbeddedReplica) -> tuple[int | None, float | None]:
+    """How far ``replica`` is behind the primary now, bytes and seconds (None, None when it does not answer)."""
+    import psycopg
+
+    if replica.uri is None:
+        return None, None
+    try:
+        with psycopg.connect(primary_uri, autocommit=True, connect_timeout=3) as conn:
+            found = conn.execute(PRIMARY_LSN).fetchone()
+        with psycopg.connect(replica.uri, autocommit=True, connect_timeout=3) as conn:
+            row = conn.execute(REPLICA_STATE, (found[0] if found else None,)).fetchone()
+    except psycopg.Error:
+        return None, None
+    return lag_seconds(row)
 
 
 def _pid_lines(data_dir: Path) -> list[str]:
