@@ -6,15 +6,19 @@ import asyncio
 import time
 from collections.abc import Iterator
 
+import httpx
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
+from pydantic import SecretStr
 
+from pgseek.api import create_app
 from pgseek.config import Settings
 from pgseek.db.connect import Pool, open_pool
 from pgseek.db.read_router import ReadRouter
 from pgseek.db.replicas import EmbeddedReplicas
 from pgseek.db.server import EmbeddedServer
+from pgseek.providers.local import LocalEmbedder
 from pgseek.seek import AsyncSeek
 from pgseek.types import Document
 from tests.conftest import CountingEmbedder
@@ -109,7 +113,6 @@ async def test_a_malformed_position_is_a_query_error(replicas: EmbeddedReplicas,
     assert caught.value.field == "min_lsn"
 
 
-@pytest.mark.slow
 async def test_stopping_a_replica_mid_load_fails_no_search(
     replicas: EmbeddedReplicas, embedder: CountingEmbedder
 ) -> None:
@@ -180,3 +183,30 @@ async def test_a_lagging_replica_is_skipped_and_put_back_when_it_catches_up(
     assert {(await router.target()).replica for _ in range(6)} == {lagging, current}
     await router.close()
     await primary.close()
+
+
+async def test_http_ingest_returns_its_position_and_a_search_given_it_sees_the_write(
+    replicas: EmbeddedReplicas, local_embedder: LocalEmbedder
+) -> None:
+    operator = "operator-secret-for-the-replica-tests-0123"
+    settings = _settings(replicas, read_your_writes=False, operator_key=SecretStr(operator))
+    app = create_app(settings, embedder=local_embedder)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pgseek.test") as client,
+    ):
+        key = (await app.state.seek.create_api_key("acme", name="replicas")).key
+        auth = {"Authorization": f"Bearer {key}"}
+        doc = {"id": "h1", "text": "The anise harvest of the eastern hills was late this year."}
+        ingested = await client.post("/v1/collections/spices/documents", json={"documents": [doc]}, headers=auth)
+        assert ingested.status_code == 200, ingested.text
+        lsn = ingested.json()["commit_lsn"]
+        body = {"query": "anise", "mode": "keyword", "collection": "spices", "min_lsn": lsn}
+        found = await client.post("/v1/search", json=body, headers=auth)
+        assert found.status_code == 200, found.text
+        assert [hit["document_id"] for hit in found.json()["hits"]] == ["h1"]
+        refused = await client.post("/v1/search", json={**body, "min_lsn": "soon"}, headers=auth)
+        assert refused.status_code == 422
+        assert "min_lsn" in refused.text
+        metrics = (await client.get("/metrics", headers={"Authorization": f"Bearer {operator}"})).text
+        assert "pgseek_replica_in_rotation{" in metrics
