@@ -2,7 +2,7 @@
 during a bulk ingest.
 
     python bench/bench_replicas.py            # 1,000 SciFact documents, 20 s per setup, 16 clients
-    python bench/bench_replicas.py --quick    # 200 documents, 5 s per setup: checks that the benchmark runs
+    python bench/bench_replicas.py --quick    # 100 documents, 5 s per setup: checks that the benchmark runs
 
 One machine runs the primary, the replicas, the model and the clients: the replicas add no CPU, so this measures
 what routing costs and what the replicas' separate buffers and processes change there, not the scaling a replica on
@@ -105,12 +105,12 @@ def _lag_during_ingest(settings: Settings, replicas: EmbeddedReplicas, docs: lis
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="200 documents, 5 s per setup.")
+    parser.add_argument("--quick", action="store_true", help="100 documents, 5 s per setup.")
     parser.add_argument("--docs", type=int, default=1000, help="Documents searched.")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--duration", type=float, default=20.0, help="Seconds of load per setup.")
     args = parser.parse_args()
-    docs_n, seconds = (200, 5.0) if args.quick else (args.docs, args.duration)
+    docs_n, seconds = (100, 5.0) if args.quick else (args.docs, args.duration)
     corpus = _documents(common.load_corpus(docs_n * 2))
     queries = [text for _, text in common.load_test_queries()]
     rows: list[dict[str, Any]] = []
