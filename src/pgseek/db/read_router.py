@@ -75,6 +75,8 @@ class _Replica:
         self.lag_bytes: int | None = None
         self.lag_seconds: float | None = None
         self.problem: str | None = None
+        self.current_at: float | None = None
+        """When a check last found it fully replayed (monotonic)."""
         self.lock = asyncio.Lock()
 
 
@@ -205,6 +207,12 @@ class ReadRouter:
                 await old.close(timeout=0)
             return
         lag_bytes, lag_s = lag_seconds(row)
+        now = time.monotonic()
+        if lag_bytes == 0:
+            replica.current_at = now
+        elif lag_s is not None and replica.current_at is not None:
+            # After a quiet spell the last replayed transaction is old, though the replica was current a check ago.
+            lag_s = min(lag_s, now - replica.current_at)
         replica.lag_bytes, replica.lag_seconds = lag_bytes, lag_s
         limit = self._settings.max_replica_lag_s
         if lag_s is not None and lag_s > limit:

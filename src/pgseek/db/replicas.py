@@ -19,7 +19,9 @@ from typing import Any
 from pgseek.db.server import EmbeddedServer, _pgserver, _zombie
 from pgseek.errors import DatabaseUnavailableError, InputError
 
-PRIMARY_LSN = "SELECT pg_current_wal_lsn()::text"
+# The flushed position, not the written one: only flushed WAL is sent to replicas, and a commit returns once its record
+# is flushed. Measured against the written one, an idle primary's unflushed tail made every replica look late.
+PRIMARY_LSN = "SELECT pg_current_wal_flush_lsn()::text"
 REPLICA_STATE = (
     "SELECT pg_wal_lsn_diff(%s::pg_lsn, pg_last_wal_replay_lsn())::bigint,"
     " extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8"
