@@ -73,9 +73,19 @@ def _lag_during_ingest(settings: Settings, replicas: EmbeddedReplicas, docs: lis
     samples: list[tuple[int | None, float | None]] = []
     done = threading.Event()
 
+    current_at = {r.number: time.monotonic() for r in members}
+
     def sample() -> None:
+        # Seconds as the router counts them: never more than the time since the replica was last seen current.
         while not done.is_set():
-            samples.extend(measure_lag(primary, r) for r in members)
+            for replica in members:
+                lag_bytes, lag_s = measure_lag(primary, replica)
+                now = time.monotonic()
+                if lag_bytes == 0:
+                    current_at[replica.number] = now
+                elif lag_s is not None:
+                    lag_s = min(lag_s, now - current_at[replica.number])
+                samples.append((lag_bytes, lag_s))
             time.sleep(0.1)
 
     sampler = threading.Thread(target=sample)
