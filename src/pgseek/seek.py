@@ -257,6 +257,10 @@ class AsyncSeek:
             embed_batch=s.embed_batch_size,
         )
         report = await Ingestion(pool, embedder, options, progress, models=self._embedders).run(documents)
+        if self._router is None:
+            # Without replicas every read sees every commit; and a WAL position counts every tenant's writes, a figure
+            # that is not the caller's to see (decision 0007): given only where it buys read-your-writes.
+            return report
         # Where the primary's WAL stands after the run's last commit: a read that passes it sees every write of it.
         lsn = await commit_lsn(pool)
         self._last_lsn = lsn
