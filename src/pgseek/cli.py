@@ -38,6 +38,7 @@ from pgseek.cli_jobs import jobs_app, print_queue, queue_json, sync_app, worker
 from pgseek.cli_manage import collections_app, documents_app
 from pgseek.cli_models import models_app
 from pgseek.cli_ops import capacity, doctor, maintain
+from pgseek.cli_replica import replica_app
 from pgseek.cli_sources import consume, watch
 from pgseek.errors import IngestInterruptedError
 from pgseek.filters import build_filter
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Retrieval on PostgreSQL + pgvector.", no_args_is_help=True, add_completion=False)
 server_app = typer.Typer(help="The embedded PostgreSQL server.", no_args_is_help=True)
 app.add_typer(server_app, name="server")
+server_app.add_typer(replica_app, name="replica")
 keys_app = typer.Typer(help="API keys of the HTTP service (each maps to one tenant).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(collections_app, name="collections")
@@ -229,6 +231,7 @@ def _report_json(report: IngestReport) -> dict[str, Any]:
         "skipped_files": [{"path": s.path, "reason": s.reason} for s in report.skipped],
         "failures": [{"path": f.path, "error": f.error} for f in report.failures],
         "seconds": round(report.seconds, 3),
+        "commit_lsn": report.commit_lsn,
     }
 
 
@@ -443,6 +446,10 @@ def status(json_out: JsonOpt = False) -> None:
         indexes.add_row(i.table, i.name, i.method, f"{i.size_bytes / 1e6:.1f} MB")
     out.print(indexes)
     print_queue(queue)
+    for r in st.replicas:
+        lag = "-" if r.lag_seconds is None else f"{r.lag_seconds:.2f} s, {r.lag_bytes} bytes"
+        state = "in rotation" if r.healthy else f"out of rotation ({r.problem})"
+        out.print(f"read replica {r.url}: {state}, behind by {lag}")
 
 
 @app.command("eval")
@@ -716,8 +723,11 @@ def server_status(json_out: JsonOpt = False) -> None:
 def server_stop() -> None:
     """Stop the embedded server cleanly (it starts again on the next command)."""
     from pgseek.db.connect import embedded_server
+    from pgseek.db.replicas import EmbeddedReplicas
 
-    stopped = embedded_server(_settings()).stop()
+    server = embedded_server(_settings())
+    EmbeddedReplicas(server).stop()  # a replica whose primary is gone would only retry its connection
+    stopped = server.stop()
     out.print("stopped" if stopped else "not running")
 
 

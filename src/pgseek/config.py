@@ -141,6 +141,20 @@ class Settings(BaseSettings):
     pooler: Literal["none", "transaction"] = Field(
         default="none", description="transaction: behind PgBouncer-style transaction pooling (port 6432 implies it)."
     )
+    read_urls: str | None = Field(
+        default=None,
+        description="Streaming replicas that serve searches and asks, comma-separated URLs; unset: the embedded "
+        "replicas when `pgseek server replica start` runs them, else the primary alone (docs/replicas.md).",
+    )
+    read_wait_ms: int = Field(
+        default=500, ge=0, le=60000, description="How long a read waits for a replica to replay a write it must see."
+    )
+    read_your_writes: bool = Field(
+        default=True, description="A search waits for this process's own last ingest on the replica it reads."
+    )
+    max_replica_lag_s: float = Field(
+        default=10.0, gt=0, description="Seconds behind the primary past which a replica leaves the rotation."
+    )
     recent_queries_days: int = Field(
         default=7,
         ge=0,
@@ -306,3 +320,7 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.database_url is None
+
+    @property
+    def read_url_list(self) -> list[str]:
+        return [url.strip() for url in (self.read_urls or "").split(",") if url.strip()]

@@ -21,11 +21,12 @@ from pgseek.db import connect, migrate, writes
 from pgseek.db.connect import Pool, PoolUsage, pool_usage, translate_errors
 from pgseek.db.fusion import collection_fusion, set_collection_fusion
 from pgseek.db.indexes import BuildOptions
+from pgseek.db.read_router import ReadRouter, ReadTarget, check_lsn, commit_lsn, read_urls
 from pgseek.db.search import VectorTuning
 from pgseek.db.status import DatabaseStatus, database_status, ping
 from pgseek.db.supervisor import Supervisor
 from pgseek.embedding import Embedders
-from pgseek.errors import InputError, PayloadTooLargeError, PgseekError
+from pgseek.errors import DatabaseUnavailableError, InputError, PayloadTooLargeError, PgseekError
 from pgseek.filters import SearchFilter
 from pgseek.ingest.pipeline import Ingestion, IngestOptions, ProgressCallback
 from pgseek.names import check_document_id, check_name
@@ -45,6 +46,7 @@ from pgseek.types import (
     LoadFailure,
     NewApiKey,
     Readiness,
+    ReplicaLag,
     SearchResult,
     SkippedFile,
     StoredDocument,
@@ -90,6 +92,8 @@ class AsyncSeek:
         self._supervisor: Supervisor | None = None
         self._watch: RecallWatch | None = None
         self._caches = SearchCaches.from_settings(self.settings)
+        self._router: ReadRouter | None = None
+        self._last_lsn: str | None = None
 
     async def __aenter__(self) -> AsyncSeek:
         await self.open()
@@ -107,6 +111,10 @@ class AsyncSeek:
             await connect.prepare_database(url)
             self._pool = await connect.open_pool(url, self.settings)
             self._url = url
+            urls = await asyncio.to_thread(read_urls, self.settings, url)
+            if urls:
+                self._router = ReadRouter(self.settings, urls, self._ready)
+                self._router.start()
 
     async def supervise(self) -> None:
         """Open, then keep the database usable for as long as this process runs (``pgseek serve``): while it is
@@ -125,6 +133,9 @@ class AsyncSeek:
             self._supervisor.suspect()
 
     async def close(self) -> None:
+        if self._router is not None:
+            await self._router.close()
+            self._router = None
         if self._supervisor is not None:
             await self._supervisor.close()
             self._supervisor = None
@@ -261,7 +272,23 @@ class AsyncSeek:
             from pgseek.ops.maintain import partial_indexes_after_ingest
 
             await partial_indexes_after_ingest(pool, s, collection)
-        return report
+        if self._router is None:
+            # Without replicas every read sees every commit; and a WAL position counts every tenant's writes, a figure
+            # that is not the caller's to see (decision 0007): given only where it buys read-your-writes.
+            return report
+        # Where the primary's WAL stands after the run's last commit: a read that passes it sees every write of it.
+        lsn = await commit_lsn(pool)
+        self._last_lsn = lsn
+        return replace(report, commit_lsn=lsn)
+
+    async def _read_target(self, min_lsn: str | None) -> ReadTarget:
+        """Where a search runs: a replica that has replayed ``min_lsn`` (by default this session's own last ingest,
+        PGSEEK_READ_YOUR_WRITES), else the primary (decision 0029)."""
+        if self._router is None:
+            return ReadTarget(await self._ready(), None)
+        if min_lsn is None and self.settings.read_your_writes:
+            min_lsn = self._last_lsn
+        return await self._router.target(min_lsn)
 
     async def ingest_files(
         self,
@@ -310,9 +337,13 @@ class AsyncSeek:
         vector_weight: float | None = None,
         keyword_weight: float | None = None,
         candidates: int | None = None,
+        min_lsn: str | None = None,
     ) -> SearchResult:
         """Search a collection. Each keyword argument given (not None) overrides the same field of ``options``
-        (``SearchOptions``: its docstring says what each means)."""
+        (``SearchOptions``: its docstring says what each means).
+
+        ``min_lsn``: an ingest's ``commit_lsn``; the search then sees that ingest's documents, on a replica that has
+        replayed it or else on the primary (docs/replicas.md)."""
         given = {
             "k": k,
             "mode": mode,
@@ -331,7 +362,17 @@ class AsyncSeek:
         s = self.settings
         tuning = VectorTuning(s.ef_search, s.max_scan_tuples, s.exact_search_below, s.ivfflat_probes, s.rerank_factor)
         defaults = engine.Defaults(s.collection, s.tenant, tuning, s.recent_queries_days)
-        result = await engine.search(pool, embedder, query, opts, defaults, self._embedders, self._caches)
+        target = await self._read_target(check_lsn(min_lsn))
+        try:
+            result = await engine.search(
+                target.pool, embedder, query, opts, defaults, self._embedders, self._caches, primary=pool
+            )
+        except DatabaseUnavailableError as exc:
+            if target.replica is None or self._router is None:
+                raise
+            # The replica went away mid-search: the primary answers this one, the check decides when it returns.
+            self._router.failed(target.replica, str(exc))
+            result = await engine.search(pool, embedder, query, opts, defaults, self._embedders, self._caches)
         # A cached result is no new search: offering it would count one query's recall as many.
         if self._watch is not None and result.cache.result != "hit":
             exact_question = opts.mode == "vector" and opts.filter is None and opts.min_score is None
@@ -631,7 +672,15 @@ class AsyncSeek:
         pool = await self._ready()
         assert self._url is not None
         async with translate_errors("reading status"), pool.connection() as conn:
-            return await database_status(conn, embedded=self.settings.embedded, url=self._url)
+            found = await database_status(conn, embedded=self.settings.embedded, url=self._url)
+        if self._router is None:
+            return found
+        await self._router.check()
+        return replace(found, replicas=tuple(self._router.lags()))
+
+    def replica_lags(self) -> list[ReplicaLag]:
+        """Each read replica as the last health check saw it (empty without replicas): for /metrics."""
+        return [] if self._router is None else self._router.lags()
 
     # --- collections and documents, as one tenant sees them ----------------------------------------------------
 
@@ -932,6 +981,7 @@ class Seek:
         vector_weight: float | None = None,
         keyword_weight: float | None = None,
         candidates: int | None = None,
+        min_lsn: str | None = None,
     ) -> SearchResult:
         """See ``AsyncSeek.search``."""
         return self._run(
@@ -949,6 +999,7 @@ class Seek:
                 vector_weight=vector_weight,
                 keyword_weight=keyword_weight,
                 candidates=candidates,
+                min_lsn=min_lsn,
             )
         )
 
@@ -1097,6 +1148,10 @@ class Seek:
 
     def status(self) -> DatabaseStatus:
         return self._run(self._core.status())
+
+    def replica_lags(self) -> list[ReplicaLag]:
+        """See ``AsyncSeek.replica_lags``."""
+        return self._core.replica_lags()
 
     def doctor(
         self, collection: str | None = None, *, recall: bool = True, queries: int = 20, target: float = 0.95

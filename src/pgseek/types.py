@@ -119,6 +119,8 @@ class IngestReport:
     """Documents deleted because their file is gone from a folder ingested with ``prune``."""
     skipped: tuple[SkippedFile, ...] = ()
     """Files in the folders given that were not loaded, each with its reason (never a failure)."""
+    commit_lsn: str | None = None
+    """The primary's WAL position after this run's writes; a search given it as ``min_lsn`` sees them (replicas)."""
 
     @property
     def skipped_by_reason(self) -> dict[str, int]:
@@ -130,6 +132,17 @@ class IngestReport:
     @property
     def ok(self) -> bool:
         return not self.failures
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaLag:
+    """One read replica as the last health check saw it (docs/replicas.md)."""
+
+    url: str
+    healthy: bool
+    lag_bytes: int | None
+    lag_seconds: float | None
+    problem: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,7 @@ def test_ingest_reports_each_bad_file_and_keeps_the_rest(env: dict[str, str], tm
         "skipped_files",
         "failures",
         "seconds",
+        "commit_lsn",
     }
     assert report["documents_added"] == 2
     failed = {Path(f["path"]).name: f["error"] for f in report["failures"]}

@@ -76,7 +76,7 @@ def test_sync_worker_jobs_and_status(env: dict[str, str], database_url: str) -> 
     bogus = pgseek(["jobs", "list", "--state", "bogus"], env)
     assert bogus.returncode == 2 and "state must be one of" in bogus.stderr
     assert pgseek(["jobs", "purge", "--older-than", "0"], env).stdout.startswith("2 jobs purged")
-    assert pgseek(["sync", "remove", "tickets"], env).returncode == 0
+    assert pgseek(["sync", "remove", "--table", "tickets"], env).returncode == 0
 
 
 def test_sigterm_stops_a_worker_cleanly(env: dict[str, str], database_url: str) -> None:

@@ -120,6 +120,18 @@ class Metrics:
         self.chunks = Gauge(
             "pgseek_collection_chunks", "Chunks per collection, all tenants.", ["collection"], registry=r
         )
+        self.replica_lag = Gauge(
+            "pgseek_replica_lag_seconds", "How far each read replica is behind the primary.", ["replica"], registry=r
+        )
+        self.replica_lag_bytes = Gauge(
+            "pgseek_replica_lag_bytes", "WAL bytes each read replica has yet to replay.", ["replica"], registry=r
+        )
+        self.replica_in_rotation = Gauge(
+            "pgseek_replica_in_rotation",
+            "1 while a read replica serves reads, 0 while it is out.",
+            ["replica"],
+            registry=r,
+        )
 
         self.recall = Gauge(
             "pgseek_live_recall",
@@ -200,6 +212,14 @@ class Metrics:
         for c in status.collections:
             self.documents.labels(c.name).set(c.documents)
             self.chunks.labels(c.name).set(c.chunks)
+        for gauge in (self.replica_lag, self.replica_lag_bytes, self.replica_in_rotation):
+            gauge.clear()
+        for replica in status.replicas:
+            self.replica_in_rotation.labels(replica.url).set(1 if replica.healthy else 0)
+            if replica.lag_seconds is not None:
+                self.replica_lag.labels(replica.url).set(replica.lag_seconds)
+            if replica.lag_bytes is not None:
+                self.replica_lag_bytes.labels(replica.url).set(replica.lag_bytes)
         await self._refresh_queue(seek)
 
     async def _refresh_queue(self, seek: AsyncSeek) -> None:

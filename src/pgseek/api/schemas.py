@@ -140,6 +140,11 @@ class IngestResponse(BaseModel):
     """Chunks of changed documents whose stored vector was kept: their embedded text did not change."""
     failures: list[IngestFailure]
     seconds: float
+    commit_lsn: str | None = Field(
+        default=None,
+        description="The primary's WAL position after this ingest: pass it as a search's min_lsn to read this write "
+        "on a replica (docs/replicas.md).",
+    )
 
     @classmethod
     def of(cls, report: IngestReport) -> IngestResponse:
@@ -153,6 +158,7 @@ class IngestResponse(BaseModel):
             chunks_reused=report.chunks_reused,
             failures=[IngestFailure(path=f.path, error=f.error) for f in report.failures],
             seconds=round(report.seconds, 3),
+            commit_lsn=report.commit_lsn,
         )
 
 
@@ -275,6 +281,11 @@ class SearchRequest(_Request):
     collection: str | None = Field(default=None, min_length=1, max_length=200, pattern=NAME_PATTERN)
     min_score: float | None = Field(
         default=None, strict=True, allow_inf_nan=False, description="Drop hits scoring below this (the mode's score)."
+    )
+    min_lsn: str | None = Field(
+        default=None,
+        pattern=r"^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$",
+        description="An ingest's commit_lsn: the search then sees that ingest's documents (docs/replicas.md).",
     )
 
 

@@ -9,6 +9,7 @@ from psycopg.rows import class_row, dict_row
 from pgseek.db import queries
 from pgseek.db.connect import redact
 from pgseek.db.scope import Conn
+from pgseek.types import ReplicaLag
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ class DatabaseStatus:
     maintenance_work_mem: str
     collections: tuple[CollectionStatus, ...]
     indexes: tuple[IndexStatus, ...]
+    replicas: tuple[ReplicaLag, ...] = ()
 
 
 async def database_status(conn: Conn, *, embedded: bool, url: str) -> DatabaseStatus:

@@ -136,10 +136,13 @@ async def search(
     defaults: Defaults,
     models: ModelSource | None = None,
     caches: SearchCaches | None = None,
+    *,
+    primary: Pool | None = None,
 ) -> SearchResult:
     """``embedder``: the model of the version the caller expects; when the collection's version searched has another
     (an activation in between), ``models`` gives that one, so that a query is never embedded by the wrong model.
-    ``caches``: query embeddings and results (search/cached.py says why a cached result is never stale)."""
+    ``caches``: query embeddings and results (search/cached.py says why a cached result is never stale).
+    ``primary``: where the query is recorded when ``pool`` is a read-only replica's (decision 0029)."""
     validate(query, opts, embedder)
     started = time.perf_counter()
     where = compile_filter(opts.filter) if opts.filter is not None else NO_FILTER
@@ -200,7 +203,7 @@ async def search(
         hits = [h for h in hits if h.score >= opts.min_score]
     done = time.perf_counter()
     if defaults.remember_days and opts.version is None:
-        await _remember(pool, tenant, collection.id, query, opts.mode, defaults.remember_days)
+        await _remember(primary or pool, tenant, collection.id, query, opts.mode, defaults.remember_days)
     timings = Timings(
         embed=(embedded - started) * 1000,
         search=(searched - embedded) * 1000,

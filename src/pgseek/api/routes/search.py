@@ -23,6 +23,7 @@ async def search(body: SearchRequest, key: KeyDep, seek: SeekDep, metrics: Metri
         tenant=key.tenant,
         min_score=body.min_score,
         filter=body.filters.to_filter() if body.filters is not None else None,
+        min_lsn=body.min_lsn,
     )
     metrics.observe_stages("search", result.timings_ms)
     return SearchResponse.of(result)

@@ -1,0 +1,212 @@
+"""Read replicas (decision 0029): a real embedded primary and two real streaming replicas made by pg_basebackup."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import httpx
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+from pydantic import SecretStr
+
+from pgseek.api import create_app
+from pgseek.config import Settings
+from pgseek.db.connect import Pool, open_pool
+from pgseek.db.read_router import ReadRouter
+from pgseek.db.replicas import EmbeddedReplicas
+from pgseek.db.server import EmbeddedServer
+from pgseek.providers.local import LocalEmbedder
+from pgseek.seek import AsyncSeek
+from pgseek.types import Document
+from tests.conftest import CountingEmbedder
+
+DB = "t_replicas"
+WAIT_S = 60.0
+
+
+@pytest.fixture(scope="module")
+def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedReplicas]:
+    """A primary of its own (replicas of the session's shared server would serve every other module's reads)."""
+    primary = EmbeddedServer(
+        tmp_path_factory.mktemp("replica-home"), shared_buffers="128MB", maintenance_work_mem="64MB"
+    )
+    with psycopg.connect(primary.start(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {DB}")
+    started = EmbeddedReplicas(primary)
+    started.start(2)
+    yield started
+    started.stop()
+    primary.stop()
+
+
+def _urls(replicas: EmbeddedReplicas) -> tuple[str, list[str]]:
+    primary = make_conninfo(replicas.primary.start(), dbname=DB)
+    return primary, [make_conninfo(uri, dbname=DB) for uri in replicas.running_uris()]
+
+
+def _settings(replicas: EmbeddedReplicas, **more: object) -> Settings:
+    primary, reads = _urls(replicas)
+    return Settings(home=replicas.primary.home, database_url=primary, read_urls=",".join(reads), **more)  # type: ignore[arg-type]
+
+
+def _replay(replicas: EmbeddedReplicas, *, paused: bool) -> None:
+    for uri in _urls(replicas)[1]:
+        with psycopg.connect(uri, autocommit=True) as conn:
+            conn.execute("SELECT pg_wal_replay_pause()" if paused else "SELECT pg_wal_replay_resume()")
+
+
+def _doc(n: int, word: str) -> Document:
+    return Document(f"doc-{word}-{n}", f"Report {n} about the {word} harvest in the northern valley.")
+
+
+async def _ids(seek: AsyncSeek, word: str, lsn: str | None = None) -> set[str]:
+    result = await seek.search(word, mode="keyword", k=50, min_lsn=lsn)
+    return {hit.document_id for hit in result.hits}
+
+
+async def test_searches_go_to_replicas_and_an_ingests_lsn_brings_them_to_the_primary(
+    replicas: EmbeddedReplicas, embedder: CountingEmbedder
+) -> None:
+    # With replay paused on both replicas, a write can only be seen on the primary: a search that misses it read a
+    # replica, and one given the write's LSN, after read_wait_ms, is served by the primary and sees it.
+    settings = _settings(replicas, read_your_writes=False, read_wait_ms=200, max_replica_lag_s=600)
+    async with AsyncSeek(settings, embedder=embedder) as seek:
+        await seek.ingest_documents([_doc(0, "saffron")])
+        _replay(replicas, paused=True)
+        try:
+            report = await seek.ingest_documents([_doc(1, "saffron")])
+            assert report.commit_lsn is not None
+            for _ in range(4):
+                assert await _ids(seek, "saffron") == {"doc-saffron-0"}
+            assert await _ids(seek, "saffron", report.commit_lsn) == {"doc-saffron-0", "doc-saffron-1"}
+        finally:
+            _replay(replicas, paused=False)
+
+
+async def test_a_search_with_the_ingests_commit_position_finds_the_new_document_every_time(
+    replicas: EmbeddedReplicas, embedder: CountingEmbedder
+) -> None:
+    async with AsyncSeek(_settings(replicas, read_your_writes=False), embedder=embedder) as seek:
+        for n in range(12):
+            report = await seek.ingest_documents([_doc(n, "cardamom")])
+            assert f"doc-cardamom-{n}" in await _ids(seek, "cardamom", report.commit_lsn)
+
+
+async def test_the_session_reads_its_own_writes_without_passing_a_position(
+    replicas: EmbeddedReplicas, embedder: CountingEmbedder
+) -> None:
+    async with AsyncSeek(_settings(replicas), embedder=embedder) as seek:
+        for n in range(5):
+            await seek.ingest_documents([_doc(n, "nutmeg")])
+            assert f"doc-nutmeg-{n}" in await _ids(seek, "nutmeg")
+
+
+async def test_a_malformed_position_is_a_query_error(replicas: EmbeddedReplicas, embedder: CountingEmbedder) -> None:
+    from pgseek.errors import QueryError
+
+    async with AsyncSeek(_settings(replicas), embedder=embedder) as seek:
+        with pytest.raises(QueryError) as caught:
+            await seek.search("saffron", mode="keyword", min_lsn="yesterday")
+    assert caught.value.field == "min_lsn"
+
+
+async def test_stopping_a_replica_mid_load_fails_no_search(
+    replicas: EmbeddedReplicas, embedder: CountingEmbedder
+) -> None:
+    async with AsyncSeek(_settings(replicas), embedder=embedder) as seek:
+        await seek.ingest_documents([_doc(n, "clove") for n in range(3)])
+        failures: list[Exception] = []
+        searches = 0
+        stop = asyncio.Event()
+
+        async def load() -> None:
+            nonlocal searches
+            while not stop.is_set():
+                try:
+                    assert len(await _ids(seek, "clove")) == 3
+                except Exception as exc:  # counted, then reported
+                    failures.append(exc)
+                searches += 1
+
+        workers = [asyncio.create_task(load()) for _ in range(4)]
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(replicas.stop, 2)
+        await asyncio.sleep(2.0)
+        stop.set()
+        await asyncio.gather(*workers)
+        assert failures == [], failures[:3]
+        assert searches > 0
+        assert any(not lag.healthy for lag in seek.replica_lags())
+        await asyncio.to_thread(replicas.start, 2)
+        deadline = time.monotonic() + WAIT_S
+        while not all(lag.healthy for lag in seek.replica_lags()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert all(lag.healthy for lag in seek.replica_lags())
+
+
+async def test_a_lagging_replica_is_skipped_and_put_back_when_it_catches_up(
+    replicas: EmbeddedReplicas, embedder: CountingEmbedder
+) -> None:
+    settings = _settings(replicas, max_replica_lag_s=0.5)
+    primary_url, (lagging, current) = _urls(replicas)
+    primary = await open_pool(primary_url, settings)
+
+    async def primary_pool() -> Pool:
+        return primary
+
+    router = ReadRouter(settings, [lagging, current], primary_pool)
+    with psycopg.connect(lagging, autocommit=True) as conn:
+        conn.execute("SELECT pg_wal_replay_pause()")
+    try:
+        async with AsyncSeek(settings, embedder=embedder) as seek:
+            deadline = time.monotonic() + WAIT_S
+            while time.monotonic() < deadline:
+                await seek.ingest_documents([_doc(int(time.monotonic() * 1000), "mace")])
+                await router.check()
+                if not router.lags()[0].healthy:
+                    break
+        lags = router.lags()
+        assert not lags[0].healthy and lags[0].lag_bytes
+        assert lags[1].healthy
+        assert {(await router.target()).replica for _ in range(6)} == {current}
+    finally:
+        with psycopg.connect(lagging, autocommit=True) as conn:
+            conn.execute("SELECT pg_wal_replay_resume()")
+    deadline = time.monotonic() + WAIT_S
+    while not router.lags()[0].healthy and time.monotonic() < deadline:
+        await router.check()
+        await asyncio.sleep(0.1)
+    assert router.lags()[0].healthy
+    assert {(await router.target()).replica for _ in range(6)} == {lagging, current}
+    await router.close()
+    await primary.close()
+
+
+async def test_http_ingest_returns_its_position_and_a_search_given_it_sees_the_write(
+    replicas: EmbeddedReplicas, local_embedder: LocalEmbedder
+) -> None:
+    operator = "operator-secret-for-the-replica-tests-0123"
+    settings = _settings(replicas, read_your_writes=False, operator_key=SecretStr(operator))
+    app = create_app(settings, embedder=local_embedder)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pgseek.test") as client,
+    ):
+        key = (await app.state.seek.create_api_key("acme", name="replicas")).key
+        auth = {"Authorization": f"Bearer {key}"}
+        doc = {"id": "h1", "text": "The anise harvest of the eastern hills was late this year."}
+        ingested = await client.post("/v1/collections/spices/documents", json={"documents": [doc]}, headers=auth)
+        assert ingested.status_code == 200, ingested.text
+        lsn = ingested.json()["commit_lsn"]
+        body = {"query": "anise", "mode": "keyword", "collection": "spices", "min_lsn": lsn}
+        found = await client.post("/v1/search", json=body, headers=auth)
+        assert found.status_code == 200, found.text
+        assert [hit["document_id"] for hit in found.json()["hits"]] == ["h1"]
+        refused = await client.post("/v1/search", json={**body, "min_lsn": "soon"}, headers=auth)
+        assert refused.status_code == 422
+        assert "min_lsn" in refused.text
+        metrics = (await client.get("/metrics", headers={"Authorization": f"Bearer {operator}"})).text
+        assert "pgseek_replica_in_rotation{" in metrics
