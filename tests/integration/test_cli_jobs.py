@@ -3,6 +3,7 @@ processes, real PostgreSQL, the real model. SIGTERM stops a worker cleanly and i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from pgseek.db.connect import prepare_database
 from tests.integration.test_cli import pgseek
 
 
@@ -80,6 +82,7 @@ def test_sync_worker_jobs_and_status(env: dict[str, str], database_url: str) -> 
 
 
 def test_sigterm_stops_a_worker_cleanly(env: dict[str, str], database_url: str) -> None:
+    asyncio.run(prepare_database(database_url))  # the workers table exists before the worker beats
     worker = subprocess.Popen(
         [sys.executable, "-m", "pgseek", "worker"],
         env={**os.environ, **env},
