@@ -73,7 +73,7 @@ def test_sync_worker_jobs_and_status(env: dict[str, str], database_url: str) -> 
     status = json.loads(pgseek(["status", "--json"], env).stdout)
     assert any(q["collection"] == "tickets" for q in status["queues"])
 
-    bad = pgseek(["sync", "add", "no_such_table", "--id-column", "id", "--text-column", "body"], env)
+    bad = pgseek(["sync", "add", "--table", "no_such_table", "--id-column", "id", "--text-column", "body"], env)
     assert bad.returncode == 2 and bad.stderr.startswith("error: no table 'no_such_table'")
     bogus = pgseek(["jobs", "list", "--state", "bogus"], env)
     assert bogus.returncode == 2 and "state must be one of" in bogus.stderr
