@@ -96,6 +96,8 @@ def test_tenant_b_never_receives_tenant_a_cached_result(
             # Both tenants are at generation 1 of one collection: only the tenant in the key tells them apart.
             theirs = b.search(QUERY, mode=mode, collection="shared", tenant="tenant-b")
             assert theirs.cache.result == "miss"
+            if mode == "vector":  # B's first search of this text: not even A's query vector serves it
+                assert theirs.cache.embedding == "miss"
             assert [h.document_id for h in theirs.hits] == ["b-own"]
             nobody = b.search(QUERY, mode=mode, collection="shared", tenant="tenant-c")
             assert nobody.hits == ()
@@ -145,7 +147,7 @@ async def test_query_vectors_are_keyed_by_the_model_identity(settings: Settings,
 
     async def use(model: Any, text: str) -> str:
         uses = CacheUses()
-        vectors.append(await embed_query(caches, model, text, uses))
+        vectors.append(await embed_query(caches, model, text, uses, tenant="default"))
         return uses.embedding
 
     assert await use(embedder, QUERY) == "miss" and embedder.texts_embedded == 1

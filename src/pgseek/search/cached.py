@@ -110,14 +110,17 @@ async def store_result(caches: SearchCaches, lookup: ResultLookup, result: Searc
     await caches.results.put(lookup.key, value)
 
 
-async def embed_query(caches: SearchCaches | None, embedder: TokenizingEmbedder, query: str, uses: CacheUses) -> Vector:
+async def embed_query(
+    caches: SearchCaches | None, embedder: TokenizingEmbedder, query: str, uses: CacheUses, *, tenant: str
+) -> Vector:
     """The query's vector under ``embedder``'s model: cached by that model's whole identity and the exact text, so a
-    vector is only ever reused for the very model that made it."""
+    vector is only ever reused for the very model that made it; and by tenant, because a hit (its "hit", and its
+    speed) would tell one tenant that another searched this very text."""
     if caches is None or not caches.embeddings.enabled:
         uses.embedding = "off"
         return await _embed(embedder, query)
     info = embedder.info
-    key = _digest("embedding", [list(info.key), query])
+    key = _digest("embedding", [list(info.key), tenant, query])
     uses.embedding, value = await caches.embeddings.get(key)
     if value is not None:
         try:

@@ -159,7 +159,7 @@ async def search(
             return served(lookup.result, (time.perf_counter() - started) * 1000, uses)
 
     async def embed(model: TokenizingEmbedder) -> Vector:
-        return await embed_query(caches, model, query, uses)
+        return await embed_query(caches, model, query, uses, tenant=tenant)
 
     legs: Legs
     plan: VectorPlan | None
