@@ -306,11 +306,7 @@ def _jsonl_record(record: Any, source: str | None) -> Document:
     raw_id = record.get("_id", record.get("id"))
     if raw_id is None:
         raise DocumentError("field 'id' is missing (or '_id')", field="id")
-    if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or str(raw_id) == "":
-        raise DocumentError("field 'id' must be a non-empty string or integer", field="id")
-    problem = document_id_problem(str(raw_id))
-    if problem is not None:
-        raise DocumentError(f"field 'id' {problem}", field="id")
+    external_id = record_id(raw_id)
     text = _jsonl_text(record)
     title = record.get("title")
     if title is not None and not isinstance(title, str):
@@ -327,7 +323,17 @@ def _jsonl_record(record: Any, source: str | None) -> Document:
     if problem is not None:
         raise DocumentError(f"field 'metadata' {problem}", field="metadata")
     title = title.replace("\x00", "") if title else None
-    return Document(str(raw_id), text, title=title or None, source=source, metadata=metadata)
+    return Document(external_id, text, title=title or None, source=source, metadata=metadata)
+
+
+def record_id(raw_id: object) -> str:
+    """A record's ``id`` value as a document id; DocumentError (field ``id``) when it cannot be one."""
+    if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or str(raw_id) == "":
+        raise DocumentError("field 'id' must be a non-empty string or integer", field="id")
+    problem = document_id_problem(str(raw_id))
+    if problem is not None:
+        raise DocumentError(f"field 'id' {problem}", field="id")
+    return str(raw_id)
 
 
 def document_from_record(record: Any, *, source: str | None = None) -> Document:

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pgseek.errors import DocumentError
-from pgseek.ingest.loaders import document_from_record
-from pgseek.names import document_id_problem
+from pgseek.ingest.loaders import document_from_record, record_id
 from pgseek.types import Document
 
 
@@ -65,13 +64,7 @@ def parse_message(data: bytes, *, source: str | None = None) -> Change:
     if isinstance(record, dict) and "delete" in record:
         if record["delete"] is not True:
             raise DocumentError("field 'delete' must be true (or absent, to write the document)", field="delete")
-        raw_id = record.get("id", record.get("_id"))
-        if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or str(raw_id) == "":
-            raise DocumentError("field 'id' must be a non-empty string or integer", field="id")
-        problem = document_id_problem(str(raw_id))
-        if problem is not None:
-            raise DocumentError(f"field 'id' {problem}", field="id")
-        return Delete(str(raw_id))
+        return Delete(record_id(record.get("id", record.get("_id"))))
     return document_from_record(record, source=source)
 
 
