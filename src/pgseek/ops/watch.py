@@ -25,7 +25,7 @@ from pgseek.db.search import VectorTuning, vector_search
 from pgseek.errors import NotFoundError, PgseekError
 from pgseek.types import SearchResult
 
-log = logging.getLogger("pgseek.watch")
+log = logging.getLogger("pgseek.recall")
 WINDOW = 200
 """Sampled searches per collection the figure is over."""
 PENDING = 100
