@@ -38,6 +38,7 @@ from pgseek.cli_jobs import jobs_app, print_queue, queue_json, sync_app, worker
 from pgseek.cli_manage import collections_app, documents_app
 from pgseek.cli_models import models_app
 from pgseek.cli_ops import capacity, doctor, maintain
+from pgseek.cli_partitions import partitions_app
 from pgseek.cli_replica import replica_app
 from pgseek.cli_sources import consume, watch
 from pgseek.errors import IngestInterruptedError
@@ -55,6 +56,7 @@ server_app.add_typer(replica_app, name="replica")
 keys_app = typer.Typer(help="API keys of the HTTP service (each maps to one tenant).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(collections_app, name="collections")
+app.add_typer(partitions_app, name="partitions")
 app.add_typer(documents_app, name="documents")
 app.command()(doctor)
 app.command()(capacity)
@@ -123,6 +125,15 @@ def ingest(
             "--quantization", help="none, halfvec or binary (HNSW built over it, re-ranked), for a new collection."
         ),
     ] = None,
+    partitions: Annotated[
+        int | None,
+        typer.Option(
+            "--partitions",
+            min=0,
+            max=1024,
+            help="For a new collection: its vectors partitioned by tenant into N hash buckets (0: one table).",
+        ),
+    ] = None,
     stdin_id: Annotated[
         str | None, typer.Option("--id", help="Id of the document read from - (default: stdin-<hash of its text>).")
     ] = None,
@@ -135,7 +146,7 @@ def ingest(
 
     Ctrl-C stops after the model batch in progress, keeps every document already written, and exits with 130."""
     try:
-        overrides = {"distance": distance, "index_kind": index, "quantization": quantization}
+        overrides = {"distance": distance, "index_kind": index, "quantization": quantization, "partitions": partitions}
         with _seek(**overrides) as seek, _progress(enabled=not json_out and err.is_terminal) as on_progress:
             try:
                 report = seek.ingest(

@@ -96,6 +96,15 @@ class Settings(BaseSettings):
             "halfvec (embedding::halfvec) or binary (binary_quantize, candidates re-ranked at full precision)."
         ),
     )
+    partitions: int = Field(
+        default=0,
+        ge=0,
+        le=1024,
+        description=(
+            "Embeddings of collections created from now on partitioned by tenant: 0, one table; N, a DEFAULT partition "
+            "hashed into N for all tenants but those given their own (pgseek partitions move). HNSW only."
+        ),
+    )
     ivfflat_min_rows: int = Field(
         default=10_000, ge=1, description="Rows an IVFFlat collection holds before its index is built (exact until)."
     )
@@ -314,6 +323,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"quantization {self.quantization} builds an HNSW index: use it with index_kind hnsw, or quantization "
                 "none with ivfflat"
+            )
+        if self.partitions and self.index_kind != "hnsw":
+            raise ValueError(
+                f"partitions {self.partitions} gives each partition an HNSW index: use it with index_kind hnsw, or "
+                "partitions 0 with ivfflat"
             )
         return self
 

@@ -65,6 +65,7 @@ if TYPE_CHECKING:  # evaluation loads where it runs: not for a search (decision 
     from pgseek.ops.capacity import CapacityReport
     from pgseek.ops.findings import DoctorReport
     from pgseek.ops.maintain import MaintainReport
+    from pgseek.ops.partitions import MoveReport, PartitionReport
     from pgseek.ops.watch import Recall, RecallWatch
     from pgseek.versions.facade import AsyncModels, Models
 
@@ -258,6 +259,7 @@ class AsyncSeek:
             text_search_config=s.text_search_config,
             index_kind=s.index_kind,
             quantization=s.quantization,
+            partitions=s.partitions,
             chunk_tokens=s.chunk_tokens,
             chunk_overlap=s.chunk_overlap,
             index_m=s.hnsw_m,
@@ -667,6 +669,24 @@ class AsyncSeek:
         if collection is not None:
             check_name(collection, field="collection", what="collection name")
         return await maintain(await self._ready(), self.settings, collection=collection, apply=apply)
+
+    async def partitions(self, collection: str) -> PartitionReport:
+        """A partitioned collection's partitions (decision 0031): each tenant's own and each hash bucket of the
+        others, with rows and bytes. An operator's view: it names tenants and their sizes."""
+        from pgseek.ops import partitions
+
+        check_name(collection, field="collection", what="collection name")
+        return await partitions.report(await self._ready(), collection)
+
+    async def move_tenant_partition(self, collection: str, tenant: str) -> MoveReport:
+        """Give ``tenant`` a partition (and an HNSW graph) of its own in the partitioned ``collection``, in one
+        transaction: writes to the collection wait until it ends; searches go on but for the last step (the attach),
+        when the other tenants' searches wait too (docs/partitions.md)."""
+        from pgseek.ops import partitions
+
+        check_name(collection, field="collection", what="collection name")
+        check_name(tenant, field="tenant", what="tenant")
+        return await partitions.move(await self._ready(), self.settings, collection, tenant)
 
     async def status(self) -> DatabaseStatus:
         pool = await self._ready()
@@ -1166,6 +1186,14 @@ class Seek:
     def maintain(self, collection: str | None = None, *, apply: bool = False) -> MaintainReport:
         """See ``AsyncSeek.maintain``."""
         return self._run(self._core.maintain(collection, apply=apply))
+
+    def partitions(self, collection: str) -> PartitionReport:
+        """See ``AsyncSeek.partitions``."""
+        return self._run(self._core.partitions(collection))
+
+    def move_tenant_partition(self, collection: str, tenant: str) -> MoveReport:
+        """See ``AsyncSeek.move_tenant_partition``."""
+        return self._run(self._core.move_tenant_partition(collection, tenant))
 
     def ensure_indexes(self) -> list[str]:
         """See ``AsyncSeek.ensure_indexes``."""

@@ -15,6 +15,7 @@ from pgseek.errors import InputError
 from pgseek.filters import MAX_FILTER_VALUES, Condition, SearchFilter
 from pgseek.ops.capacity import CapacityReport
 from pgseek.ops.findings import DoctorReport
+from pgseek.ops.partitions import MoveReport, PartitionReport
 from pgseek.search.engine import MAX_K
 from pgseek.types import (
     Answer,
@@ -502,6 +503,49 @@ class CapacityPublic(BaseModel):
 
     @classmethod
     def of(cls, report: CapacityReport) -> CapacityPublic:
+        return cls.model_validate(report.to_json())
+
+
+# --- partitions (operator key; decision 0031) ---------------------------------------------------------------------
+
+
+class PartitionPublic(BaseModel):
+    name: str
+    tenant: str | None = Field(description="The tenant of its own partition; null for a hash bucket of the others.")
+    bound: str
+    rows: int = Field(description="Estimated rows (the planner's statistics).")
+    table_bytes: int
+    index_bytes: int
+
+
+class PartitionsPublic(BaseModel):
+    """``pgseek partitions list --json``: a partitioned collection's partitions."""
+
+    collection: str
+    table: str
+    buckets: int
+    partitions: list[PartitionPublic]
+
+    @classmethod
+    def of(cls, report: PartitionReport) -> PartitionsPublic:
+        return cls.model_validate(report.to_json())
+
+
+class PartitionMove(_Request):
+    tenant: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN, description="The tenant to move.")
+
+
+class PartitionMoved(BaseModel):
+    """``pgseek partitions move --json``."""
+
+    collection: str
+    tenant: str
+    tables: list[str]
+    rows_moved: int
+    seconds: float
+
+    @classmethod
+    def of(cls, report: MoveReport) -> PartitionMoved:
         return cls.model_validate(report.to_json())
 
 

@@ -48,6 +48,8 @@ class Collection:
     """hnsw or ivfflat (migration 0014), fixed when the collection is created."""
     quantization: str = "none"
     """none, halfvec or binary: what its HNSW index is built over (decision 0027)."""
+    partitions: int = 0
+    """Hash buckets of its embeddings tables' default partition; 0: not partitioned (decision 0031)."""
 
     @property
     def index(self) -> IndexSpec:
@@ -88,6 +90,7 @@ async def get_collection(
     version: int | None = None,
     index_kind: str = "hnsw",
     quantization: str = "none",
+    partitions: int = 0,
 ) -> Collection:
     """A collection by name with its active version (or the version ``version``, whatever its state); ``create``
     makes it when missing. An existing one keeps its own settings."""
@@ -98,7 +101,9 @@ async def get_collection(
                 f"text search configuration {text_search_config!r} does not exist in this database; use 'english', "
                 "'simple' (no stemming, any language) or another name from pg_ts_config"
             )
-        await conn.execute(queries.ENSURE_COLLECTION, (name, distance, text_search_config, index_kind, quantization))
+        await conn.execute(
+            queries.ENSURE_COLLECTION, (name, distance, text_search_config, index_kind, quantization, partitions)
+        )
     async with conn.cursor(row_factory=class_row(Collection)) as cur:
         await cur.execute(queries.GET_COLLECTION, {"name": name, "version": version})
         found = await cur.fetchone()

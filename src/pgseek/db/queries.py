@@ -26,8 +26,8 @@ SERVER_VERSION = "SELECT current_setting('server_version')"
 SETUP_LOCK = "SELECT pg_advisory_xact_lock(123917224011116)"
 ENSURE_TENANT = "INSERT INTO tenants (id) VALUES (%s) ON CONFLICT (id) DO NOTHING"
 ENSURE_COLLECTION = """
-INSERT INTO collections (name, distance, text_search_config, index_kind, quantization)
-VALUES (%s, %s, %s::regconfig, %s, %s)
+INSERT INTO collections (name, distance, text_search_config, index_kind, quantization, partitions)
+VALUES (%s, %s, %s::regconfig, %s, %s, %s)
 ON CONFLICT (name) DO NOTHING"""
 TEXT_SEARCH_CONFIG_EXISTS = "SELECT 1 FROM pg_ts_config WHERE cfgname = %s"
 # A collection with the version searches read: its active one, or, with %(version)s, that version whatever its
@@ -37,7 +37,8 @@ SELECT c.id, c.name, c.text_search_config::text AS text_search_config, c.distanc
        c.text_search_config::oid AS text_search_config_oid, m.precision, v.id AS version_id, v.table_name AS "table",
        v.chunk_tokens, v.chunk_overlap, v.state AS version_state, m.provider AS model_provider,
        m.name AS model_name, m.version AS model_version, m.dimensions AS model_dimensions,
-       m.max_tokens AS model_max_tokens, m.normalized AS model_normalized, c.fusion, c.index_kind, c.quantization
+       m.max_tokens AS model_max_tokens, m.normalized AS model_normalized, c.fusion, c.index_kind, c.quantization,
+       c.partitions
 FROM collections c
 LEFT JOIN embedding_versions v
        ON v.collection_id = c.id AND v.table_name IS NOT NULL
@@ -64,13 +65,19 @@ VALUES (%s, %s, %s, %s, %s, %s, %s, NULL)
 ON CONFLICT (provider, name, version, dimensions, precision) DO NOTHING
 RETURNING id"""
 # The table name is derived from the version id, so concurrent registrations cannot collide.
+# Keyed by tenant first (migration 0015, decision 0030), so that it can be partitioned by tenant ({partition}: empty,
+# or PARTITION BY LIST, decision 0031) and distributed by tenant next to the chunks it references.
 CREATE_EMBEDDINGS_TABLE = sql.SQL("""
 CREATE TABLE IF NOT EXISTS {table} (
-    chunk_id       bigint PRIMARY KEY REFERENCES chunks (id) ON DELETE CASCADE,
+    chunk_id       bigint NOT NULL,
     tenant_id      text NOT NULL,
     collection_id  integer NOT NULL,
-    embedding      {type}({dims}) NOT NULL
-)""")
+    embedding      {type}({dims}) NOT NULL,
+    CONSTRAINT {pkey} PRIMARY KEY (tenant_id, chunk_id),
+    CONSTRAINT {fkey} FOREIGN KEY (tenant_id, chunk_id) REFERENCES chunks (tenant_id, id) ON DELETE CASCADE
+){partition}""")
+PARTITION_BY_TENANT = sql.SQL(" PARTITION BY LIST (tenant_id)")
+COLLECTION_PARTITIONS = "SELECT partitions FROM collections WHERE id = %s"
 # The same isolation as documents and chunks (migration 0002), for each embeddings table as it is created.
 SECURE_EMBEDDINGS_TABLE = [
     sql.SQL("ALTER TABLE {table} ENABLE ROW LEVEL SECURITY"),

@@ -14,7 +14,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from pgseek.db import queries
+from pgseek.db import partitions, queries
 from pgseek.db.scope import Conn
 from pgseek.errors import ConflictError
 from pgseek.precision import require_indexable
@@ -149,11 +149,21 @@ async def create_version(
     version_id = int(row[0])
     table = f"embeddings_v{version_id}"
     identifiers = {"table": sql.Identifier(table), "scope_index": sql.Identifier(f"{table}_scope_idx")}
+    cur = await conn.execute(queries.COLLECTION_PARTITIONS, (collection_id,))
+    found_partitions = await cur.fetchone()
+    buckets = int(found_partitions[0]) if found_partitions is not None else 0
     await conn.execute(
         queries.CREATE_EMBEDDINGS_TABLE.format(
-            table=identifiers["table"], type=sql.SQL(VECTOR_TYPES[info.precision]), dims=sql.Literal(info.dimensions)
+            table=identifiers["table"],
+            type=sql.SQL(VECTOR_TYPES[info.precision]),
+            dims=sql.Literal(info.dimensions),
+            pkey=sql.Identifier(f"{table}_pkey"),
+            fkey=sql.Identifier(f"{table}_chunk_fkey"),
+            partition=queries.PARTITION_BY_TENANT if buckets else sql.SQL(""),
         )
     )
+    if buckets:
+        await partitions.create_layout(conn, table, buckets)
     for statement in queries.SECURE_EMBEDDINGS_TABLE:
         await conn.execute(statement.format(**identifiers))
     await conn.execute(queries.NAME_VERSION_TABLE, (table, version_id))

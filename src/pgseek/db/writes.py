@@ -261,11 +261,11 @@ async def ensure_vector_index(
     ``build.ivfflat_min_rows`` rows (its lists are clustered from the rows there are; searches are exact until then),
     and its lists and rows are recorded, for the doctor to tell when the table outgrew them."""
     index = spec.name(table)
-    if await _index_valid(conn, index):
+    if await index_valid(conn, index):
         return False
     async with conn.transaction():
         await conn.execute(queries.INDEX_BUILD_LOCK, (index,))
-        state = await _index_valid(conn, index)
+        state = await index_valid(conn, index)
         if state:  # another process built it while this one waited for the lock
             return False
         rows = 0
@@ -304,7 +304,7 @@ async def index_ready(conn: Conn, table: str) -> bool:
     return bool(row and row[0])
 
 
-async def _index_valid(conn: Conn, index: str) -> bool | None:
+async def index_valid(conn: Conn, index: str) -> bool | None:
     """True: a valid index; False: an invalid one; None: none."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(queries.INDEX_VALID, (index,))

@@ -94,6 +94,8 @@ class IngestOptions:
     index_kind: str = "hnsw"
     """Of a collection this run creates, as ``distance`` (decision 0027)."""
     quantization: str = "none"
+    partitions: int = 0
+    """Of a collection this run creates: its embeddings partitioned by tenant into this many buckets (decision 0031)."""
     chunk_tokens: int = 200
     """Chunking of a new collection's first version; an existing collection chunks as each version says."""
     chunk_overlap: int = 32
@@ -363,6 +365,7 @@ class Ingestion:
                 text_search_config=o.text_search_config,
                 index_kind=o.index_kind,
                 quantization=o.quantization,
+                partitions=o.partitions,
             )
             await catalog.register_collection(conn, o.tenant, collection.id)
             return await catalog.ensure_active_version(

@@ -3,13 +3,21 @@ capacity gives deployment-wide figures (decision 0007)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from pgseek.api.deps import OperatorDep, SeekDep
+from pgseek.api.deps import CollectionPath, OperatorDep, SeekDep
 from pgseek.api.errors import ERROR_RESPONSES
-from pgseek.api.schemas import NAME_PATTERN, CapacityPublic, DoctorPublic, ErrorResponse
+from pgseek.api.schemas import (
+    NAME_PATTERN,
+    CapacityPublic,
+    DoctorPublic,
+    ErrorResponse,
+    PartitionMove,
+    PartitionMoved,
+    PartitionsPublic,
+)
 
 router = APIRouter(prefix="/v1", tags=["operations"], responses=ERROR_RESPONSES)
 
@@ -45,3 +53,28 @@ async def capacity(
     """`pgseek capacity --json`: vectors, index bytes, memory, measured p50/p99 and throughput, and where the
     deployment stands now and at 10x and 100x (docs/capacity.md). Operator key only: deployment-wide figures."""
     return CapacityPublic.of(await seek.capacity(p99_target_ms=p99_target_ms, queries=queries))
+
+
+_PARTITIONED: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "No collection of that name, or no vectors yet"}
+}
+
+
+@router.get("/collections/{collection}/partitions", responses=_PARTITIONED)
+async def partitions(collection: CollectionPath, _: OperatorDep, seek: SeekDep) -> PartitionsPublic:
+    """`pgseek partitions list --json`: each partition of a collection partitioned by tenant (its own tenant's or a
+    hash bucket of the others), rows and bytes. 422 for a collection that is not partitioned. Operator key only: it
+    names tenants and their sizes."""
+    return PartitionsPublic.of(await seek.partitions(collection))
+
+
+@router.post(
+    "/collections/{collection}/partitions",
+    responses={**_PARTITIONED, 409: {"model": ErrorResponse, "description": "The tenant has its own already"}},
+)
+async def move_partition(
+    collection: CollectionPath, body: PartitionMove, _: OperatorDep, seek: SeekDep
+) -> PartitionMoved:
+    """`pgseek partitions move TENANT --json`: give a tenant a partition and HNSW graph of its own. Runs to the end
+    (writes to the collection wait meanwhile). Operator key only."""
+    return PartitionMoved.of(await seek.move_tenant_partition(collection, body.tenant))
