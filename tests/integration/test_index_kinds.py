@@ -102,8 +102,8 @@ def _explain(database_url: str, table: str, collection_id: int, tenant: str, vec
     values = {"query": np.asarray(vector, dtype=np.float32), "tenant": tenant, "collection": collection_id, "k": 10}
     with psycopg.connect(database_url) as conn:
         register_vector(conn)
-        conn.execute(queries.TENANT_SCOPE, (tenant,))
-        conn.execute(queries.SET_LOCAL_ITERATIVE_SCAN, ("40", "20000"))
+        conn.execute(queries.tenant_scope(tenant))
+        conn.execute(queries.iterative_scan(40, 20000))
         row = conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) ") + statement, values).fetchone()
     assert row is not None
     return json.dumps(row[0])

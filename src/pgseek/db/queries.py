@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from psycopg import sql
 
 # A transaction-level lock: a session-level one would break behind a transaction pooler, where the lock and the
@@ -89,9 +91,25 @@ SECURE_EMBEDDINGS_TABLE = [
     sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO pgseek_app"),
     sql.SQL("CREATE INDEX IF NOT EXISTS {scope_index} ON {table} (tenant_id, collection_id)"),
 ]
-# Every tenant-scoped transaction starts here: the unprivileged role and the tenant, both for this transaction only
-# (SET LOCAL semantics), so nothing outlives it on a pooled connection.
-TENANT_SCOPE = "SELECT set_config('role', 'pgseek_app', true), set_config('pgseek.tenant', %s, true)"
+
+
+def set_local(settings: Mapping[str, str]) -> sql.Composed:
+    """``SET LOCAL name = 'value'`` for each setting, in one round trip (several statements, no parameters, so the
+    simple query protocol). SET LOCAL rather than ``set_config(..., true)`` (decision 0030): both end with the
+    transaction, which keeps them safe behind a transaction pooler, but a distributed PostgreSQL (Citus with
+    ``citus.propagate_set_commands = 'local'``) forwards SET LOCAL to every shard it touches, and not a function call.
+    Names are pgseek's constants; values are quoted literals, whatever text a tenant id holds."""
+    return sql.SQL("; ").join(
+        sql.SQL("SET LOCAL {name} = {value}").format(name=sql.SQL(name), value=sql.Literal(value))
+        for name, value in settings.items()
+    )
+
+
+def tenant_scope(tenant: str) -> sql.Composed:
+    """Every tenant-scoped transaction starts here: the unprivileged role and the tenant, both for this transaction
+    only, so nothing outlives it on a pooled connection."""
+    return sql.SQL("SET LOCAL ROLE pgseek_app; ") + set_local({"pgseek.tenant": tenant})
+
 
 EXISTING_HASHES = """
 SELECT external_id, content_hash FROM documents
@@ -197,25 +215,47 @@ ORDER BY c.name"""
 EMBEDDING_TYPE = """
 SELECT a.atttypid::regtype::text AS type FROM pg_attribute a
 WHERE a.attrelid = to_regclass(%s) AND a.attname = 'embedding' AND NOT a.attisdropped"""
-SET_LOCAL_MAINTENANCE_WORK_MEM = "SELECT set_config('maintenance_work_mem', %s, true)"
+
+
+def maintenance_work_mem(memory: str) -> sql.Composed:
+    return set_local({"maintenance_work_mem": memory})
+
+
 ANALYZE = sql.SQL("ANALYZE {tables}")
+
 
 # pgvector 0.8 iterative scans keep walking the HNSW graph until LIMIT rows pass the filter; in relaxed order the
 # rows come back nearly sorted, so the outer query sorts them exactly (the shape pgvector's README recommends).
 #
 # Under row-level security the planner underestimates the rows a tenant sees and would sort them all instead of
 # walking the index; when pgseek has counted many matches, enable_sort off leaves the HNSW index as the only way to
-# rows in distance order. All SET LOCAL (set_config(..., true)): they end with the transaction, safe behind a pooler.
-SET_LOCAL_ITERATIVE_SCAN = """
-SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', 'relaxed_order', true),
-       set_config('hnsw.max_scan_tuples', %s, true), set_config('enable_sort', 'off', true)"""
+# rows in distance order. All SET LOCAL (``set_local``): they end with the transaction, safe behind a pooler.
+def iterative_scan(ef_search: int, max_scan_tuples: int) -> sql.Composed:
+    return set_local(
+        {
+            "hnsw.ef_search": str(ef_search),
+            "hnsw.iterative_scan": "relaxed_order",
+            "hnsw.max_scan_tuples": str(max_scan_tuples),
+            "enable_sort": "off",
+        }
+    )
+
+
 # IVFFlat (decision 0027): probes lists per query, and iterative scans for filters (probing further lists until k rows
 # pass, up to every list); enable_sort off for the same reason as HNSW's.
-SET_LOCAL_IVFFLAT_SCAN = """
-SELECT set_config('ivfflat.probes', %s, true), set_config('ivfflat.iterative_scan', 'relaxed_order', true),
-       set_config('ivfflat.max_probes', %s, true), set_config('enable_sort', 'off', true)"""
+def ivfflat_scan(probes: int, max_probes: int) -> sql.Composed:
+    return set_local(
+        {
+            "ivfflat.probes": str(probes),
+            "ivfflat.iterative_scan": "relaxed_order",
+            "ivfflat.max_probes": str(max_probes),
+            "enable_sort": "off",
+        }
+    )
+
+
 # With few matching rows an exact scan is cheaper and exact: no index scan, so the HNSW index is not used.
-SET_LOCAL_EXACT_SCAN = "SELECT set_config('enable_indexscan', 'off', true)"
+SET_LOCAL_EXACT_SCAN = set_local({"enable_indexscan": "off"})
 # The plan name in the comment gives each plan its own statement text, hence its own prepared statement: a cached
 # generic plan would otherwise outlive the enable_indexscan setting that chose it.
 VECTOR_SEARCH = sql.SQL("""/* pgseek {plan} */
@@ -422,7 +462,7 @@ DELETE_TENANT_DOCUMENTS = "DELETE FROM documents WHERE tenant_id = %s AND collec
 UNREGISTER_TENANT_COLLECTION = "DELETE FROM tenant_collections WHERE tenant_id = %s AND collection_id = %s"
 # After a tenant's part is gone: the collection row goes too when no tenant uses it any more (never the 'default'
 # collection that migration 0001 creates). Run as the connecting role, which sees every tenant's rows.
-RESET_ROLE = "SELECT set_config('role', 'none', true)"
+RESET_ROLE = "SET LOCAL ROLE NONE"
 # The tables a collection's versions own, dropped with it (a pre-version model table is shared: left alone).
 OWNED_VERSION_TABLES = """
 SELECT table_name FROM embedding_versions WHERE collection_id = %s AND table_name = 'embeddings_v' || id"""

@@ -4,7 +4,7 @@ data accept. Forgetting the scope is a type error (mypy), not a leak.
 
 Row-level security (migration 0002) does the filtering: the role ``pgseek_app`` is neither a superuser nor the
 tables' owner, so the policies keyed on ``pgseek.tenant`` apply to it even on the embedded server. Both settings are
-transaction-local (``set_config(..., true)``), so nothing outlives the transaction, behind PgBouncer too.
+transaction-local (``SET LOCAL``, decision 0030), so nothing outlives the transaction, behind PgBouncer too.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ async def enter_tenant(conn: Conn, tenant: str) -> TenantConn:
     """Scope a transaction the caller already holds to ``tenant``: the ingest claims connection, a probe that times
     many one-query transactions on one connection, tests of the policies themselves. Prefer ``tenant_transaction``,
     which owns its transaction."""
-    await conn.execute(queries.TENANT_SCOPE, (tenant,))
+    await conn.execute(queries.tenant_scope(tenant))
     return TenantConn(conn, tenant)
 
 

@@ -106,14 +106,13 @@ async def vector_search(
         plan = VectorPlan("exact" if lists is None else "ivfflat", plan.estimated_rows)
         if lists is not None:
             probes = indexes.ivfflat_probes(lists, tuning.ivfflat_probes)
-            await scope.conn.execute(queries.SET_LOCAL_IVFFLAT_SCAN, (str(probes), str(lists)))
+            await scope.conn.execute(queries.ivfflat_scan(probes, lists))
     candidates = max(k * tuning.rerank_factor, k)
     if plan.kind == "exact":
         await scope.conn.execute(queries.SET_LOCAL_EXACT_SCAN)
     elif plan.kind == "iterative":
         wanted = candidates if spec.quantization != "none" else k
-        settings = (str(max(tuning.ef_search, wanted)), str(tuning.max_scan_tuples))
-        await scope.conn.execute(queries.SET_LOCAL_ITERATIVE_SCAN, settings)
+        await scope.conn.execute(queries.iterative_scan(max(tuning.ef_search, wanted), tuning.max_scan_tuples))
     operator = sql.SQL(_OPERATORS[collection.distance])
     if plan.kind == "iterative" and spec.quantization != "none":
         statement = queries.VECTOR_SEARCH_RERANK.format(

@@ -279,7 +279,7 @@ async def ensure_vector_index(
         if state is False:
             await conn.execute(queries.DROP_INDEX.format(index=sql.Identifier(index)))
         # The graph builds several times faster when it fits in maintenance_work_mem.
-        await conn.execute(queries.SET_LOCAL_MAINTENANCE_WORK_MEM, (build.memory,))
+        await conn.execute(queries.maintenance_work_mem(build.memory))
         lists = indexes.ivfflat_lists(rows) if spec.kind == "ivfflat" else None
         await conn.execute(indexes.create_statement(table, spec, column_type, build, lists=lists))
         if lists is not None:

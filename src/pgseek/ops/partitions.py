@@ -9,13 +9,11 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from pgseek.config import Settings
-from pgseek.db import catalog, partitions, versions
+from pgseek.db import catalog, partitions, queries, versions
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.indexes import BuildOptions
 from pgseek.db.writes import embedding_type, index_valid
 from pgseek.errors import ConflictError, InputError, NotFoundError
-
-SET_BUILD_MEMORY = "SELECT set_config('maintenance_work_mem', %s, true)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +85,7 @@ async def move(pool: Pool, settings: Settings, collection: str, tenant: str) -> 
         pool.connection() as conn,
         conn.transaction(),
     ):
-        await conn.execute(SET_BUILD_MEMORY, (settings.index_build_memory,))
+        await conn.execute(queries.maintenance_work_mem(settings.index_build_memory))
         for version in await versions.live_versions(conn, found.id):
             table = version.table
             if table is None or not await partitions.is_partitioned(conn, table):
