@@ -63,7 +63,7 @@ def test_the_vectors_are_spread_over_hash_buckets_each_with_its_own_index(seek: 
             "WHERE t.isleaf GROUP BY c.relname ORDER BY 1",
             (table,),
         ).fetchall()
-        counts = dict(conn.execute(f"SELECT tenant_id, count(*) FROM {table} GROUP BY 1").fetchall())
+        counts: dict[str, int] = dict(conn.execute(f"SELECT tenant_id, count(*) FROM {table} GROUP BY 1").fetchall())
     assert [k for _, k in kinds] == [1, 1, 1], kinds
     assert counts == {t: 6 + 4 * n for n, t in enumerate(TENANTS)}
 
