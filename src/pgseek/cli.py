@@ -88,19 +88,34 @@ SOURCE_NAME_CHARS = 40
 
 
 @app.command()
-def init(json_out: JsonOpt = False) -> None:
+def init(
+    chunk_partitions: Annotated[
+        int | None,
+        typer.Option(
+            "--chunk-partitions",
+            min=1,
+            max=1024,
+            help="Partition the chunks table by tenant into N hash buckets (only before the first ingest).",
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
     """Start the database (embedded unless PGSEEK_DATABASE_URL is set), apply migrations, build any missing vector
     index, load the model."""
     with _seek() as seek:
+        buckets = seek.partition_chunks(chunk_partitions) if chunk_partitions is not None else None
         indexed = seek.ensure_indexes()
         status = seek.status()
         model = seek.embedder().info
     if json_out:
-        print(json.dumps({"database": status.url, "model": asdict(model), "indexes_built": indexed}))
+        report = {"database": status.url, "model": asdict(model), "indexes_built": indexed, "chunk_partitions": buckets}
+        print(json.dumps(report))
         return
     out.print(
         f"database ready: {status.url} (PostgreSQL {status.postgres_version}, pgvector {status.pgvector_version})"
     )
+    if buckets is not None:
+        out.print(f"chunks partitioned by tenant into {buckets} hash buckets")
     for table in indexed:
         out.print(f"vector index of {table} was missing or invalid: built it")
     out.print(f"model ready: {model.name} ({model.dimensions} dims, {model.version})")

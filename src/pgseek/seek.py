@@ -26,7 +26,7 @@ from pgseek.db.search import VectorTuning
 from pgseek.db.status import DatabaseStatus, database_status, ping
 from pgseek.db.supervisor import Supervisor
 from pgseek.embedding import Embedders
-from pgseek.errors import DatabaseUnavailableError, InputError, PayloadTooLargeError, PgseekError
+from pgseek.errors import ConflictError, DatabaseUnavailableError, InputError, PayloadTooLargeError, PgseekError
 from pgseek.filters import SearchFilter
 from pgseek.ingest.pipeline import Ingestion, IngestOptions, ProgressCallback
 from pgseek.names import check_document_id, check_name
@@ -670,6 +670,33 @@ class AsyncSeek:
             check_name(collection, field="collection", what="collection name")
         return await maintain(await self._ready(), self.settings, collection=collection, apply=apply)
 
+    async def partition_chunks(self, buckets: int) -> int:
+        """Partition the chunks table (every collection's) by tenant into ``buckets`` hash partitions: a choice made
+        once, when the database is set up, before anything is ingested (decision 0031). Returns the buckets; a
+        database partitioned already with as many is left as it is."""
+        from pgseek.db import partitions
+
+        if not 1 <= buckets <= 1024:
+            raise InputError(f"buckets must be between 1 and 1024, got {buckets}", field="chunk_partitions")
+        pool = await self._ready()
+        async with translate_errors("partitioning the chunks table"), pool.connection() as conn:
+            found = await partitions.chunks_partitioned(conn)
+            if found == buckets:
+                return found
+            if found:
+                raise ConflictError(
+                    f"the chunks table is partitioned into {found} buckets already; the number is fixed at setup"
+                )
+            try:
+                async with conn.transaction():
+                    await partitions.partition_chunks(conn, buckets)
+            except ValueError:
+                raise ConflictError(
+                    "the chunks table holds rows already: it is partitioned when the database is set up, before the "
+                    "first ingest (to partition an existing database, dump it, partition a new one, restore)"
+                ) from None
+        return buckets
+
     async def partitions(self, collection: str) -> PartitionReport:
         """A partitioned collection's partitions (decision 0031): each tenant's own and each hash bucket of the
         others, with rows and bytes. An operator's view: it names tenants and their sizes."""
@@ -1186,6 +1213,10 @@ class Seek:
     def maintain(self, collection: str | None = None, *, apply: bool = False) -> MaintainReport:
         """See ``AsyncSeek.maintain``."""
         return self._run(self._core.maintain(collection, apply=apply))
+
+    def partition_chunks(self, buckets: int) -> int:
+        """See ``AsyncSeek.partition_chunks``."""
+        return self._run(self._core.partition_chunks(buckets))
 
     def partitions(self, collection: str) -> PartitionReport:
         """See ``AsyncSeek.partitions``."""

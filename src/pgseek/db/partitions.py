@@ -118,3 +118,127 @@ async def move_tenant(
     await conn.execute(ATTACH.format(table=t, leaf=leaf, tenant=literal))
     await conn.execute(ANALYZE.format(leaf=leaf))
     return moved
+
+
+# --- the chunks table, partitioned by tenant at setup ------------------------------------------------------------
+#
+# chunks is shared by every collection, so partitioning it is the database's choice, made once, while it is empty
+# (decision 0031): the table is recreated as PARTITION BY HASH (tenant_id) with everything that hangs on it (keys,
+# indexes, triggers, row-level security, grants, the foreign keys of the embeddings tables), read from the catalog so
+# that what migrations added is carried over whatever it is.
+
+CHUNKS_ROWS = "SELECT EXISTS (SELECT FROM chunks) AS has_rows"
+LOCK_CHUNKS = "LOCK TABLE chunks IN ACCESS EXCLUSIVE MODE"
+CHUNKS_CONSTRAINTS = """
+SELECT conname, pg_get_constraintdef(oid) AS definition FROM pg_constraint
+WHERE conrelid = 'chunks'::regclass AND contype IN ('p', 'u', 'f') ORDER BY contype DESC, conname"""
+CHUNKS_INDEXES = """
+SELECT i.relname AS name, pg_get_indexdef(i.oid) AS definition FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+WHERE x.indrelid = 'chunks'::regclass AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = i.oid)
+ORDER BY 1"""
+CHUNKS_TRIGGERS = """
+SELECT pg_get_triggerdef(oid) AS definition FROM pg_trigger WHERE tgrelid = 'chunks'::regclass AND NOT tgisinternal
+ORDER BY tgname"""
+CHUNKS_POLICIES = """
+SELECT policyname, permissive, roles::text[] AS roles, cmd, qual, with_check FROM pg_policies
+WHERE schemaname = current_schema() AND tablename = 'chunks' ORDER BY policyname"""
+CHUNKS_SECURITY = "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = 'chunks'::regclass"
+CHUNKS_GRANTS = """
+SELECT grantee, string_agg(privilege_type, ', ' ORDER BY privilege_type) AS privileges
+FROM information_schema.role_table_grants
+WHERE table_schema = current_schema() AND table_name = 'chunks' AND grantee <> current_user
+GROUP BY grantee ORDER BY grantee"""
+REFERENCING_CHUNKS = """
+SELECT conrelid::regclass::text AS "table", conname, pg_get_constraintdef(oid) AS definition FROM pg_constraint
+WHERE confrelid = 'chunks'::regclass AND contype = 'f' ORDER BY 1, 2"""
+CHUNK_ID_NEXT = "SELECT coalesce(max(last_value), 0) + 1 FROM pg_sequences WHERE sequencename = %s"
+CHUNK_ID_SEQUENCE = "SELECT split_part(pg_get_serial_sequence('chunks', 'id'), '.', 2)"
+
+
+async def chunks_partitioned(conn: Conn) -> int:
+    """The hash buckets of the chunks table; 0 when it is one table."""
+    cur = await conn.execute(
+        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'chunks'::regclass"
+        " AND (SELECT relkind FROM pg_class WHERE oid = 'chunks'::regclass) = 'p'"
+    )
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def partition_chunks(conn: Conn, buckets: int) -> None:
+    """Recreate the empty chunks table hash-partitioned by tenant into ``buckets``, in the caller's transaction.
+    Refuses a table that holds rows (ValueError): that is a rewrite of every chunk, for a dump and reload."""
+    await conn.execute(LOCK_CHUNKS)
+    cur = await conn.execute(CHUNKS_ROWS)
+    row = await cur.fetchone()
+    if row is not None and row[0]:
+        raise ValueError("chunks holds rows already")
+    async with conn.cursor() as c:
+        constraints = await (await c.execute(CHUNKS_CONSTRAINTS)).fetchall()
+        plain_indexes = await (await c.execute(CHUNKS_INDEXES)).fetchall()
+        triggers = [r[0] for r in await (await c.execute(CHUNKS_TRIGGERS)).fetchall()]
+        policies = await (await c.execute(CHUNKS_POLICIES)).fetchall()
+        security = await (await c.execute(CHUNKS_SECURITY)).fetchone()
+        grants = await (await c.execute(CHUNKS_GRANTS)).fetchall()
+        referencing = await (await c.execute(REFERENCING_CHUNKS)).fetchall()
+        sequence = (await (await c.execute(CHUNK_ID_SEQUENCE)).fetchone() or ("",))[0]
+        next_id = (await (await c.execute(CHUNK_ID_NEXT, (sequence,))).fetchone() or (1,))[0]
+    for table, name, _ in referencing:
+        await conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(sql.SQL(table), sql.Identifier(name)))
+    # The old table's names go with it, so that the new one takes them all.
+    await conn.execute("ALTER TABLE chunks RENAME TO chunks_unpartitioned")
+    for name, _ in constraints:
+        if name.startswith("chunks"):
+            await conn.execute(
+                sql.SQL("ALTER TABLE chunks_unpartitioned RENAME CONSTRAINT {} TO {}").format(
+                    sql.Identifier(name), sql.Identifier(f"old_{name}")
+                )
+            )
+    for name, _ in plain_indexes:
+        await conn.execute(
+            sql.SQL("ALTER INDEX {} RENAME TO {}").format(sql.Identifier(name), sql.Identifier(f"old_{name}"))
+        )
+    await conn.execute(
+        "CREATE TABLE chunks (LIKE chunks_unpartitioned INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING IDENTITY "
+        "INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING STATISTICS INCLUDING COMMENTS) PARTITION BY HASH (tenant_id)"
+    )
+    await conn.execute(sql.SQL("ALTER TABLE chunks ALTER COLUMN id RESTART WITH {}").format(sql.Literal(next_id)))
+    for remainder in range(buckets):
+        await conn.execute(
+            sql.SQL("CREATE TABLE {} PARTITION OF chunks FOR VALUES WITH (MODULUS {}, REMAINDER {})").format(
+                sql.Identifier(f"chunks_h{remainder}"), sql.Literal(buckets), sql.Literal(remainder)
+            )
+        )
+    for name, definition in constraints:
+        await conn.execute(
+            sql.SQL("ALTER TABLE chunks ADD CONSTRAINT {} {}").format(sql.Identifier(name), sql.SQL(definition))
+        )
+    for _, definition in plain_indexes:
+        await conn.execute(sql.SQL(definition))
+    for definition in triggers:
+        await conn.execute(sql.SQL(definition))
+    if security is not None and security[0]:
+        await conn.execute("ALTER TABLE chunks ENABLE ROW LEVEL SECURITY")
+    if security is not None and security[1]:
+        await conn.execute("ALTER TABLE chunks FORCE ROW LEVEL SECURITY")
+    for name, permissive, roles, command, using, check in policies:
+        statement = sql.SQL("CREATE POLICY {} ON chunks AS {} FOR {} TO {}").format(
+            sql.Identifier(name),
+            sql.SQL(permissive),
+            sql.SQL(command),
+            sql.SQL(", ").join(sql.Identifier(r) if r != "public" else sql.SQL("PUBLIC") for r in roles),
+        )
+        if using is not None:
+            statement += sql.SQL(" USING ({})").format(sql.SQL(using))
+        if check is not None:
+            statement += sql.SQL(" WITH CHECK ({})").format(sql.SQL(check))
+        await conn.execute(statement)
+    for grantee, privileges in grants:
+        await conn.execute(sql.SQL("GRANT {} ON chunks TO {}").format(sql.SQL(privileges), sql.Identifier(grantee)))
+    await conn.execute("DROP TABLE chunks_unpartitioned")
+    for table, name, definition in referencing:
+        await conn.execute(
+            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                sql.SQL(table), sql.Identifier(name), sql.SQL(definition)
+            )
+        )
