@@ -17,6 +17,7 @@ import pgseek.evaluate.runner
 import pgseek.ops.capacity
 import pgseek.ops.findings
 import pgseek.ops.maintain
+import pgseek.ops.partitions
 import pgseek.ops.watch
 import pgseek.seek
 from pgseek.seek import AsyncSeek, Seek
@@ -46,6 +47,7 @@ def _hints(function: Callable[..., Any]) -> dict[str, Any]:
             **vars(pgseek.ops.capacity),
             **vars(pgseek.ops.findings),
             **vars(pgseek.ops.maintain),
+            **vars(pgseek.ops.partitions),
             **vars(pgseek.ops.watch),
             **vars(pgseek.seek),
         },

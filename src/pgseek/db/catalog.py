@@ -142,6 +142,8 @@ class VectorTable:
     index_kind: str
     quantization: str
     dimensions: int
+    partitions: int = 0
+    """Hash buckets of the table's default partition; 0: one table (decision 0031)."""
 
     @property
     def index(self) -> IndexSpec:
@@ -166,6 +168,8 @@ class CollectionVectors:
     precision: str
     index_kind: str = "hnsw"
     quantization: str = "none"
+    partitions: int = 0
+    """Hash buckets of the table's default partition; 0: one table (decision 0031)."""
 
     @property
     def index(self) -> IndexSpec:

@@ -86,12 +86,18 @@ async def build_index(
     index: str | None = None,
     lists: int | None = None,
     tenant: tuple[str, int] | None = None,
+    partitioned: bool = False,
 ) -> Statement:
     """CREATE INDEX CONCURRENTLY of the collection's index on the table (the name ``ensure_vector_index`` uses), or,
-    with ``index``, of a copy to swap in; ``tenant`` (tenant, collection id): its partial index instead."""
+    with ``index``, of a copy to swap in; ``tenant`` (tenant, collection id): its partial index instead. A
+    ``partitioned`` table's index is built by a plain CREATE INDEX (PostgreSQL builds no partitioned index
+    concurrently): searches go on, writes wait for it."""
     column_type = await embedding_type(conn, table)
+    concurrently = not partitioned
     return _statement(
-        create_statement(table, spec, column_type, build, index=index, lists=lists, tenant=tenant, concurrently=True)
+        create_statement(
+            table, spec, column_type, build, index=index, lists=lists, tenant=tenant, concurrently=concurrently
+        )
     )
 
 

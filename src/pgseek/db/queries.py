@@ -197,7 +197,7 @@ SELECT EXISTS (
 TABLE_HAS_ROWS = sql.SQL("SELECT EXISTS (SELECT FROM {table}) AS has_rows")
 VECTOR_TABLES_IN_USE = """
 SELECT DISTINCT v.table_name AS "table", c.distance, c.id AS collection_id, c.index_kind, c.quantization,
-       m.dimensions
+       m.dimensions, c.partitions
 FROM embedding_versions v JOIN collections c ON c.id = v.collection_id JOIN embedding_models m ON m.id = v.model_id
 WHERE v.table_name IS NOT NULL AND (v.state IN ('active', 'previous') OR v.backfilled_at IS NOT NULL)
 ORDER BY 1, 2"""
@@ -205,7 +205,7 @@ ORDER BY 1, 2"""
 # all with None).
 COLLECTION_VECTOR_TABLES = """
 SELECT c.name AS collection, c.id AS collection_id, v.table_name AS "table", c.distance, m.dimensions, m.precision,
-       c.index_kind, c.quantization
+       c.index_kind, c.quantization, c.partitions
 FROM collections c
 JOIN embedding_versions v ON v.collection_id = c.id AND v.state = 'active'
 JOIN embedding_models m ON m.id = v.model_id

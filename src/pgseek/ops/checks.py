@@ -384,7 +384,9 @@ def partial_plan(facts: Facts, policy: Policy) -> PartialPlan:
                 drop.append((record, f"the tenant shrank to {size.chunks:,} chunks ({size.chunks / total:.2%})"))
             else:
                 kept.append(record)
-        if c.index_kind == "hnsw":
+        # A partitioned collection gives a large tenant a partition of its own instead (decision 0031): CREATE INDEX
+        # CONCURRENTLY does not take a partitioned table.
+        if c.index_kind == "hnsw" and c.partitions == 0:
             build += [(c, t) for t in sizes if t.tenant not in mine and deserves_partial(t.chunks, total, policy)]
     return PartialPlan(tuple(build), tuple(drop), tuple(kept))
 

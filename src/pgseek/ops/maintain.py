@@ -114,7 +114,7 @@ async def build_fixes(conn: Conn, facts: Facts, settings: Settings) -> list[Fix]
                     "build_index",
                     used.table,
                     reason,
-                    await maintenance.build_index(conn, used.table, used.index, build),
+                    await maintenance.build_index(conn, used.table, used.index, build, partitioned=used.partitions > 0),
                 )
             )
         elif rows >= settings.ivfflat_min_rows:
