@@ -47,11 +47,12 @@ async def create_collection(
     distance: str | None,
     text_search_config: str | None,
     defaults: tuple[str, str],
+    layout: tuple[str, str, int] = ("hnsw", "none", 0),
 ) -> CollectionInfo:
     """Create a collection for the tenant, or start using an existing one of that name if its settings agree.
 
     ``distance`` / ``text_search_config`` left None take the collection's existing settings, or ``defaults`` for a
-    new one. ConflictError when the tenant uses the collection already, or it exists with other settings.
+    new one; a new one takes ``layout`` (index kind, quantization, partitions: the settings an ingest creates with). ConflictError when the tenant uses the collection already, or it exists with other settings.
     """
     check_name(name, field="collection", what="collection name")
     async with translate_errors("creating a collection"), pool.connection() as conn, conn.transaction():
@@ -63,6 +64,9 @@ async def create_collection(
             create=True,
             distance=distance or defaults[0],
             text_search_config=text_search_config or defaults[1],
+            index_kind=layout[0],
+            quantization=layout[1],
+            partitions=layout[2],
         )
         for setting, wanted, actual in (
             ("distance", distance, collection.distance),

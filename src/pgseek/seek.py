@@ -778,6 +778,7 @@ class AsyncSeek:
             distance=distance,
             text_search_config=text_search_config,
             defaults=(s.distance, s.text_search_config),
+            layout=(s.index_kind, s.quantization, s.partitions),
         )
 
     async def delete_collection(self, name: str, *, tenant: str | None = None) -> int:

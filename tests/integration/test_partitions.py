@@ -157,3 +157,9 @@ def test_the_cli_lists_and_moves(seek: Seek, database_url: str, pgseek_home: Pat
     assert "Traceback" not in again.stderr
     plain = pgseek(["partitions", "list", "-c", "plain"], env)
     assert plain.returncode != 0 and "--partitions" in plain.stderr and "Traceback" not in plain.stderr
+
+
+def test_a_collection_created_before_its_first_ingest_is_partitioned_too(seek: Seek) -> None:
+    seek.create_collection("made-first", tenant="acme")
+    seek.ingest_documents([Document("a", "A harbour note.")], tenant="acme", collection="made-first")
+    assert seek.partitions("made-first").buckets == 3
