@@ -116,18 +116,36 @@ def capacity(
     if json_out:
         print(json.dumps(report.to_json()))
         return
+    from pgseek.ops.capacity import size_text  # where used, as the report's types: the CLI starts light
+
     m = report.measured
     out.print(
         f"measured: {m.vectors:,} vectors ({m.dimensions} dims, {m.collections} collection(s)); vector indexes "
-        f"{m.index_bytes / 2**30:.2f} GB; shared_buffers {m.shared_buffers_bytes / 2**30:.2f} GB; {m.memory_source} "
-        f"{m.memory_bytes / 2**30:.2f} GB; p50 {m.p50_ms:.1f} ms, p99 {m.p99_ms:.1f} ms over {m.queries} searches; "
+        f"{size_text(m.index_bytes)}; shared_buffers {size_text(m.shared_buffers_bytes)}; {m.memory_source} "
+        f"{size_text(m.memory_bytes)}; p50 {m.p50_ms:.1f} ms, p99 {m.p99_ms:.1f} ms over {m.queries} searches; "
         f"about {m.throughput_qps:,.0f} searches/s ({m.parallel} at once)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    where = " on the primary's machine" if m.replicas_share_machine else ""
+    out.print(
+        f"scale-out: {m.read_replicas} read replica(s){where}, {m.replicas_in_rotation} in rotation; "
+        f"{m.partitioned_collections} collection(s) partitioned by tenant; largest graph a search walks "
+        f"{size_text(m.largest_graph_bytes)}, {size_text(m.tenant_graph_bytes)} by tenant (largest tenant "
+        f"{m.largest_tenant_vectors:,} vectors)",
         highlight=False,
         soft_wrap=True,
     )
     for s in report.scenarios:
         out.print(
-            Text.assemble((f"{'now' if s.factor == 1 else f'{s.factor}x':<5}", "bold"), f" {s.range}: {s.verdict}")
+            Text.assemble(
+                (f"{'now' if s.factor == 1 else f'{s.factor}x':<5}", "bold"),
+                f" {s.range}: {s.verdict}",
+                ("\n      next step: ", "bold"),
+                s.next_step,
+            ),
+            highlight=False,
+            soft_wrap=True,
         )
         for reason in s.reasons:
             out.print(f"{'':6}- {reason}", highlight=False, soft_wrap=True)

@@ -659,7 +659,19 @@ class AsyncSeek:
             raise InputError(
                 f"p99_target_ms must be above 0 and at most 60000, got {p99_target_ms}", field="p99_target_ms"
             )
-        return await capacity(await self._ready(), self.settings, p99_target_ms=p99_target_ms, queries=queries)
+        pool = await self._ready()
+        replicas: list[ReplicaLag] = []
+        if self._router is not None:  # the rotation as it is now, not as the last background check left it
+            await self._router.check()
+            replicas = self._router.lags()
+        return await capacity(
+            pool,
+            self.settings,
+            p99_target_ms=p99_target_ms,
+            queries=queries,
+            replicas=replicas,
+            primary_url=self._url,
+        )
 
     async def maintain(self, collection: str | None = None, *, apply: bool = False) -> MaintainReport:
         """The online fixes for what ``doctor`` finds (REINDEX INDEX CONCURRENTLY, VACUUM (ANALYZE), autovacuum

@@ -174,3 +174,12 @@ def test_the_cli_creates_a_quantized_collection_and_reports_capacity(database_ur
     assert capacity.returncode == 0, capacity.stderr
     report = json.loads(capacity.stdout)
     assert report["measured"]["vectors"] > 0 and [s["factor"] for s in report["scenarios"]] == [1, 10, 100]
+    measured = report["measured"]
+    assert (measured["read_replicas"], measured["partitioned_collections"]) == (0, 0)
+    # Unpartitioned: the graph a search walks is the whole (binary) index.
+    assert measured["largest_graph_bytes"] == measured["index_bytes"] > 0
+    assert report["scenarios"][0]["next_step"] == "none"
+    text = pgseek(["capacity", "--queries", "3"], env)
+    assert text.returncode == 0, text.stderr
+    assert "scale-out: 0 read replica(s), 0 in rotation; 0 collection(s) partitioned by tenant" in text.stdout
+    assert text.stdout.count("next step: ") >= 3 and "no read replicas: about" in text.stdout

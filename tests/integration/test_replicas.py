@@ -210,3 +210,19 @@ async def test_http_ingest_returns_its_position_and_a_search_given_it_sees_the_w
         assert "min_lsn" in refused.text
         metrics = (await client.get("/metrics", headers={"Authorization": f"Bearer {operator}"})).text
         assert "pgseek_replica_in_rotation{" in metrics
+
+
+async def test_capacity_counts_the_replicas_and_says_they_share_this_machine(
+    replicas: EmbeddedReplicas, embedder: CountingEmbedder
+) -> None:
+    # Both replicas run beside the primary here: the report counts them, in rotation, and says they share its cores
+    # rather than multiplying its throughput.
+    async with AsyncSeek(_settings(replicas, max_replica_lag_s=600), embedder=embedder) as seek:
+        await seek.ingest_documents([_doc(n, "sumac") for n in range(3)])
+        report = await seek.capacity(queries=3)
+    m = report.measured
+    assert (m.read_replicas, m.replicas_in_rotation, m.replicas_share_machine) == (2, 2, True)
+    now = report.scenarios[0]
+    shared = "2 read replica(s) (2 in rotation now) on the primary's machine share its cores"
+    assert any(shared in r for r in now.reasons)
+    assert any("not x3" in r and "each replica holds the whole index" in r for r in now.reasons)

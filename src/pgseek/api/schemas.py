@@ -478,6 +478,19 @@ class CapacityMeasuredPublic(BaseModel):
     p99_ms: float
     throughput_qps: float
     parallel: int
+    read_replicas: int = Field(description="The read replicas this deployment reads from; 0 without.")
+    replicas_in_rotation: int = Field(description="Those the router's health check has in the rotation now.")
+    replicas_share_machine: bool = Field(description="The replicas run on the primary's machine: they share its cores.")
+    partitioned_collections: int = Field(description="Collections whose embeddings tables are partitioned by tenant.")
+    largest_graph_bytes: int = Field(
+        description="The largest single vector index a search walks: an unpartitioned table's whole index, a "
+        "partitioned one's largest leaf's."
+    )
+    largest_tenant_vectors: int = Field(description="The most vectors one tenant has in one embeddings table.")
+    tenant_graph_bytes: int = Field(
+        description="The largest graph a search would walk with partitioning by tenant (the largest tenant in a "
+        "partition of its own)."
+    )
 
 
 class CapacityScenarioPublic(BaseModel):
@@ -492,6 +505,15 @@ class CapacityScenarioPublic(BaseModel):
     range: Literal["pgvector", "pgvector with care", "scale out or a dedicated vector database"]
     verdict: str
     reasons: list[str]
+    largest_graph_bytes: int = Field(description="The largest graph a search walks as deployed, times the factor.")
+    tenant_graph_bytes: int = Field(description="The largest graph with partitioning by tenant, times the factor.")
+    next_step: Literal[
+        "none",
+        "read replicas",
+        "partition by tenant",
+        "distributed PostgreSQL (shard by tenant)",
+        "dedicated vector database",
+    ] = Field(description="The step the figures call for (docs/capacity.md, Replicas and partitioning).")
 
 
 class CapacityPublic(BaseModel):
