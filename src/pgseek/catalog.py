@@ -52,7 +52,8 @@ async def create_collection(
     """Create a collection for the tenant, or start using an existing one of that name if its settings agree.
 
     ``distance`` / ``text_search_config`` left None take the collection's existing settings, or ``defaults`` for a
-    new one; a new one takes ``layout`` (index kind, quantization, partitions: the settings an ingest creates with). ConflictError when the tenant uses the collection already, or it exists with other settings.
+    new one; a new one takes ``layout`` (index kind, quantization, partitions: the settings an ingest creates with).
+    ConflictError when the tenant uses the collection already, or it exists with other settings.
     """
     check_name(name, field="collection", what="collection name")
     async with translate_errors("creating a collection"), pool.connection() as conn, conn.transaction():
