@@ -126,9 +126,7 @@ class Bench:
         values = {"query": vector, "tenant": tenant, "collection": self.collection.id, "k": K}
         async with self.conn.transaction():
             await db_scope.enter_tenant(self.conn, tenant)
-            await self.conn.execute(
-                queries.SET_LOCAL_ITERATIVE_SCAN, (str(corpus.EF_SEARCH), str(corpus.MAX_SCAN_TUPLES))
-            )
+            await self.conn.execute(queries.iterative_scan(corpus.EF_SEARCH, corpus.MAX_SCAN_TUPLES))
             cur = await self.conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) ") + statement, values)
             row = await cur.fetchone()
         names = corpus._indexes(row[0] if row else None)
