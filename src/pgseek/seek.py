@@ -419,14 +419,16 @@ class AsyncSeek:
         tenant: str | None = None,
         filter: SearchFilter | None = None,
         generator: Generator | None = None,
+        min_lsn: str | None = None,
     ) -> Answer:
         """Answer ``question`` from the top ``k`` chunks of a search (hybrid by default), citing them as [n].
 
         Refuses (``Answer.refused``, no citations) when nothing relevant was retrieved or the generator finds no
         answer in the context. Raises QueryError for a bad question or option, GenerationError when the model fails.
+        ``min_lsn``: as ``search``'s, an ingest's ``commit_lsn`` that the answer's search must see (read replicas).
         """
         answer: Answer | None = None
-        events = self._answer(question, k, mode, collection, tenant, filter, generator, stream=False)
+        events = self._answer(question, k, mode, collection, tenant, filter, generator, min_lsn, stream=False)
         async with aclosing(events):
             async for event in events:
                 if isinstance(event, Answer):
@@ -444,9 +446,10 @@ class AsyncSeek:
         tenant: str | None = None,
         filter: SearchFilter | None = None,
         generator: Generator | None = None,
+        min_lsn: str | None = None,
     ) -> AsyncGenerator[AnswerEvent, None]:
         """``ask``, streamed: ``AnswerDelta`` pieces of text as the generator writes them, then the final ``Answer``."""
-        events = self._answer(question, k, mode, collection, tenant, filter, generator, stream=True)
+        events = self._answer(question, k, mode, collection, tenant, filter, generator, min_lsn, stream=True)
         async with aclosing(events):
             async for event in events:
                 yield event
@@ -460,6 +463,7 @@ class AsyncSeek:
         tenant: str | None,
         search_filter: SearchFilter | None,
         generator: Generator | None,
+        min_lsn: str | None,
         *,
         stream: bool,
     ) -> AsyncGenerator[AnswerEvent, None]:
@@ -467,7 +471,9 @@ class AsyncSeek:
         embedder, load_ms, _ = await self._model_and_pool(collection)
         writer = generator or await self.generator()
         started = time.perf_counter()
-        result = await self.search(question, k=k, mode=mode, collection=collection, tenant=tenant, filter=search_filter)
+        result = await self.search(
+            question, k=k, mode=mode, collection=collection, tenant=tenant, filter=search_filter, min_lsn=min_lsn
+        )
         result = _with_load(result, load_ms)
         policy = AskPolicy(self.settings.context_tokens, self.settings.refusal_threshold)
         pool, tenant_name = await self._ready(), self._tenant(tenant)
@@ -1076,11 +1082,19 @@ class Seek:
         tenant: str | None = None,
         filter: SearchFilter | None = None,
         generator: Generator | None = None,
+        min_lsn: str | None = None,
     ) -> Answer:
         """See ``AsyncSeek.ask``."""
         return self._run(
             self._core.ask(
-                question, k=k, mode=mode, collection=collection, tenant=tenant, filter=filter, generator=generator
+                question,
+                k=k,
+                mode=mode,
+                collection=collection,
+                tenant=tenant,
+                filter=filter,
+                generator=generator,
+                min_lsn=min_lsn,
             )
         )
 
@@ -1094,10 +1108,18 @@ class Seek:
         tenant: str | None = None,
         filter: SearchFilter | None = None,
         generator: Generator | None = None,
+        min_lsn: str | None = None,
     ) -> Iterator[AnswerEvent]:
         """See ``AsyncSeek.ask_stream``; stopping early closes the stream (and its HTTP request)."""
         events = self._core.ask_stream(
-            question, k=k, mode=mode, collection=collection, tenant=tenant, filter=filter, generator=generator
+            question,
+            k=k,
+            mode=mode,
+            collection=collection,
+            tenant=tenant,
+            filter=filter,
+            generator=generator,
+            min_lsn=min_lsn,
         )
 
         async def step() -> AnswerEvent | None:

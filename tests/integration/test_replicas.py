@@ -82,6 +82,14 @@ async def test_searches_go_to_replicas_and_an_ingests_lsn_brings_them_to_the_pri
             for _ in range(4):
                 assert await _ids(seek, "saffron") == {"doc-saffron-0"}
             assert await _ids(seek, "saffron", report.commit_lsn) == {"doc-saffron-0", "doc-saffron-1"}
+            # An answer's search takes the position too: with it, it reads (and cites) what only the primary has.
+            orchids = Document("doc-vanilla", "The vanilla orchids flowered in March in the southern greenhouse.")
+            written = await seek.ingest_documents([orchids])
+            question = "When did the vanilla orchids flower?"
+            blind = await seek.ask(question, mode="keyword")
+            assert blind.refused and not blind.citations
+            asked = await seek.ask(question, mode="keyword", min_lsn=written.commit_lsn)
+            assert [c.document_id for c in asked.citations] == ["doc-vanilla"], asked
         finally:
             _replay(replicas, paused=False)
 
@@ -208,6 +216,11 @@ async def test_http_ingest_returns_its_position_and_a_search_given_it_sees_the_w
         refused = await client.post("/v1/search", json={**body, "min_lsn": "soon"}, headers=auth)
         assert refused.status_code == 422
         assert "min_lsn" in refused.text
+        question = {"question": "How was the anise harvest?", "collection": "spices", "min_lsn": lsn}
+        answered = await client.post("/v1/ask", json=question, headers=auth)
+        assert answered.status_code == 200 and [c["document_id"] for c in answered.json()["citations"]] == ["h1"]
+        bad = await client.post("/v1/ask", json={**question, "min_lsn": "0/"}, headers=auth)
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "min_lsn"
         metrics = (await client.get("/metrics", headers={"Authorization": f"Bearer {operator}"})).text
         assert "pgseek_replica_in_rotation{" in metrics
 

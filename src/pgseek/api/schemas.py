@@ -32,6 +32,8 @@ from pgseek.versions.manage import VersionInfo
 
 Scalar = str | int | float | bool | None
 # Names: 1 to 200 characters, not blank, no control characters (pgseek.names checks the same, for every caller).
+LSN_PATTERN = r"^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$"
+"""A WAL position as PostgreSQL writes it (pg_lsn's text): an ingest's commit_lsn."""
 NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 # PostgreSQL text holds anything but NUL.
 NO_NUL_PATTERN = r"^[^\x00]+$"
@@ -285,7 +287,7 @@ class SearchRequest(_Request):
     )
     min_lsn: str | None = Field(
         default=None,
-        pattern=r"^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$",
+        pattern=LSN_PATTERN,
         description="An ingest's commit_lsn: the search then sees that ingest's documents (docs/replicas.md).",
     )
 
@@ -348,6 +350,11 @@ class AskRequest(_Request):
     mode: Mode = "hybrid"
     filters: SearchFilters | None = None
     collection: str | None = Field(default=None, min_length=1, max_length=200, pattern=NAME_PATTERN)
+    min_lsn: str | None = Field(
+        default=None,
+        pattern=LSN_PATTERN,
+        description="An ingest's commit_lsn: the answer's search then sees that ingest's documents (docs/replicas.md).",
+    )
 
 
 class CitationPublic(BaseModel):

@@ -71,6 +71,7 @@ async def ask(body: AskRequest, request: Request, key: KeyDep, seek: SeekDep, me
         "collection": body.collection,
         "tenant": key.tenant,
         "filter": body.filters.to_filter() if body.filters is not None else None,
+        "min_lsn": body.min_lsn,
     }
     if EVENT_STREAM in request.headers.get("accept", ""):
         events = seek.ask_stream(body.question, **options)
