@@ -2,7 +2,8 @@
 
     python bench/run_all.py           # full: whole SciFact ingest + 300 queries, 20,000-row write path,
                                       #       200,000-chunk filtered search, pgseek vs its peers,
-                                      #       HTTP load (30 s per endpoint), server RSS over 8 ingest rounds
+                                      #       HTTP load (30 s per endpoint), server RSS over 8 ingest rounds,
+                                      #       1,000,000 vectors unpartitioned vs partitioned by tenant
     python bench/run_all.py --quick   # --limit 300 for ingest, --rows 3000 for write,
                                       # --rows 20000 --base 300 --queries 10 for search,
                                       # --rows 3000 --base 300 for halfvec,
@@ -37,6 +38,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_versions.py", [], ["--limit", "300", "--idle", "5"]),
     ("bench_indexes.py", [], ["--rows", "20000", "--base", "300", "--queries", "20", "--mid-tenants", "4"]),
     ("bench_freshness.py", [], ["--rates", "2", "--workers", "1", "--seconds", "30", "--calibrate", "50"]),
+    ("bench_partitions.py", [], ["--quick"]),
 ]
 
 
