@@ -121,7 +121,11 @@ class Bench:
         from pgseek.db import scope as db_scope
 
         statement = queries.VECTOR_SEARCH.format(
-            operator=sql.SQL("<=>"), table=sql.Identifier(self.table), filter=sql.SQL("TRUE"), plan=sql.SQL("bench")
+            operator=sql.SQL("<=>"),
+            table=sql.Identifier(self.table),
+            filter=sql.SQL("TRUE"),
+            plan=sql.SQL("bench"),
+            order=queries.vector_order(sql.SQL("<=>"), exact=False),
         )
         values = {"query": vector, "tenant": tenant, "collection": self.collection.id, "k": K}
         async with self.conn.transaction():

@@ -26,7 +26,7 @@ max_parallel_maintenance_workers; on the partitioned table the CREATE INDEX on t
 
 Searches: pgseek's shape without its joins to chunks and documents (``VECTOR_SEARCH``: a materialised CTE
 ``WHERE tenant_id = ... AND collection_id = ... ORDER BY embedding <=> query LIMIT 10``, re-sorted outside) under
-pgseek's iterative-scan settings (``SET_LOCAL_ITERATIVE_SCAN``: relaxed order, ef_search and max_scan_tuples from
+pgseek's iterative-scan settings (``queries.iterative_scan``: relaxed order, ef_search and max_scan_tuples from
 ``Settings``' defaults, 40 and 20,000), timed per transaction on one connection without server-side prepared
 statements (as pgseek's pool). Ground truth: the same statement with ``SET LOCAL enable_indexscan = off``
 (``SET_LOCAL_EXACT_SCAN``, pgseek's exact plan) on the unpartitioned table. The partitioned table's exact search is
@@ -80,10 +80,10 @@ SCOPE_INDEX = sql.SQL("CREATE INDEX {name} ON {table} (tenant_id, collection_id)
 COPY = sql.SQL("COPY {table} (chunk_id, tenant_id, collection_id, embedding) FROM STDIN WITH (FORMAT BINARY)")
 SEARCH = sql.SQL("""/* bench {plan} */
 WITH nearest AS MATERIALIZED (
-    SELECT chunk_id, embedding <=> %(query)s AS value
-    FROM {table}
-    WHERE tenant_id = %(tenant)s AND collection_id = %(collection)s
-    ORDER BY embedding <=> %(query)s
+    SELECT e.chunk_id, e.embedding <=> %(query)s AS value
+    FROM {table} e
+    WHERE e.tenant_id = %(tenant)s AND e.collection_id = %(collection)s
+    ORDER BY {order}
     LIMIT %(k)s
 )
 SELECT chunk_id FROM nearest ORDER BY value""")
@@ -175,10 +175,12 @@ async def search(
         if exact:
             await conn.execute(queries.SET_LOCAL_EXACT_SCAN)
         else:
-            await conn.execute(
-                queries.SET_LOCAL_ITERATIVE_SCAN, (str(settings.ef_search), str(settings.max_scan_tuples))
-            )
-        statement = SEARCH.format(plan=sql.SQL("exact" if exact else "iterative"), table=sql.Identifier(table))
+            await conn.execute(queries.iterative_scan(settings.ef_search, settings.max_scan_tuples))
+        statement = SEARCH.format(
+            plan=sql.SQL("exact" if exact else "iterative"),
+            table=sql.Identifier(table),
+            order=queries.vector_order(sql.SQL("<=>"), exact=exact),
+        )
         cur = await conn.execute(statement, {"query": vector, "tenant": tenant, "collection": COLLECTION_ID, "k": K})
         ids = [int(r[0]) for r in await cur.fetchall()]
     return ids, (time.perf_counter() - started) * 1000
@@ -202,10 +204,12 @@ async def explain(conn: Any, table: str, tenant: str, vector: np.ndarray, settin
         if exact:
             await conn.execute(queries.SET_LOCAL_EXACT_SCAN)
         else:
-            await conn.execute(
-                queries.SET_LOCAL_ITERATIVE_SCAN, (str(settings.ef_search), str(settings.max_scan_tuples))
-            )
-        statement = SEARCH.format(plan=sql.SQL("exact" if exact else "iterative"), table=sql.Identifier(table))
+            await conn.execute(queries.iterative_scan(settings.ef_search, settings.max_scan_tuples))
+        statement = SEARCH.format(
+            plan=sql.SQL("exact" if exact else "iterative"),
+            table=sql.Identifier(table),
+            order=queries.vector_order(sql.SQL("<=>"), exact=exact),
+        )
         cur = await conn.execute(
             sql.SQL("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ") + statement,
             {"query": vector, "tenant": tenant, "collection": COLLECTION_ID, "k": K},

@@ -335,7 +335,11 @@ class Searcher:
         self.table = table
         self.collection = collection
         self._filtered = queries.VECTOR_SEARCH.format(
-            operator=sql.SQL("<=>"), table=sql.Identifier(table), filter=sql.SQL("TRUE"), plan=sql.SQL("bench")
+            operator=sql.SQL("<=>"),
+            table=sql.Identifier(table),
+            filter=sql.SQL("TRUE"),
+            plan=sql.SQL("bench"),
+            order=queries.vector_order(sql.SQL("<=>"), exact=False),
         )
         self._unfiltered = sql.SQL(UNFILTERED_SEARCH).format(table=sql.Identifier(table))
 

@@ -97,7 +97,11 @@ def test_ivfflat_waits_for_enough_rows_then_serves_and_is_rebuilt_when_outgrown(
 def _explain(database_url: str, table: str, collection_id: int, tenant: str, vector: Sequence[float]) -> str:
     """The plan of the search's own statement, run as the search runs it: the tenant's scope, the iterative settings."""
     statement = queries.VECTOR_SEARCH.format(
-        operator=sql.SQL("<=>"), plan=sql.SQL("iterative"), table=sql.Identifier(table), filter=sql.SQL("TRUE")
+        operator=sql.SQL("<=>"),
+        plan=sql.SQL("iterative"),
+        table=sql.Identifier(table),
+        filter=sql.SQL("TRUE"),
+        order=queries.vector_order(sql.SQL("<=>"), exact=False),
     )
     values = {"query": np.asarray(vector, dtype=np.float32), "tenant": tenant, "collection": collection_id, "k": 10}
     with psycopg.connect(database_url) as conn:
@@ -177,7 +181,7 @@ def test_the_cli_creates_a_quantized_collection_and_reports_capacity(database_ur
     measured = report["measured"]
     assert (measured["read_replicas"], measured["partitioned_collections"]) == (0, 0)
     # Unpartitioned: the graph a search walks is the whole (binary) index.
-    assert measured["largest_graph_bytes"] == measured["index_bytes"] > 0
+    assert 0 < measured["largest_graph_bytes"] <= measured["index_bytes"]  # other tests' collections count too
     assert report["scenarios"][0]["next_step"] == "none"
     text = pgseek(["capacity", "--queries", "3"], env)
     assert text.returncode == 0, text.stderr

@@ -188,6 +188,7 @@ def test_iterative_scan_returns_k_where_a_plain_index_scan_falls_short(seek: See
                 "filter": rare[0],
                 "operator": sql.SQL("<=>"),
                 "plan": sql.SQL("test"),
+                "order": queries.vector_order(sql.SQL("<=>"), exact=False),
             }
             values = {**rare[1], "query": vector, "tenant": "default", "collection": collection.id, "k": 10}
             statement = queries.VECTOR_SEARCH.format(**names)

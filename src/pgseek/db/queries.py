@@ -266,10 +266,20 @@ WITH nearest AS MATERIALIZED (
     JOIN chunks c ON c.id = e.chunk_id
     JOIN documents d ON d.id = c.document_id
     WHERE e.tenant_id = %(tenant)s AND e.collection_id = %(collection)s AND {filter}
-    ORDER BY e.embedding {operator} %(query)s
+    ORDER BY {order}
     LIMIT %(k)s
 )
 SELECT * FROM nearest ORDER BY value""")
+
+
+def vector_order(operator: sql.Composable, *, exact: bool) -> sql.Composed:
+    """VECTOR_SEARCH's ORDER BY. An exact search orders by the distance plus zero, which no vector index can
+    produce: enable_indexscan = off alone does not keep PostgreSQL 18 off the HNSW index of a partition whose bound
+    implies the tenant (its LIMIT plan picks the disabled index scan: bench/bench_partitions.py found it)."""
+    order = sql.SQL("e.embedding {operator} %(query)s").format(operator=operator)
+    return sql.SQL("({order}) + 0").format(order=order) if exact else order
+
+
 # A quantized index (halfvec or binary, decision 0027) orders candidates by the indexed expression ({key} {qoperator}
 # {qquery}: the very expression the index is built over, or it does not serve the ORDER BY); the candidates are then
 # re-ranked by the full-precision distance, so what comes back is measured as an exact search measures it.

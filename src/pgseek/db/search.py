@@ -125,7 +125,8 @@ async def vector_search(
         )
         values["candidates"] = candidates
     else:
-        statement = queries.VECTOR_SEARCH.format(operator=operator, plan=sql.SQL(plan.kind), **names)
+        order = queries.vector_order(operator, exact=plan.kind == "exact")
+        statement = queries.VECTOR_SEARCH.format(operator=operator, plan=sql.SQL(plan.kind), order=order, **names)
     return await _chunk_rows(scope, statement, values), plan
 
 
