@@ -4,15 +4,7 @@ or tenant of one client's transaction is ever seen by another transaction (its o
 from __future__ import annotations
 
 import asyncio
-import os
-import pwd
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +21,7 @@ from pgseek.db import scope as db_scope
 from pgseek.db.connect import prepare_database, transaction_pooled
 from pgseek.providers.local import LocalEmbedder
 from tests.conftest import DelegatingEmbedder
+from tests.pgbouncer import pgbouncer
 
 POOL_SIZE = 2  # server connections per (database, user): far fewer than the clients below
 TENANTS = ("acme", "globex", "initech")
@@ -39,94 +32,13 @@ READ_STATE = (
 )
 
 
-def _pgbouncer_binary() -> str:
-    found = shutil.which("pgbouncer") or next(
-        (p for p in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer") if os.access(p, os.X_OK)), None
-    )
-    if found is None:
-        pytest.fail(
-            "pgbouncer is not installed: these tests need a real PgBouncer "
-            "(Debian/Ubuntu: apt-get install -y pgbouncer; .ci/run installs it)"
-        )
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _server_port(socket_dir: str) -> str:
-    sockets = [p for p in Path(socket_dir).glob(".s.PGSQL.*") if p.suffix != ".lock"]
-    assert sockets, f"no PostgreSQL socket in {socket_dir}"
-    return sockets[0].name.rsplit(".", 1)[-1]
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"pgbouncer exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail(f"pgbouncer did not listen on 127.0.0.1:{port} within {timeout} s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def pgbouncer_url(database_url: str) -> Iterator[str]:
     """A PgBouncer in transaction mode on a free port, in front of this module's database (migrated first)."""
-    binary = _pgbouncer_binary()
     asyncio.run(prepare_database(database_url))
-    params = conninfo_to_dict(database_url)
-    socket_dir, dbname = str(params["host"]), str(params["dbname"])
-    # Run as whoever can reach the server's socket directory (mode 0700): its owner, ``pgserver`` under root.
-    owner = pwd.getpwuid(os.stat(socket_dir).st_uid)
-    port = _free_port()
-    tmp = Path(tempfile.mkdtemp(prefix="pgseek-pgbouncer-"))
-    (tmp / "userlist.txt").write_text('"postgres" ""\n')
-    (tmp / "pgbouncer.ini").write_text(
-        f"[databases]\n"
-        f"{dbname} = host={socket_dir} port={_server_port(socket_dir)} dbname={dbname} user=postgres\n"
-        f"[pgbouncer]\n"
-        f"listen_addr = 127.0.0.1\n"
-        f"listen_port = {port}\n"
-        f"unix_socket_dir =\n"
-        f"auth_type = trust\n"
-        f"auth_file = {tmp / 'userlist.txt'}\n"
-        f"pool_mode = transaction\n"
-        f"max_client_conn = 100\n"
-        f"default_pool_size = {POOL_SIZE}\n"
-        f"logfile = {tmp / 'pgbouncer.log'}\n"
-        f"pidfile = {tmp / 'pgbouncer.pid'}\n"
-        f"ignore_startup_parameters = extra_float_digits,options\n"
-    )
-    command = [binary, str(tmp / "pgbouncer.ini")]
-    if os.geteuid() == 0:  # pgbouncer refuses to run as root
-        for path in (tmp, *tmp.iterdir()):
-            os.chown(path, owner.pw_uid, owner.pw_gid)
-        command = ["runuser", "-u", owner.pw_name, "--", *command]
-    output = tmp / "pgbouncer.out"
-    with open(output, "wb") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        _wait_for_port(port, proc, output)
-        yield f"postgresql://postgres@127.0.0.1:{port}/{dbname}"
-    finally:
-        pid_file = tmp / "pgbouncer.pid"
-        try:
-            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
-        except (OSError, ValueError):
-            proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        shutil.rmtree(tmp, ignore_errors=True)
+    dbname = str(conninfo_to_dict(database_url)["dbname"])
+    with pgbouncer({dbname: database_url}, pool_size=POOL_SIZE) as urls:
+        yield urls[dbname]
 
 
 class SerialEmbedder(DelegatingEmbedder):

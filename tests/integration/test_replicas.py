@@ -22,6 +22,7 @@ from pgseek.providers.local import LocalEmbedder
 from pgseek.seek import AsyncSeek
 from pgseek.types import Document
 from tests.conftest import CountingEmbedder
+from tests.pgbouncer import pgbouncer
 
 DB = "t_replicas"
 WAIT_S = 60.0
@@ -92,6 +93,33 @@ async def test_searches_go_to_replicas_and_an_ingests_lsn_brings_them_to_the_pri
             assert [c.document_id for c in asked.citations] == ["doc-vanilla"], asked
         finally:
             _replay(replicas, paused=False)
+
+
+async def test_behind_pgbouncer_searches_go_to_replicas_and_read_their_writes(
+    replicas: EmbeddedReplicas, embedder: CountingEmbedder
+) -> None:
+    """PgBouncer in transaction mode in front of the primary and of each replica: every setting is SET LOCAL, so a
+    pooled server connection carries nothing from one transaction to the next, on the replicas as on the primary."""
+    primary, reads = _urls(replicas)
+    targets = {"via_primary": primary, **{f"via_replica{i}": url for i, url in enumerate(reads, 1)}}
+    with pgbouncer(targets, pool_size=2) as urls:
+        settings = Settings(
+            home=replicas.primary.home,
+            database_url=urls["via_primary"],
+            read_urls=",".join(url for name, url in urls.items() if name != "via_primary"),
+            pooler="transaction",
+            read_your_writes=False,
+        )
+        async with AsyncSeek(settings, embedder=embedder) as seek:
+            for n in range(6):
+                report = await seek.ingest_documents([_doc(n, "nutmeg")], tenant=f"pooled-{n % 2}")
+                found = await seek.search(
+                    "nutmeg", mode="hybrid", k=50, tenant=f"pooled-{n % 2}", min_lsn=report.commit_lsn
+                )
+                assert {f"doc-nutmeg-{m}" for m in range(n % 2, n + 1, 2)} == {h.document_id for h in found.hits}
+            await seek.status()  # runs the router's health check through PgBouncer
+            lags = seek.replica_lags()
+    assert len(lags) == len(reads) and all(lag.healthy for lag in lags), lags
 
 
 async def test_a_search_with_the_ingests_commit_position_finds_the_new_document_every_time(
