@@ -163,3 +163,11 @@ def test_a_collection_created_before_its_first_ingest_is_partitioned_too(seek: S
     seek.create_collection("made-first", tenant="acme")
     seek.ingest_documents([Document("a", "A harbour note.")], tenant="acme", collection="made-first")
     assert seek.partitions("made-first").buckets == 3
+
+
+def test_the_doctor_sizes_a_partitioned_index_by_its_partitions(seek: Seek) -> None:
+    report = seek.doctor("parted", recall=False)
+    sized = [f for f in report.findings if f.check == "indexes" and f.figures.get("size_bytes")]
+    assert sized and all(int(str(f.figures["size_bytes"])) > 0 for f in sized), report.findings
+    memory = next(f for f in report.findings if f.check == "memory")
+    assert int(str(memory.figures["index_bytes"])) > 0

@@ -37,10 +37,14 @@ FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
 WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace AND c.relname = ANY(%s)
 ORDER BY c.relname"""
 # An index under construction (CREATE INDEX CONCURRENTLY, REINDEX CONCURRENTLY's _ccnew) is invalid until its build
-# ends: ``building`` tells it from one a killed build left behind.
+# ends: ``building`` tells it from one a killed build left behind. A partitioned table's index (relkind 'I') holds
+# nothing itself: its size is its partitions' indexes' (decision 0031).
 INDEX_FACTS = """
 SELECT t.relname AS "table", i.relname AS name, am.amname AS method, x.indisvalid AND x.indisready AS valid,
-       pg_relation_size(i.oid) AS size_bytes, coalesce(opc.opcname, '') AS opclass,
+       CASE WHEN i.relkind = 'I'
+            THEN (SELECT coalesce(sum(pg_relation_size(p.relid)), 0) FROM pg_partition_tree(i.oid) p WHERE p.isleaf)
+            ELSE pg_relation_size(i.oid) END::bigint AS size_bytes,
+       coalesce(opc.opcname, '') AS opclass,
        coalesce(i.reloptions, '{}') AS options, x.indpred IS NOT NULL AS partial,
        EXISTS (SELECT FROM pg_stat_progress_create_index p WHERE p.relid = t.oid) AS building
 FROM pg_index x

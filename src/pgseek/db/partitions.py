@@ -24,6 +24,9 @@ CREATE_DETACHED = sql.SQL("CREATE TABLE {leaf} (LIKE {table} INCLUDING DEFAULTS)
 # can land in the default partition after the copy read it.
 LOCK_FOR_MOVE = sql.SQL("LOCK TABLE {table} IN SHARE MODE")
 COPY_TENANT = sql.SQL("INSERT INTO {leaf} SELECT * FROM {rest} WHERE tenant_id = {tenant}")
+# The hash bucket that held the tenant: its statistics are analyzed again after the move, so that the report (and
+# the planner) see it without the tenant's rows.
+TENANT_BUCKET = sql.SQL("SELECT tableoid::regclass::text FROM {rest} WHERE tenant_id = {tenant} LIMIT 1")
 DELETE_TENANT = sql.SQL("DELETE FROM {rest} WHERE tenant_id = {tenant}")
 ATTACH = sql.SQL("ALTER TABLE {table} ATTACH PARTITION {leaf} FOR VALUES IN ({tenant})")
 ANALYZE = sql.SQL("ANALYZE {leaf}")
@@ -109,6 +112,8 @@ async def move_tenant(
     t, leaf = sql.Identifier(table), sql.Identifier(tenant_leaf_name(table, tenant))
     rest, literal = sql.Identifier(rest_name(table)), sql.Literal(tenant)
     await conn.execute(LOCK_FOR_MOVE.format(table=t))
+    cur = await conn.execute(TENANT_BUCKET.format(rest=rest, tenant=literal))
+    bucket = await cur.fetchone()
     await conn.execute(CREATE_DETACHED.format(leaf=leaf, table=t))
     cur = await conn.execute(COPY_TENANT.format(leaf=leaf, rest=rest, tenant=literal))
     moved = cur.rowcount
@@ -117,6 +122,8 @@ async def move_tenant(
         await conn.execute(create_statement(tenant_leaf_name(table, tenant), spec, column_type, build))
     await conn.execute(ATTACH.format(table=t, leaf=leaf, tenant=literal))
     await conn.execute(ANALYZE.format(leaf=leaf))
+    if bucket is not None:
+        await conn.execute(ANALYZE.format(leaf=sql.SQL(bucket[0])))  # regclass text: quoted as needed
     return moved
 
 
