@@ -5,6 +5,7 @@ and the HTTP API."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -165,9 +166,31 @@ def test_a_collection_created_before_its_first_ingest_is_partitioned_too(seek: S
     assert seek.partitions("made-first").buckets == 3
 
 
-def test_the_doctor_sizes_a_partitioned_index_by_its_partitions(seek: Seek) -> None:
+def test_the_doctor_reads_a_partitioned_table_by_its_partitions_and_maintain_fixes_it(
+    seek: Seek, database_url: str
+) -> None:
+    table = _table(database_url, "parted")
     report = seek.doctor("parted", recall=False)
     sized = [f for f in report.findings if f.check == "indexes" and f.figures.get("size_bytes")]
     assert sized and all(int(str(f.figures["size_bytes"])) > 0 for f in sized), report.findings
     memory = next(f for f in report.findings if f.check == "memory")
     assert int(str(memory.figures["index_bytes"])) > 0
+    dead = next(f for f in report.findings if f.check == "dead_tuples" and f.subject == table)
+    assert int(str(dead.figures["live_rows"])) + int(str(dead.figures["dead_rows"])) > 0
+    assert not [f for f in report.findings if f.check == "autovacuum" and f.subject == table]  # no storage params
+    # Dead rows in the partitions: VACUUM (ANALYZE) of the parent and REINDEX CONCURRENTLY of its partitioned index.
+    bulk = [Document(f"bulk-{i}", f"Bulk harbour entry {i} about ropes.") for i in range(120)]
+    seek.ingest_documents(bulk, tenant="bulk", collection="parted")
+    for i in range(110):
+        seek.delete_document(f"bulk-{i}", tenant="bulk", collection="parted")
+    deadline = time.monotonic() + 30  # the partitions' statistics reach pg_stat_user_tables within seconds
+    while True:
+        planned = seek.maintain("parted")
+        vacuums = [a for a in planned.actions if a.kind == "vacuum" and a.subject == table]
+        if vacuums or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert vacuums, planned.actions
+    applied = seek.maintain("parted", apply=True)
+    assert not applied.failed, applied.failed
+    assert {a.kind for a in applied.actions if a.status == "done"} >= {"vacuum"}, applied.actions

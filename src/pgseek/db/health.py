@@ -29,12 +29,21 @@ SELECT current_setting('server_version') AS postgres_version,
        EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_prewarm') AS prewarm_installed,
        pg_postmaster_start_time() AS started_at"""
 # n_live_tup / n_dead_tup are the cumulative statistics' counts (kept by every write, reset by VACUUM), not a scan.
+# A partitioned table (relkind 'p', decision 0031) has no rows of its own: its figures are its partitions' summed,
+# its last vacuum the oldest of theirs.
 TABLE_FACTS = """
-SELECT c.relname AS "table", coalesce(s.n_live_tup, 0) AS live_rows, coalesce(s.n_dead_tup, 0) AS dead_rows,
-       pg_table_size(c.oid) AS size_bytes, coalesce(c.reloptions, '{}') AS options,
-       greatest(s.last_vacuum, s.last_autovacuum) AS vacuumed_at
-FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
-WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace AND c.relname = ANY(%s)
+SELECT c.relname AS "table", coalesce(sum(s.n_live_tup), 0)::bigint AS live_rows,
+       coalesce(sum(s.n_dead_tup), 0)::bigint AS dead_rows, sum(pg_table_size(l.leaf))::bigint AS size_bytes,
+       coalesce(c.reloptions, '{}') AS options, min(greatest(s.last_vacuum, s.last_autovacuum)) AS vacuumed_at,
+       c.relkind = 'p' AS partitioned
+FROM pg_class c
+CROSS JOIN LATERAL (
+    SELECT t.relid AS leaf FROM pg_partition_tree(c.oid) t WHERE t.isleaf AND c.relkind = 'p'
+    UNION ALL SELECT c.oid WHERE c.relkind = 'r'
+) l
+LEFT JOIN pg_stat_user_tables s ON s.relid = l.leaf
+WHERE c.relkind IN ('r', 'p') AND c.relnamespace = current_schema()::regnamespace AND c.relname = ANY(%s)
+GROUP BY c.oid, c.relname, c.reloptions, c.relkind
 ORDER BY c.relname"""
 # An index under construction (CREATE INDEX CONCURRENTLY, REINDEX CONCURRENTLY's _ccnew) is invalid until its build
 # ends: ``building`` tells it from one a killed build left behind. A partitioned table's index (relkind 'I') holds
@@ -45,7 +54,7 @@ SELECT t.relname AS "table", i.relname AS name, am.amname AS method, x.indisvali
             THEN (SELECT coalesce(sum(pg_relation_size(p.relid)), 0) FROM pg_partition_tree(i.oid) p WHERE p.isleaf)
             ELSE pg_relation_size(i.oid) END::bigint AS size_bytes,
        coalesce(opc.opcname, '') AS opclass,
-       coalesce(i.reloptions, '{}') AS options, x.indpred IS NOT NULL AS partial,
+       coalesce(i.reloptions, '{}') AS options, x.indpred IS NOT NULL AS partial, i.relkind = 'I' AS partitioned,
        EXISTS (SELECT FROM pg_stat_progress_create_index p WHERE p.relid = t.oid) AS building
 FROM pg_index x
 JOIN pg_class i ON i.oid = x.indexrelid
@@ -100,6 +109,8 @@ class TableFacts:
     options: Sequence[str]
     """Storage parameters as PostgreSQL lists them: ``autovacuum_vacuum_scale_factor=0.01``..."""
     vacuumed_at: datetime | None
+    partitioned: bool = False
+    """A partitioned table: rows, dead rows and size are its partitions'; it takes no storage parameters."""
 
     @property
     def dead_ratio(self) -> float:
@@ -122,6 +133,8 @@ class IndexFacts:
     options: Sequence[str]
     partial: bool
     building: bool
+    partitioned: bool = False
+    """A partitioned table's index: its size is its partitions' indexes'."""
 
 
 @dataclass(frozen=True, slots=True)

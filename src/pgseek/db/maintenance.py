@@ -28,6 +28,8 @@ SET_AUTOVACUUM = sql.SQL(
 )
 CREATE_PREWARM = sql.SQL("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
 PREWARM = sql.SQL("SELECT pg_prewarm({index}::regclass)")
+# A partitioned index has no storage: its partitions' indexes are loaded.
+PREWARM_PARTITIONS = sql.SQL("SELECT pg_prewarm(relid) FROM pg_partition_tree({index}::regclass) WHERE isleaf")
 # One ``maintain --apply`` at a time: a session-level lock on maintenance's own connection, gone with it.
 # 123917224011117 follows the migration and setup locks' ids (queries.py).
 TRY_MAINTENANCE_LOCK = "SELECT pg_try_advisory_lock(123917224011117)"
@@ -69,8 +71,9 @@ def autovacuum(table: str, *, vacuum_scale_factor: float, analyze_scale_factor: 
     )
 
 
-def prewarm(index: str) -> Statement:
-    return _statement(PREWARM.format(index=sql.Literal(sql.Identifier(index).as_string(None))))
+def prewarm(index: str, *, partitioned: bool = False) -> Statement:
+    statement = PREWARM_PARTITIONS if partitioned else PREWARM
+    return _statement(statement.format(index=sql.Literal(sql.Identifier(index).as_string(None))))
 
 
 def create_prewarm() -> Statement:

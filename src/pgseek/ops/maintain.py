@@ -187,6 +187,8 @@ def table_fixes(facts: Facts, rules: Policy) -> list[Fix]:
     s = facts.server
     for table in sorted(facts.tables):
         stats = facts.tables[table]
+        if stats.partitioned:  # no storage parameters on a partitioned table: its partitions follow the server's
+            continue
         vacuum, analyze, disabled = autovacuum_of(stats, s)
         if disabled or vacuum > rules.vacuum_scale_factor or analyze > rules.analyze_scale_factor:
             reason = f"autovacuum at {vacuum} / {analyze}{', turned off for it' if disabled else ''}"
@@ -209,7 +211,9 @@ def prewarm_fixes(facts: Facts) -> list[Fix]:
     if not facts.server.prewarm_installed:
         steps.append(_fix("prewarm", "pg_prewarm", "available, not installed", maintenance.create_prewarm()))
     reason = "load the graph into shared_buffers"
-    return steps + [_fix("prewarm", i.name, reason, maintenance.prewarm(i.name)) for i in valid]
+    return steps + [
+        _fix("prewarm", i.name, reason, maintenance.prewarm(i.name, partitioned=i.partitioned)) for i in valid
+    ]
 
 
 async def _plan(conn: Conn, facts: Facts, settings: Settings) -> list[Fix]:
