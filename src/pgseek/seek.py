@@ -232,6 +232,8 @@ class AsyncSeek:
         for folder in [Path(p) for p in paths if str(p) != "-" and Path(p).is_dir()]:
             prefix = folder.resolve().as_posix().rstrip("/") + "/"  # the loaders' ids: resolved absolute paths
             pruned += await catalog.prune_documents(pool, self._tenant(tenant), name, prefix, _file_gone)
+        if pruned:
+            await self._remember_write(pool)
         return replace(report, documents_pruned=pruned)
 
     async def ingest_documents(
@@ -278,10 +280,15 @@ class AsyncSeek:
             # Without replicas every read sees every commit; and a WAL position counts every tenant's writes, a figure
             # that is not the caller's to see (decision 0007): given only where it buys read-your-writes.
             return report
-        # Where the primary's WAL stands after the run's last commit: a read that passes it sees every write of it.
-        lsn = await commit_lsn(pool)
-        self._last_lsn = lsn
-        return replace(report, commit_lsn=lsn)
+        return replace(report, commit_lsn=await self._remember_write(pool))
+
+    async def _remember_write(self, pool: Pool) -> str | None:
+        """Where the primary's WAL stands after this session's last commit (a read that passes it sees every write of
+        it), kept for this session's own reads (PGSEEK_READ_YOUR_WRITES); None without replicas."""
+        if self._router is None:
+            return None
+        self._last_lsn = await commit_lsn(pool)
+        return self._last_lsn
 
     async def _read_target(self, min_lsn: str | None) -> ReadTarget:
         """Where a search runs: a replica that has replayed ``min_lsn`` (by default this session's own last ingest,
@@ -801,7 +808,10 @@ class AsyncSeek:
 
     async def delete_collection(self, name: str, *, tenant: str | None = None) -> int:
         """Delete the tenant's documents in a collection; returns how many. Other tenants' documents stay."""
-        return await catalog.delete_collection(await self._ready(), self._tenant(tenant), name)
+        pool = await self._ready()
+        deleted = await catalog.delete_collection(pool, self._tenant(tenant), name)
+        await self._remember_write(pool)  # this session's next searches do not see them, on a replica either
+        return deleted
 
     async def documents(
         self,
@@ -839,7 +849,9 @@ class AsyncSeek:
     ) -> None:
         """Delete a document with its chunks and vectors; NotFoundError when the tenant has no such document."""
         name = collection or self.settings.collection
-        await catalog.delete_document(await self._ready(), self._tenant(tenant), name, external_id)
+        pool = await self._ready()
+        await catalog.delete_document(pool, self._tenant(tenant), name, external_id)
+        await self._remember_write(pool)  # this session's next searches do not see it, on a replica either
 
     # --- API keys of the HTTP service ----------------------------------------------------------------------------
 

@@ -140,6 +140,21 @@ async def test_the_session_reads_its_own_writes_without_passing_a_position(
             assert f"doc-nutmeg-{n}" in await _ids(seek, "nutmeg")
 
 
+async def test_the_session_does_not_see_what_it_deleted(replicas: EmbeddedReplicas, embedder: CountingEmbedder) -> None:
+    # Replay paused: the replicas still hold the deleted document; the session's next search waits for its delete's
+    # position (read_wait_ms), then reads the primary.
+    settings = _settings(replicas, read_wait_ms=200, max_replica_lag_s=600)
+    async with AsyncSeek(settings, embedder=embedder) as seek:
+        await seek.ingest_documents([_doc(n, "mace") for n in range(3)])
+        _replay(replicas, paused=True)
+        try:
+            await seek.delete_document("doc-mace-1")
+            for _ in range(3):
+                assert await _ids(seek, "mace") == {"doc-mace-0", "doc-mace-2"}
+        finally:
+            _replay(replicas, paused=False)
+
+
 async def test_a_malformed_position_is_a_query_error(replicas: EmbeddedReplicas, embedder: CountingEmbedder) -> None:
     from pgseek.errors import QueryError
 
