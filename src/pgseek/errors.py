@@ -106,6 +106,11 @@ class ConflictError(PgseekError):
     """The request contradicts existing state: a collection that exists already, or exists with other settings."""
 
 
+class BusyError(ConflictError):
+    """A lock the operation needs stayed held by work in progress (an ingest run, a long search) past its wait; nothing
+    was changed, and the same call may succeed when that work is done."""
+
+
 class EmbeddingDriftError(ConflictError):
     """The model loaded to write into an embedding version no longer gives that version's vectors for its probe
     sentences (another library version, backend or quantization): writing would mix two vector spaces."""

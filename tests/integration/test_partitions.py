@@ -5,6 +5,7 @@ and the HTTP API."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from pgseek import Document, Seek
 from pgseek.config import Settings
 from pgseek.db import partitions, queries
-from pgseek.errors import ConflictError, InputError
+from pgseek.errors import BusyError, ConflictError, InputError
 from tests.integration.test_cli import pgseek
 
 TENANTS = ("acme", "globex", "o'brien & co", "initech")
@@ -194,3 +195,49 @@ def test_the_doctor_reads_a_partitioned_table_by_its_partitions_and_maintain_fix
     applied = seek.maintain("parted", apply=True)
     assert not applied.failed, applied.failed
     assert {a.kind for a in applied.actions if a.status == "done"} >= {"vacuum"}, applied.actions
+
+
+def test_a_move_during_writes_loses_nothing_and_waits_a_bounded_time(settings: Settings, local_embedder: Any) -> None:
+    """An ingest run holds a read lock on the table from its first hash check to its end, and its writes wait for a
+    move in progress: the move waits at most its lock timeout, rolls back and tries again, then says the table is
+    busy. Either way nothing is lost, and a move when the writes are done puts every row in the tenant's partition."""
+    tenant = "busy"
+    with Seek(settings, embedder=local_embedder) as first:
+        docs = [Document(f"busy-{i}", f"Busy log {i}.") for i in range(20)]
+        first.ingest_documents(docs, tenant=tenant, collection="moving")
+    errors: list[BaseException] = []
+    started = threading.Event()
+
+    def keep_writing() -> None:
+        try:
+            with Seek(settings, embedder=local_embedder) as writer:
+                for n in range(6):
+                    started.set()
+                    docs = [Document(f"late-{n}-{i}", f"Late busy log {n}.{i}.") for i in range(5)]
+                    writer.ingest_documents(docs, tenant=tenant, collection="moving")
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    writing = threading.Thread(target=keep_writing)
+    writing.start()
+    started.wait(timeout=120)
+    outcome: str
+    with Seek(settings, embedder=local_embedder) as operator:
+        try:
+            operator.move_tenant_partition("moving", tenant)
+            outcome = "moved"
+        except BusyError:
+            outcome = "busy"
+        writing.join(timeout=300)
+        assert not writing.is_alive() and not errors, errors
+        if outcome == "busy":
+            operator.move_tenant_partition("moving", tenant)
+        report = operator.partitions("moving")
+        chunks = operator.collection("moving", tenant=tenant).chunks
+    own = next(p for p in report.partitions if p.tenant == tenant)
+    with psycopg.connect(settings.database_url or "") as conn:
+        in_own = conn.execute(f'SELECT count(*) FROM "{own.name}"').fetchone()
+        left = conn.execute(f'SELECT count(*) FROM "{report.table}_rest" WHERE tenant_id = %s', (tenant,)).fetchone()
+    print(f"\nmove during writes: {outcome}")
+    assert chunks == 20 + 6 * 5, outcome
+    assert in_own == (chunks,) and left == (0,), (outcome, in_own, left)

@@ -7,11 +7,19 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+import psycopg
 from psycopg import sql
 from psycopg.rows import class_row
 
+from pgseek.db import queries
 from pgseek.db.indexes import BuildOptions, IndexSpec, create_statement
 from pgseek.db.scope import Conn
+from pgseek.errors import BusyError
+
+MOVE_LOCK_TIMEOUT = "5s"
+"""How long a move waits for each lock. An ingest run holds a read lock on the table from its first hash check to
+its end, on a connection that waits for the run's own writes, and those writes wait for the move: without a bound,
+the move, the ingest and every search queued behind the move's attach would wait on one another for good."""
 
 CREATE_REST = sql.SQL("CREATE TABLE {rest} PARTITION OF {table} DEFAULT PARTITION BY HASH (tenant_id)")
 CREATE_BUCKET = sql.SQL(
@@ -109,8 +117,22 @@ async def move_tenant(
     default partition into a new table, which gets the collection's vector index and is attached for the tenant.
     Returns the rows moved. Writes to the table wait until the caller commits; searches go on until the attach,
     which holds the default partition exclusively while it checks that no row of the tenant is left there."""
+    try:
+        return await _move_tenant(conn, table, tenant, spec, column_type, build, has_index=has_index)
+    except psycopg.errors.LockNotAvailable as exc:
+        raise BusyError(
+            f"moving tenant {tenant!r} to its own partition of {table} waited over {MOVE_LOCK_TIMEOUT} for a lock "
+            "held by work in progress (an ingest run into the collection, a long search); nothing was changed: try "
+            "again when fewer writes run"
+        ) from exc
+
+
+async def _move_tenant(
+    conn: Conn, table: str, tenant: str, spec: IndexSpec, column_type: str, build: BuildOptions, *, has_index: bool
+) -> int:
     t, leaf = sql.Identifier(table), sql.Identifier(tenant_leaf_name(table, tenant))
     rest, literal = sql.Identifier(rest_name(table)), sql.Literal(tenant)
+    await conn.execute(queries.set_local({"lock_timeout": MOVE_LOCK_TIMEOUT}))
     await conn.execute(LOCK_FOR_MOVE.format(table=t))
     cur = await conn.execute(TENANT_BUCKET.format(rest=rest, tenant=literal))
     bucket = await cur.fetchone()

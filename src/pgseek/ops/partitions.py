@@ -4,6 +4,7 @@ tenants and their sizes."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -13,7 +14,7 @@ from pgseek.db import catalog, partitions, queries, versions
 from pgseek.db.connect import Pool, translate_errors
 from pgseek.db.indexes import BuildOptions
 from pgseek.db.writes import embedding_type, index_valid
-from pgseek.errors import ConflictError, InputError, NotFoundError
+from pgseek.errors import BusyError, ConflictError, InputError, NotFoundError
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +75,23 @@ async def report(pool: Pool, collection: str) -> PartitionReport:
     return PartitionReport(collection, found.table, found.partitions, rows)
 
 
+MOVE_ATTEMPTS = 3
+
+
 async def move(pool: Pool, settings: Settings, collection: str, tenant: str) -> MoveReport:
-    """Give ``tenant`` its own partition in every live version's table of ``collection``, in one transaction."""
+    """Give ``tenant`` its own partition in every live version's table of ``collection``, in one transaction; tried
+    again (up to ``MOVE_ATTEMPTS`` times) when a lock stayed held by work in progress, then BusyError."""
+    for attempt in range(1, MOVE_ATTEMPTS + 1):
+        try:
+            return await _move(pool, settings, collection, tenant)
+        except BusyError:
+            if attempt == MOVE_ATTEMPTS:
+                raise
+            await asyncio.sleep(attempt)
+    raise AssertionError("unreachable")
+
+
+async def _move(pool: Pool, settings: Settings, collection: str, tenant: str) -> MoveReport:
     found = await _partitioned(pool, collection)
     build = BuildOptions(settings.hnsw_m, settings.hnsw_ef_construction, settings.index_build_memory, 0)
     started = time.perf_counter()
