@@ -178,7 +178,9 @@ def test_the_doctor_reads_a_partitioned_table_by_its_partitions_and_maintain_fix
     assert int(str(memory.figures["index_bytes"])) > 0
     dead = next(f for f in report.findings if f.check == "dead_tuples" and f.subject == table)
     assert int(str(dead.figures["live_rows"])) + int(str(dead.figures["dead_rows"])) > 0
-    assert not [f for f in report.findings if f.check == "autovacuum" and f.subject == table]  # no storage params
+    # The scale factors go on each partition (a partitioned table takes none), and read back as set.
+    before = next(f for f in report.findings if f.check == "autovacuum" and f.subject == table)
+    assert before.severity == "warn", before
     # Dead rows in the partitions: VACUUM (ANALYZE) of the parent and REINDEX CONCURRENTLY of its partitioned index.
     bulk = [Document(f"bulk-{i}", f"Bulk harbour entry {i} about ropes.") for i in range(120)]
     seek.ingest_documents(bulk, tenant="bulk", collection="parted")
@@ -194,7 +196,10 @@ def test_the_doctor_reads_a_partitioned_table_by_its_partitions_and_maintain_fix
     assert vacuums, planned.actions
     applied = seek.maintain("parted", apply=True)
     assert not applied.failed, applied.failed
-    assert {a.kind for a in applied.actions if a.status == "done"} >= {"vacuum"}, applied.actions
+    assert {a.kind for a in applied.actions if a.status == "done"} >= {"vacuum", "autovacuum"}, applied.actions
+    after = seek.doctor("parted", recall=False)
+    tuned = next(f for f in after.findings if f.check == "autovacuum" and f.subject == table)
+    assert tuned.severity == "ok" and tuned.figures["vacuum_scale_factor"] == 0.01, tuned
 
 
 def test_a_move_during_writes_loses_nothing_and_waits_a_bounded_time(settings: Settings, local_embedder: Any) -> None:

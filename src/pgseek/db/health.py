@@ -30,12 +30,20 @@ SELECT current_setting('server_version') AS postgres_version,
        pg_postmaster_start_time() AS started_at"""
 # n_live_tup / n_dead_tup are the cumulative statistics' counts (kept by every write, reset by VACUUM), not a scan.
 # A partitioned table (relkind 'p', decision 0031) has no rows of its own: its figures are its partitions' summed,
-# its last vacuum the oldest of theirs.
+# its last vacuum the oldest of theirs, and its storage parameters those every partition has (a partitioned table
+# takes none itself): one partition without the scale factors makes the table's read as the server's.
 TABLE_FACTS = """
 SELECT c.relname AS "table", coalesce(sum(s.n_live_tup), 0)::bigint AS live_rows,
        coalesce(sum(s.n_dead_tup), 0)::bigint AS dead_rows, sum(pg_table_size(l.leaf))::bigint AS size_bytes,
-       coalesce(c.reloptions, '{}') AS options, min(greatest(s.last_vacuum, s.last_autovacuum)) AS vacuumed_at,
-       c.relkind = 'p' AS partitioned
+       CASE WHEN c.relkind = 'p' THEN coalesce((
+                SELECT array_agg(o ORDER BY o) FROM (
+                    SELECT o FROM pg_partition_tree(c.oid) t JOIN pg_class p ON p.oid = t.relid,
+                         unnest(coalesce(p.reloptions, '{}')) o
+                    WHERE t.isleaf GROUP BY o
+                    HAVING count(*) = (SELECT count(*) FROM pg_partition_tree(c.oid) WHERE isleaf)
+                ) common), '{}')
+            ELSE coalesce(c.reloptions, '{}') END AS options,
+       min(greatest(s.last_vacuum, s.last_autovacuum)) AS vacuumed_at, c.relkind = 'p' AS partitioned
 FROM pg_class c
 CROSS JOIN LATERAL (
     SELECT t.relid AS leaf FROM pg_partition_tree(c.oid) t WHERE t.isleaf AND c.relkind = 'p'
@@ -110,7 +118,7 @@ class TableFacts:
     """Storage parameters as PostgreSQL lists them: ``autovacuum_vacuum_scale_factor=0.01``..."""
     vacuumed_at: datetime | None
     partitioned: bool = False
-    """A partitioned table: rows, dead rows and size are its partitions'; it takes no storage parameters."""
+    """A partitioned table: rows, dead rows and size are its partitions'; its options, those they all have."""
 
     @property
     def dead_ratio(self) -> float:

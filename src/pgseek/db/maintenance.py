@@ -26,6 +26,14 @@ SET_AUTOVACUUM = sql.SQL(
     "ALTER TABLE {table} RESET (autovacuum_enabled), "
     "SET (autovacuum_vacuum_scale_factor = {vacuum}, autovacuum_analyze_scale_factor = {analyze})"
 )
+# A partitioned table takes no storage parameters: each partition gets them, in one statement.
+SET_PARTITIONS_AUTOVACUUM = sql.SQL(
+    "DO $pgseek$ DECLARE leaf regclass; BEGIN "
+    "FOR leaf IN SELECT relid FROM pg_partition_tree({table}::regclass) WHERE isleaf LOOP "
+    "EXECUTE format('ALTER TABLE %s RESET (autovacuum_enabled), SET (autovacuum_vacuum_scale_factor = %s, "
+    "autovacuum_analyze_scale_factor = %s)', leaf, {vacuum}, {analyze}); "
+    "END LOOP; END $pgseek$"
+)
 CREATE_PREWARM = sql.SQL("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
 PREWARM = sql.SQL("SELECT pg_prewarm({index}::regclass)")
 # A partitioned index has no storage: its partitions' indexes are loaded.
@@ -61,7 +69,18 @@ def vacuum(table: str) -> Statement:
     return _statement(VACUUM_ANALYZE.format(table=sql.Identifier(table)))
 
 
-def autovacuum(table: str, *, vacuum_scale_factor: float, analyze_scale_factor: float) -> Statement:
+def autovacuum(
+    table: str, *, vacuum_scale_factor: float, analyze_scale_factor: float, partitioned: bool = False
+) -> Statement:
+    """The scale factors on the table, or, ``partitioned``, on each of its partitions. pgseek's table names (and the
+    factors, floats) are all that goes into the DO block's text."""
+    if partitioned:
+        statement = SET_PARTITIONS_AUTOVACUUM.format(
+            table=sql.Literal(sql.Identifier(table).as_string(None)),
+            vacuum=sql.Literal(str(vacuum_scale_factor)),
+            analyze=sql.Literal(str(analyze_scale_factor)),
+        )
+        return _statement(statement)
     return _statement(
         SET_AUTOVACUUM.format(
             table=sql.Identifier(table),

@@ -251,7 +251,7 @@ def autovacuum(facts: Facts, policy: Policy) -> list[Finding]:
     found: list[Finding] = []
     for table in sorted({c.table for c in facts.collections} | {CHUNKS_TABLE}):
         stats = facts.tables.get(table)
-        if stats is None or stats.partitioned:  # a partitioned table takes no storage parameters
+        if stats is None:
             continue
         vacuum, analyze, disabled = autovacuum_of(stats, s)
         figures = {"vacuum_scale_factor": vacuum, "analyze_scale_factor": analyze}

@@ -187,13 +187,14 @@ def table_fixes(facts: Facts, rules: Policy) -> list[Fix]:
     s = facts.server
     for table in sorted(facts.tables):
         stats = facts.tables[table]
-        if stats.partitioned:  # no storage parameters on a partitioned table: its partitions follow the server's
-            continue
         vacuum, analyze, disabled = autovacuum_of(stats, s)
         if disabled or vacuum > rules.vacuum_scale_factor or analyze > rules.analyze_scale_factor:
             reason = f"autovacuum at {vacuum} / {analyze}{', turned off for it' if disabled else ''}"
             statement = maintenance.autovacuum(
-                table, vacuum_scale_factor=rules.vacuum_scale_factor, analyze_scale_factor=rules.analyze_scale_factor
+                table,
+                vacuum_scale_factor=rules.vacuum_scale_factor,
+                analyze_scale_factor=rules.analyze_scale_factor,
+                partitioned=stats.partitioned,
             )
             steps.append(_fix("autovacuum", table, reason, statement))
     return steps
