@@ -166,22 +166,27 @@ async def leaf_indexes(conn: Any, index: str) -> list[tuple[str, int, str]]:
     return [(str(r[0]), int(r[1]), str(r[2])) for r in await cur.fetchall()]
 
 
+async def _prepared(conn: Any, table: str, settings: Any, exact: bool) -> sql.Composed:
+    """pgseek's settings for the plan, SET LOCAL in the open transaction, and the search statement for it."""
+    from pgseek.db import queries
+
+    if exact:
+        await conn.execute(queries.SET_LOCAL_EXACT_SCAN)
+    else:
+        await conn.execute(queries.iterative_scan(settings.ef_search, settings.max_scan_tuples))
+    return SEARCH.format(
+        plan=sql.SQL("exact" if exact else "iterative"),
+        table=sql.Identifier(table),
+        order=queries.vector_order(sql.SQL("<=>"), exact=exact),
+    )
+
+
 async def search(
     conn: Any, table: str, tenant: str, vector: np.ndarray, settings: Any, exact: bool
 ) -> tuple[list[int], float]:
-    from pgseek.db import queries
-
     started = time.perf_counter()
     async with conn.transaction():
-        if exact:
-            await conn.execute(queries.SET_LOCAL_EXACT_SCAN)
-        else:
-            await conn.execute(queries.iterative_scan(settings.ef_search, settings.max_scan_tuples))
-        statement = SEARCH.format(
-            plan=sql.SQL("exact" if exact else "iterative"),
-            table=sql.Identifier(table),
-            order=queries.vector_order(sql.SQL("<=>"), exact=exact),
-        )
+        statement = await _prepared(conn, table, settings, exact)
         cur = await conn.execute(statement, {"query": vector, "tenant": tenant, "collection": COLLECTION_ID, "k": K})
         ids = [int(r[0]) for r in await cur.fetchall()]
     return ids, (time.perf_counter() - started) * 1000
@@ -199,18 +204,8 @@ def scan_kind(plan: Sequence[str]) -> str:
 
 async def explain(conn: Any, table: str, tenant: str, vector: np.ndarray, settings: Any, exact: bool) -> list[str]:
     """The plan of one search, as EXPLAIN ANALYZE shows it (timings off): the scans it ran, on which leaves."""
-    from pgseek.db import queries
-
     async with conn.transaction():
-        if exact:
-            await conn.execute(queries.SET_LOCAL_EXACT_SCAN)
-        else:
-            await conn.execute(queries.iterative_scan(settings.ef_search, settings.max_scan_tuples))
-        statement = SEARCH.format(
-            plan=sql.SQL("exact" if exact else "iterative"),
-            table=sql.Identifier(table),
-            order=queries.vector_order(sql.SQL("<=>"), exact=exact),
-        )
+        statement = await _prepared(conn, table, settings, exact)
         cur = await conn.execute(
             sql.SQL("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ") + statement,
             {"query": vector, "tenant": tenant, "collection": COLLECTION_ID, "k": K},

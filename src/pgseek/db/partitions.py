@@ -23,7 +23,7 @@ the move, the ingest and every search queued behind the move's attach would wait
 
 CREATE_REST = sql.SQL("CREATE TABLE {rest} PARTITION OF {table} DEFAULT PARTITION BY HASH (tenant_id)")
 CREATE_BUCKET = sql.SQL(
-    "CREATE TABLE {bucket} PARTITION OF {rest} FOR VALUES WITH (MODULUS {modulus}, REMAINDER {remainder})"
+    "CREATE TABLE {bucket} PARTITION OF {parent} FOR VALUES WITH (MODULUS {modulus}, REMAINDER {remainder})"
 )
 # The new partition is built beside the table, filled and indexed, then attached: the attach finds the index and
 # only links it. LIKE copies the columns (types, NOT NULL); the keys come with the attach.
@@ -85,13 +85,17 @@ def tenant_leaf_name(table: str, tenant: str) -> str:
 
 async def create_layout(conn: Conn, table: str, buckets: int) -> None:
     """The default partition and its hash buckets under a freshly created ``PARTITION BY LIST`` table."""
-    t, rest = sql.Identifier(table), sql.Identifier(rest_name(table))
-    await conn.execute(CREATE_REST.format(rest=rest, table=t))
+    await conn.execute(CREATE_REST.format(rest=sql.Identifier(rest_name(table)), table=sql.Identifier(table)))
+    await _create_buckets(conn, rest_name(table), table, buckets)
+
+
+async def _create_buckets(conn: Conn, parent: str, table: str, buckets: int) -> None:
+    """``buckets`` hash partitions of ``parent`` (a ``PARTITION BY HASH`` table), named after ``table``."""
     for remainder in range(buckets):
         await conn.execute(
             CREATE_BUCKET.format(
                 bucket=sql.Identifier(bucket_name(table, remainder)),
-                rest=rest,
+                parent=sql.Identifier(parent),
                 modulus=sql.Literal(buckets),
                 remainder=sql.Literal(remainder),
             )
@@ -232,12 +236,7 @@ async def partition_chunks(conn: Conn, buckets: int) -> None:
         "INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING STATISTICS INCLUDING COMMENTS) PARTITION BY HASH (tenant_id)"
     )
     await conn.execute(sql.SQL("ALTER TABLE chunks ALTER COLUMN id RESTART WITH {}").format(sql.Literal(next_id)))
-    for remainder in range(buckets):
-        await conn.execute(
-            sql.SQL("CREATE TABLE {} PARTITION OF chunks FOR VALUES WITH (MODULUS {}, REMAINDER {})").format(
-                sql.Identifier(f"chunks_h{remainder}"), sql.Literal(buckets), sql.Literal(remainder)
-            )
-        )
+    await _create_buckets(conn, "chunks", "chunks", buckets)
     for name, definition in constraints:
         await conn.execute(
             sql.SQL("ALTER TABLE chunks ADD CONSTRAINT {} {}").format(sql.Identifier(name), sql.SQL(definition))

@@ -402,7 +402,7 @@ async def table_graphs(conn: Conn, facts: Facts) -> list[TableGraphs]:
             if size.collection_id in ids:
                 per_tenant[size.tenant] += size.chunks
         top = max(per_tenant.values(), default=0)
-        if await partitions.is_partitioned(conn, table):
+        if any(c.partitions for c in facts.collections if c.table == table):
             leaves = [leaf.name for leaf in await partitions.leaves(conn, table)]
             per_leaf: dict[str, int] = {}
             total = 0
